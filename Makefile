@@ -1,0 +1,37 @@
+# Two commands matter: `make demo` and `make test`. Both set themselves up in .venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install demo test test-fast lint fuzz bench zoo-doc clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m archspec validate specs/*.yaml
+	$(PY) -m archspec summary specs/vgg16.yaml --depth 1
+	$(PY) -m archspec expand specs/seed_cnn.yaml | head -n 12
+	$(PY) -m archspec compile specs/seed_cnn.yaml -o build/seed_cnn.py
+	$(PY) -m archspec build specs/seed_cnn.yaml -o build/seed_cnn.keras
+
+test: $(STAMP)
+	$(PY) -m ruff check archspec tests bench
+	$(PY) -m ruff format --check archspec tests bench
+	$(PY) -m pytest -n 2 -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -q -m "not slow"
+
+lint: $(STAMP)
+	$(PY) -m ruff check archspec tests bench
+
+clean:
+	rm -rf build .venv .pytest_cache

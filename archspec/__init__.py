@@ -1,0 +1,61 @@
+"""archspec: a declarative YAML architecture compiler for convolutional networks.
+
+>>> import archspec
+>>> net = archspec.summary('''
+... archspec: 1
+... name: tiny
+... input: [28, 28, 1]
+... layers: [{conv: 8, kernel: 3}, relu, {maxpool: 2}, flatten, {dense: 10, activation: softmax}]
+... ''')
+>>> net.total_params
+13610
+
+Building Keras models (:func:`build`) and writing Keras source (:func:`compile_source`)
+import TensorFlow; everything else does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .analysis import Analysis, analyse
+from .api import expand, summary, validate
+from .errors import ArchspecError, Location, Problem, SpecError, UsageError
+from .ir import Graph, Node
+from .loader import Document, load
+
+__version__ = "0.1.0"
+
+
+def build(spec: Any, **kwargs: Any) -> Any:
+    """Build the Keras 3 functional model of a spec (imports TensorFlow/Keras)."""
+    from .keras_backend import build as _build
+
+    return _build(spec, **kwargs)
+
+
+def compile_source(spec: Any, **kwargs: Any) -> str:
+    """Write standalone Keras 3 Python source for a spec (no TensorFlow needed to write it)."""
+    from .codegen import generate
+
+    return generate(spec, **kwargs)
+
+
+__all__ = [
+    "Analysis",
+    "ArchspecError",
+    "Document",
+    "Graph",
+    "Location",
+    "Node",
+    "Problem",
+    "SpecError",
+    "UsageError",
+    "analyse",
+    "build",
+    "compile_source",
+    "expand",
+    "load",
+    "summary",
+    "validate",
+]

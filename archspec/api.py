@@ -1,0 +1,63 @@
+"""The library entry points, chaining the stages (as Jinja's ``Environment.compile`` does)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import expand as _expand_mod
+from .analysis import Analysis, analyse
+from .errors import Location, UsageError, did_you_mean
+from .ir import Graph, freeze
+from .loader import Document, load
+from .schema import check as schema_check
+
+SCALES_SCHEMA = {
+    "type": "object",
+    "description": "Named variants of the spec (b0, b1, ... or n/s/m/l): each maps variable names to values.",
+    "additionalProperties": {"type": "object"},
+}
+
+
+def validate(spec: Any) -> Document:
+    """Load a spec and check it against the JSON Schema; returns the loaded Document."""
+    doc = load(spec)
+    schema_check(doc)
+    return doc
+
+
+def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any] | None = None) -> Graph:
+    """Validate and expand a spec (path, YAML text, mapping or Document) into a Graph.
+
+    ``variant`` picks a row of the spec's ``scales:`` table (its values override ``vars``);
+    ``overrides`` sets variables directly, after the variant.
+
+    >>> expand("archspec: 1\\ninput: [8, 8, 1]\\nlayers: [flatten, {dense: 2}]").outputs
+    ('dense',)
+    """
+    doc = validate(spec)
+    values = {**variant_values(doc, variant), **(overrides or {})}
+    graph = _expand_mod.Expander(doc, values).run()
+    positions = {k: doc.locate(("expect", k)) for k in (doc.data.get("expect") or {})}
+    classes = doc.data.get("classes", values.get("classes"))
+    sections = {**graph.sections, "_positions": positions, "_variant": variant, "_classes": classes}
+    return Graph(**{**graph.__dict__, "sections": freeze(sections)})
+
+
+def variant_values(doc: Document, variant: str | None) -> dict[str, Any]:
+    scales = doc.data.get("scales") or {}
+    if variant is None:
+        return {}
+    if variant not in scales:
+        known = ", ".join(sorted(scales)) or "none: the spec has no `scales:` table"
+        raise UsageError(f"unknown variant {variant!r} (variants: {known}).{did_you_mean(variant, scales)}")
+    return dict(scales[variant] or {})
+
+
+def summary(spec: Any, **kwargs: Any) -> Analysis:
+    """Expand and analyse a spec: shapes, parameters, MACs, memory, receptive fields."""
+    graph = spec if isinstance(spec, Graph) else expand(spec, **kwargs)
+    return analyse(graph)
+
+
+__all__ = ["Location", "expand", "summary", "validate"]

@@ -1,0 +1,1 @@
+"""The built-in block library (residual, inception, dense, squeeze-excitation, mobile blocks)."""

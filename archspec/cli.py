@@ -1,0 +1,227 @@
+"""The ``archspec`` command line.
+
+Static commands (validate, expand, summary, diagram, schema) never import TensorFlow or
+Keras. Commands that need them live in their own modules and are imported only when run
+(:class:`LazyGroup`), so ``archspec validate`` starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .errors import ArchspecError, UsageError
+
+#: Commands that import TensorFlow, as "module:attribute", loaded on first use.
+LAZY_COMMANDS: dict[str, str] = {
+    "build": "archspec.commands.keras_cmds:build",
+    "compile": "archspec.commands.keras_cmds:compile_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose heavy commands are imported only when invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[cmd_name].split(":")
+            return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            _print_problems(exc)
+            sys.exit(2)
+        except ArchspecError as exc:
+            _print_problems(exc)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("archspec: interrupted", err=True)
+            sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug in archspec, not the user's fault: say so, briefly
+            if os.environ.get("ARCHSPEC_DEBUG"):
+                raise
+            click.echo(f"archspec: internal error: {type(exc).__name__}: {exc}", err=True)
+            click.echo("(set ARCHSPEC_DEBUG=1 for the traceback, and please report it)", err=True)
+            sys.exit(3)
+
+
+def _print_problems(exc: ArchspecError) -> None:
+    for problem in exc.problems:
+        click.echo(str(problem), err=True)
+    if len(exc.problems) > 1:
+        click.echo(f"{len(exc.problems)} problems found", err=True)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="archspec")
+def main() -> None:
+    """archspec: a declarative YAML architecture compiler for convolutional networks.
+
+    Write a network as a spec; validate it, see its shapes, parameters and MACs without
+    TensorFlow, then build the Keras model or write its Keras source.
+    """
+
+
+def spec_argument(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("spec", type=click.Path(dir_okay=False, allow_dash=True))(func)
+
+
+def variant_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec variable.")(func)
+    return click.option("--variant", default=None, help="A named variant from the spec's `scales:` table.")(func)
+
+
+def load_graph(spec: str, variant: str | None = None, sets: tuple[str, ...] = ()) -> Any:
+    """Load and expand a spec path (``-`` reads standard input)."""
+    from .api import expand
+
+    source: Any = sys.stdin.read() if spec == "-" else _existing(spec)
+    return expand(source, variant=variant, overrides=parse_sets(sets))
+
+
+def _existing(path: str) -> Any:
+    from pathlib import Path
+
+    from .loader import load_file
+
+    if not Path(path).exists():
+        raise UsageError(f"no such file: {path}")
+    return load_file(path)
+
+
+def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in sets:
+        if "=" not in item:
+            raise UsageError(f"--set takes NAME=VALUE; got {item!r}")
+        key, _, raw = item.partition("=")
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return out
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing for valid specs.")
+def validate(specs: tuple[str, ...], quiet: bool) -> None:
+    """Check specs against the schema and the semantic rules (shapes included)."""
+    from .analysis import analyse
+    from .expect import check_expectations
+
+    failed = 0
+    for spec in specs:
+        try:
+            graph = load_graph(spec)
+            analysis = analyse(graph)
+            check_expectations(analysis)
+        except ArchspecError as exc:
+            _print_problems(exc)
+            failed += 1
+            continue
+        if not quiet:
+            click.echo(f"{spec}: ok ({len(graph.nodes)} layers, {analysis.total_params:,} params)")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@spec_argument
+@variant_option
+def expand(spec: str, variant: str | None, sets: tuple[str, ...]) -> None:
+    """Print the fully expanded spec: patterns, repeats, blocks and defaults resolved."""
+    from .emit_yaml import dump
+
+    click.echo(dump(load_graph(spec, variant, sets)), nl=False)
+
+
+@main.command()
+@spec_argument
+@variant_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "markdown", "json", "csv"]), default="table", show_default=True
+)
+@click.option("--depth", type=click.IntRange(min=0), default=None, help="Collapse blocks nested deeper than this.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Also estimate training memory for this batch."
+)
+@click.option(
+    "--optimizer", type=click.Choice(["sgd", "momentum", "rmsprop", "adam", "adamw"]), default="adam", show_default=True
+)
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+def summary(
+    spec: str,
+    variant: str | None,
+    sets: tuple[str, ...],
+    fmt: str,
+    depth: int | None,
+    batch_size: int | None,
+    optimizer: str,
+    dtype: str,
+) -> None:
+    """Shapes, parameters, MACs, memory and receptive field of every layer (no TensorFlow)."""
+    from . import report
+    from .analysis import analyse
+    from .expect import check_expectations
+
+    analysis = analyse(load_graph(spec, variant, sets))
+    check_expectations(analysis)
+    if fmt == "json":
+        text = report.to_json(analysis, depth, dtype)
+        if batch_size:
+            import json
+
+            data = json.loads(text)
+            data["training_memory"] = {
+                "batch_size": batch_size,
+                "optimizer": optimizer,
+                **analysis.training_memory(batch_size, optimizer, dtype),
+            }
+            text = json.dumps(data, indent=2) + "\n"
+        click.echo(text, nl=False)
+        return
+    if fmt == "csv":
+        click.echo(report.to_csv(analysis, depth), nl=False)
+        return
+    text = (
+        report.to_markdown(analysis, depth, dtype) if fmt == "markdown" else report.render_table(analysis, depth, dtype)
+    )
+    click.echo(text, nl=False)
+    if batch_size:
+        mem = analysis.training_memory(batch_size, optimizer, dtype)
+        parts = ", ".join(f"{k.replace('_', ' ')} {report.mib(v)}" for k, v in mem.items() if k != "total")
+        click.echo(f"Training memory, batch {batch_size}, {optimizer}: {report.mib(mem['total'])} ({parts})")
+
+
+@main.command()
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to a file instead of stdout."
+)
+def schema(output: str | None) -> None:
+    """Print the JSON Schema of the spec language (for editors and validators)."""
+    from .schema import schema_text
+
+    text = schema_text()
+    if output:
+        from .fileio import atomic_write_text
+
+        atomic_write_text(output, text)
+    else:
+        click.echo(text, nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

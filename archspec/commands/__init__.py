@@ -1,0 +1,1 @@
+"""CLI commands that import TensorFlow; loaded lazily by :class:`archspec.cli.LazyGroup`."""

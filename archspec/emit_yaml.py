@@ -1,0 +1,77 @@
+"""The expanded graph written back as a spec (``archspec expand``).
+
+The output is itself a valid spec in the explicit ``layers`` form: every layer with every
+argument, patterns, repeats, blocks and defaults resolved. Expanding it again gives the
+same graph, which the tests check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .ir import Graph, Node
+
+
+def graph_to_spec(graph: Graph) -> dict[str, Any]:
+    spec: dict[str, Any] = {"archspec": 1, "name": graph.name}
+    if graph.description:
+        spec["description"] = graph.description
+    spec["input"] = (
+        list(graph.input_shape)
+        if graph.input_name == "input"
+        else {"shape": list(graph.input_shape), "name": graph.input_name}
+    )
+    prev = graph.input_name
+    layers = []
+    for node in graph.nodes:
+        layers.append(_layer(node, prev))
+        prev = node.name
+    spec["layers"] = layers
+    if graph.outputs != (prev,):
+        spec["outputs"] = list(graph.outputs)
+    spec.update({k: v for k, v in graph.sections.items() if not k.startswith("_")})
+    return spec
+
+
+def _layer(node: Node, prev: str) -> dict[str, Any]:
+    item: dict[str, Any] = {node.type: {k: _plain(v) for k, v in node.args.items()} or None, "name": node.name}
+    if node.inputs != (prev,):
+        item["inputs"] = list(node.inputs) if len(node.inputs) > 1 else node.inputs[0]
+    if not node.trainable:
+        item["trainable"] = False
+    if node.scope:
+        item["comment"] = "from block " + " > ".join(node.scope)
+    return item
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class _Dumper(yaml.SafeDumper):
+    """Layers one per line (flow style inside), the rest in block style."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> Any:
+    flow = all(not isinstance(v, dict) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> Any:
+    flow = (
+        all(not isinstance(v, list) or all(not isinstance(i, dict) for i in v) for v in data.values())
+        and "archspec" not in data
+    )
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(dict, _represent_dict)
+
+
+def dump(graph: Graph) -> str:
+    return yaml.dump(graph_to_spec(graph), Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)

@@ -1,0 +1,87 @@
+"""One exception family for everything a user can get wrong.
+
+Every error carries where it happened (file, line, column and the path inside the
+spec), so the CLI can print ``FILE:LINE:COL: spec.path: message`` for each one
+and never a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+PathItem = str | int
+SpecPath = tuple[PathItem, ...]
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a spec file. ``line`` and ``column`` are 1-based; 0 means unknown."""
+
+    file: str = "<spec>"
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return self.file
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A single user error: what is wrong and where."""
+
+    message: str
+    location: Location = Location()
+    path: SpecPath = ()
+
+    def __str__(self) -> str:
+        where = str(self.location)
+        dotted = format_path(self.path)
+        return f"{where}: {dotted}: {self.message}" if dotted else f"{where}: {self.message}"
+
+
+class ArchspecError(Exception):
+    """Raised for any problem in user input: a bad spec, a bad file, a bad option.
+
+    ``problems`` lists every problem found, not only the first.
+    """
+
+    def __init__(self, problems: Problem | Sequence[Problem] | str):
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class SpecError(ArchspecError):
+    """The spec itself is invalid (exit status 1)."""
+
+
+class UsageError(ArchspecError):
+    """The command was called wrongly (exit status 2)."""
+
+
+def format_path(path: SpecPath) -> str:
+    """``("layers", 3, "conv")`` -> ``layers[3].conv``."""
+    out = ""
+    for item in path:
+        if isinstance(item, int):
+            out += f"[{item}]"
+        else:
+            out += f".{item}" if out else str(item)
+    return out
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A click-style hint, or an empty string when nothing is close."""
+    matches = difflib.get_close_matches(str(word), sorted(set(choices)), n=3, cutoff=0.6)
+    if not matches:
+        return ""
+    if len(matches) == 1:
+        return f" Did you mean {matches[0]!r}?"
+    return " Did you mean one of " + ", ".join(repr(m) for m in matches) + "?"

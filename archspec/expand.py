@@ -1,0 +1,620 @@
+"""Stage 2b+3: semantic checks and expansion into the :class:`~archspec.ir.Graph`.
+
+Patterns, stages, ``repeat``, user blocks, built-in blocks and ``defaults`` all become
+primitive layer nodes with complete, validated arguments and unique names. Shapes are
+tracked as nodes are made, because built-in blocks choose their layers from the shape they
+receive (a projection shortcut only when channels or stride change). Every problem is
+collected with its location; the caller gets them all at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import pattern as pattern_mod
+from .blocks import BlockType, block_type, canonical_block_keys
+from .errors import Location, Problem, SpecError, SpecPath, did_you_mean
+from .expressions import ExpressionError, substitute
+from .ir import Graph, Node, Scope, Shape, freeze
+from .loader import Document, load
+from .registry import LayerType, ShapeError, registry
+from .schema import COMMON_KEYS
+from .schema import check as schema_check
+
+MAX_NODES = 100_000  # 10x ResNet-1202; beyond this a spec is a mistake or an attack
+MAX_REPEAT = 10_000
+MAX_DIM = 1 << 20
+_STAGE_CONV_DEFAULTS = {"kernel": 3, "padding": "same", "activation": "relu"}
+
+
+class _Abort(Exception):
+    """Stop expanding: too many problems or a limit was hit."""
+
+
+@dataclass
+class _Ctx:
+    """Where the walker is: variables in scope, the block instance, the previous tensor."""
+
+    env: dict[str, Any]
+    prefix: str = ""
+    scope: tuple[str, ...] = ()
+    local: dict[str, str] = field(default_factory=dict)
+    input_name: str = "input"
+    prev: str = "input"
+    trainable: bool = True
+
+
+class Expander:
+    def __init__(self, doc: Document, overrides: Mapping[str, Any] | None = None):
+        self.doc = doc
+        self.spec: dict[str, Any] = doc.data
+        self.reg = registry()
+        self.block_keys = canonical_block_keys()
+        self.problems: list[Problem] = []
+        self.nodes: list[Node] = []
+        self.names: dict[str, Location] = {}
+        self.shapes: dict[str, Shape | None] = {}
+        self.scopes: dict[str, Scope] = {}
+        self.counters: dict[str, int] = {}
+        self.user_blocks: dict[str, Any] = self.spec.get("blocks") or {}
+        self.overrides = dict(overrides or {})
+        self.defaults: dict[str, dict[str, Any]] = {}
+        # Items the expander generates (from stages, patterns) point back to what the user wrote.
+        self.origins: dict[int, SpecPath] = {}
+
+    # -- reporting ---------------------------------------------------------------------------
+    def fail(self, message: str, path: SpecPath) -> None:
+        self.problems.append(self.doc.problem(message, path))
+        if len(self.problems) >= 200:
+            raise _Abort
+
+    # -- entry -------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        env = self.variables()
+        input_name, input_shape = self.input(env)
+        self.shapes[input_name] = input_shape
+        self.names[input_name] = self.doc.locate(("input",))
+        self.check_user_blocks()
+        items, base = self.body(env)
+        self.defaults = self.collect_defaults()
+        ctx = _Ctx(env=env, input_name=input_name, prev=input_name, local={input_name: input_name, "input": input_name})
+        if items is not None:
+            try:
+                self.walk(items, base, ctx)
+            except _Abort:
+                pass
+        outputs = self.outputs(ctx)
+        if self.problems:
+            raise SpecError(self.problems)
+        if not self.nodes:
+            raise SpecError([self.doc.problem("the spec has no layers", ())])
+        return Graph(
+            name=str(self.spec.get("name") or "model"),
+            input_shape=input_shape,
+            nodes=tuple(self.nodes),
+            outputs=outputs,
+            input_name=input_name,
+            description=str(self.spec.get("description") or ""),
+            file=self.doc.file,
+            scopes=freeze(self.scopes),
+            sections=freeze({k: v for k, v in self.spec.items() if k not in _CORE_KEYS}),
+        )
+
+    def variables(self) -> dict[str, Any]:
+        env: dict[str, Any] = {}
+        if "classes" in self.spec:
+            env["classes"] = self.spec["classes"]
+        for key, value in (self.spec.get("vars") or {}).items():
+            try:
+                env[key] = substitute(value, env)
+            except ExpressionError as exc:
+                self.fail(str(exc), ("vars", key))
+        for key, value in self.overrides.items():
+            env[key] = value
+        return env
+
+    def input(self, env: dict[str, Any]) -> tuple[str, Shape]:
+        raw = self.spec["input"]
+        path: SpecPath = ("input",)
+        name = "input"
+        if isinstance(raw, dict):
+            name = raw.get("name", "input")
+            raw, path = raw["shape"], ("input", "shape")
+        dims: list[int] = []
+        for i, d in enumerate(raw):
+            value = self.value(d, env, (*path, i))
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_DIM:
+                self.fail(f"input dimensions must be integers from 1 to {MAX_DIM}; got {value!r}", (*path, i))
+                value = 1
+            dims.append(value)
+        return name, tuple(dims)
+
+    def body(self, env: dict[str, Any]) -> tuple[list[Any] | None, SpecPath]:
+        forms = [k for k in ("pattern", "stages", "layers") if k in self.spec]
+        if len(forms) != 1:
+            msg = "the spec needs exactly one of `pattern`, `stages` or `layers`"
+            self.fail(msg + (f"; it has {', '.join(forms)}" if forms else ""), ())
+            return None, ()
+        form = forms[0]
+        if form == "layers":
+            return self.spec["layers"], ("layers",)
+        items = self.stage_items() if form == "stages" else self.pattern_items()
+        return items, (form,)
+
+    def collect_defaults(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        if "stages" in self.spec:
+            out["conv"] = dict(_STAGE_CONV_DEFAULTS)
+        for key, args in (self.spec.get("defaults") or {}).items():
+            canon = self.reg.resolve(key)
+            lt = self.reg.get(canon)
+            aliases = lt.alias_map()
+            for arg in args:
+                if arg not in aliases:
+                    self.fail(f"{key} has no argument {arg!r}.{did_you_mean(arg, aliases)}", ("defaults", key, arg))
+            out.setdefault(canon, {}).update({aliases.get(a, a): v for a, v in args.items()})
+        return out
+
+    # -- the three forms ---------------------------------------------------------------------
+    def pattern_items(self) -> list[Any] | None:
+        try:
+            tree = pattern_mod.parse(self.spec["pattern"])
+            return pattern_mod.to_items(tree, self.spec.get("tokens") or {})
+        except pattern_mod.PatternError as exc:
+            self.fail(f"pattern: {exc}", ("pattern",))
+            return None
+
+    def stage_items(self) -> list[Any]:
+        items: list[Any] = []
+        for s, stage in enumerate(self.spec["stages"], 1):
+            made: list[Any] = []
+            n = stage.get("n", 1)
+            count = n if isinstance(n, int) else 1
+            for i in range(1, count + 1):
+                made.extend(self.stage_conv(stage, s, i, count))
+            if stage.get("pool", "max"):
+                kind = "maxpool" if stage.get("pool", "max") == "max" else "avgpool"
+                made.append({kind: stage.get("pool_size", 2), "name": f"block{s}_pool"})
+            if stage.get("dropout"):
+                made.append({"dropout": stage["dropout"], "name": f"block{s}_dropout"})
+            self.origins.update({id(item): ("stages", s - 1) for item in made})
+            items += made
+        head = self.classifier_items()
+        self.origins.update({id(item): ("classifier",) for item in head})
+        return items + head
+
+    @staticmethod
+    def stage_conv(stage: Mapping[str, Any], s: int, i: int, count: int) -> list[Any]:
+        conv: dict[str, Any] = {"conv": stage["conv"], "name": f"block{s}_conv{i}"}
+        if "kernel" in stage:
+            conv["kernel"] = stage["kernel"]
+        if i == count and "last_kernel" in stage:
+            conv["kernel"] = stage["last_kernel"]
+        out: list[Any] = [conv]
+        if stage.get("bn"):
+            conv["activation"] = None
+            out += [{"bn": None, "name": f"block{s}_bn{i}"}, {"relu": None, "name": f"block{s}_relu{i}"}]
+        if i == 1 and stage.get("lrn"):
+            out.append({"lrn": None, "name": f"block{s}_lrn"})
+        return out
+
+    def classifier_items(self) -> list[Any]:
+        cls = self.spec.get("classifier")
+        if cls is None:
+            return []
+        pooling = cls.get("pooling", "flatten")
+        items: list[Any] = [
+            {pooling: None, "name": {"flatten": "flatten", "gap": "avg_pool", "gmp": "max_pool"}[pooling]}
+        ]
+        for k, units in enumerate(cls.get("fc", []), 1):
+            items.append({"dense": units, "activation": cls.get("activation", "relu"), "name": f"fc{k}"})
+            if cls.get("dropout"):
+                items.append({"dropout": cls["dropout"], "name": f"fc{k}_dropout"})
+        if "out" in cls:
+            items.append(
+                {"dense": cls["out"], "activation": cls.get("out_activation", "softmax"), "name": "predictions"}
+            )
+        return items
+
+    # -- walking layer items -----------------------------------------------------------------
+    def walk(self, items: list[Any], path: SpecPath, ctx: _Ctx) -> None:
+        for k, item in enumerate(items):
+            where = self.origins.get(id(item), (*path, k))
+            self.item(item, where, ctx)
+
+    def item(self, item: Any, path: SpecPath, ctx: _Ctx) -> None:
+        if isinstance(item, str):
+            item = {item: None}
+        if not isinstance(item, dict) or not item:
+            self.fail(f"a layer must be a name or a mapping; got {item!r}", path)
+            return
+        if "when" in item and not self.condition(item["when"], ctx, (*path, "when")):
+            return
+        if "repeat" in item:
+            self.repeat(item, path, ctx)
+            return
+        key = self.type_key(item, path)
+        if key is None:
+            return
+        if key in self.user_blocks:
+            self.user_block(key, item, path, ctx)
+        elif key in self.block_keys:
+            self.builtin_block(key, block_type(key), item, path, ctx)  # type: ignore[arg-type]
+        else:
+            self.layer(key, item, path, ctx)
+
+    def condition(self, value: Any, ctx: _Ctx, path: SpecPath) -> bool:
+        result = self.value(value, ctx.env, path)
+        if not isinstance(result, bool):
+            self.fail(f"`when` must be true or false; got {result!r}", path)
+            return False
+        return result
+
+    def type_key(self, item: dict[str, Any], path: SpecPath) -> str | None:
+        keys = [k for k in item if k in self.reg or k in self.user_blocks or k in self.block_keys]
+        if len(keys) == 1:
+            return keys[0]
+        if len(keys) > 1:
+            self.fail(f"a layer has exactly one type; this one names {', '.join(map(repr, keys))}", path)
+            return None
+        first = next(iter(item))
+        known = [*self.reg.names(), *self.user_blocks, *self.block_keys]
+        self.fail(f"unknown layer type {first!r}.{did_you_mean(first, known)}", (*path, first))
+        return None
+
+    def repeat(self, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
+        count = self.value(item["repeat"], ctx.env, (*path, "repeat"))
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            self.fail(f"`repeat` must be a whole number >= 0; got {count!r}", (*path, "repeat"))
+            return
+        if count > MAX_REPEAT:
+            self.fail(f"`repeat` of {count} is above the limit of {MAX_REPEAT}", (*path, "repeat"))
+            return
+        var = item.get("as")
+        for i in range(count):
+            env = {**ctx.env, var: i} if var else ctx.env
+            sub = replace(ctx, env=env)
+            self.walk(item.get("layers") or [], (*path, "layers"), sub)
+            ctx.prev = sub.prev
+
+    # -- names and inputs --------------------------------------------------------------------
+    def local_name(self, item: dict[str, Any], kind: str, ctx: _Ctx, path: SpecPath) -> str | None:
+        if "name" in item:
+            name = self.value(item["name"], ctx.env, (*path, "name"))
+            if not isinstance(name, str) or not name or "${" in name:
+                self.fail(f"a layer name must be a non-empty string; got {name!r}", (*path, "name"))
+                return None
+            return name
+        n = self.counters.get(ctx.prefix + kind, 0)
+        self.counters[ctx.prefix + kind] = n + 1
+        return kind if n == 0 else f"{kind}_{n}"
+
+    def claim(self, local: str, ctx: _Ctx, path: SpecPath) -> str | None:
+        full = ctx.prefix + local
+        if full in self.names:
+            first = self.names[full]
+            self.fail(f"duplicate layer name {full!r} (first used at line {first.line})", (*path, "name"))
+            return None
+        if len(self.names) > MAX_NODES:
+            self.fail(f"the spec expands to more than {MAX_NODES} layers", path)
+            raise _Abort
+        self.names[full] = self.doc.locate(path)
+        ctx.local[local] = full
+        return full
+
+    def inputs(self, item: dict[str, Any], ctx: _Ctx, path: SpecPath) -> tuple[str, ...] | None:
+        if "inputs" not in item:
+            return (ctx.prev,)
+        raw = item["inputs"]
+        refs = raw if isinstance(raw, list) else [raw]
+        out: list[str] = []
+        for k, ref in enumerate(refs):
+            ref_path = (*path, "inputs", k) if isinstance(raw, list) else (*path, "inputs")
+            name = self.value(ref, ctx.env, ref_path)
+            resolved = ctx.local.get(name) if isinstance(name, str) else None
+            if resolved is None:
+                where = "in this block" if ctx.prefix else "before this layer"
+                self.fail(
+                    f"unknown input {name!r}: no layer of that name {where}.{did_you_mean(str(name), ctx.local)}",
+                    ref_path,
+                )
+                return None
+            out.append(resolved)
+        return tuple(out)
+
+    # -- primitive layers --------------------------------------------------------------------
+    def layer(self, key: str, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
+        canon = self.reg.resolve(key)
+        lt = self.reg.get(canon)
+        args = self.arguments(lt, key, item, path, ctx, self.defaults.get(canon, {}))
+        local = self.local_name(item, canon, ctx, path)
+        inputs = self.inputs(item, ctx, path)
+        if args is None or local is None or inputs is None:
+            return
+        if len(inputs) > 1 and not lt.multi_input:
+            self.fail(f"{key} takes one input; got {len(inputs)}", (*path, "inputs"))
+            return
+        full = self.claim(local, ctx, path)
+        if full is None:
+            return
+        trainable = item.get("trainable", True) and ctx.trainable
+        node = Node(full, canon, freeze(args), inputs, ctx.scope, self.doc.locate(path), path, trainable=trainable)
+        self.add(node, lt, path)
+        ctx.prev = full
+
+    def add(self, node: Node, lt: LayerType, path: SpecPath) -> None:
+        self.nodes.append(node)
+        in_shapes = [self.shapes.get(i) for i in node.inputs]
+        if any(s is None for s in in_shapes):
+            self.shapes[node.name] = None
+            return
+        try:
+            self.shapes[node.name] = lt.infer(node, in_shapes)  # type: ignore[arg-type]
+        except ShapeError as exc:
+            self.shapes[node.name] = None
+            self.fail(f"{node.name}: {exc}", path)
+        else:
+            self.shapes[node.name] = self.shapes[node.name].shape  # type: ignore[union-attr]
+
+    def arguments(
+        self,
+        lt: LayerType | BlockType,
+        key: str,
+        item: dict[str, Any],
+        path: SpecPath,
+        ctx: _Ctx,
+        defaults: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        aliases = lt.alias_map()
+        raw: dict[str, tuple[Any, SpecPath]] = {}
+        ok = True
+        for name, value in defaults.items():
+            raw[name] = (value, ("defaults", key))
+        head = item[key]
+        sources: list[tuple[str, Any, SpecPath]] = []
+        if isinstance(head, dict):
+            sources += [(k, v, (*path, key, k)) for k, v in head.items()]
+        elif head is not None:
+            if lt.primary is None:
+                self.fail(f"{key} takes no main argument; got {head!r}", (*path, key))
+                return None
+            sources.append((lt.primary, head, (*path, key)))
+        sources += [(k, v, (*path, k)) for k, v in item.items() if k != key and k not in COMMON_KEYS]
+        seen: set[str] = set()
+        for name, value, where in sources:
+            canon = aliases.get(name)
+            if canon is None:
+                self.fail(f"{key} has no argument {name!r}.{did_you_mean(name, aliases)}", where)
+                ok = False
+                continue
+            if canon in seen:
+                self.fail(f"argument {canon!r} of {key} is given twice", where)
+                ok = False
+            seen.add(canon)
+            raw[canon] = (value, where)
+        out: dict[str, Any] = {}
+        for arg in lt.args:
+            value, where = raw.get(arg.name, (arg.default, path))
+            value = self.value(value, ctx.env, where)
+            if value is _MISSING_SENTINEL:
+                ok = False
+                continue
+            if _is_required(value):
+                self.fail(f"{key} needs `{arg.name}`", (*path, key))
+                ok = False
+                continue
+            try:
+                out[arg.name] = arg.check(value)
+            except ValueError as exc:
+                self.fail(str(exc), where)
+                ok = False
+        if not ok:
+            return None
+        try:
+            return lt.check_args(out)
+        except ValueError as exc:
+            self.fail(f"{key}: {exc}", path)
+            return None
+
+    def value(self, value: Any, env: Mapping[str, Any], path: SpecPath) -> Any:
+        try:
+            return _deep_substitute(value, env)
+        except ExpressionError as exc:
+            self.fail(f"in {value!r}: {exc}", path)
+            return _MISSING_SENTINEL
+
+    # -- blocks ------------------------------------------------------------------------------
+    def user_block(self, key: str, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
+        block = self.user_blocks[key]
+        params = block.get("params") or {}
+        args = self.block_args(key, params, item, path, ctx)
+        self.instance(
+            key, item, path, ctx, args, block.get("layers") or [], ("blocks", key, "layers"), block.get("output")
+        )
+
+    def block_args(
+        self, key: str, params: Mapping[str, Any], item: dict[str, Any], path: SpecPath, ctx: _Ctx
+    ) -> dict[str, Any] | None:
+        head = item[key]
+        given: dict[str, tuple[Any, SpecPath]] = {}
+        if isinstance(head, dict):
+            given.update({k: (v, (*path, key, k)) for k, v in head.items()})
+        elif head is not None:
+            if not params:
+                self.fail(f"block {key!r} has no parameters; got {head!r}", (*path, key))
+                return None
+            given[next(iter(params))] = (head, (*path, key))
+        given.update({k: (v, (*path, k)) for k, v in item.items() if k != key and k not in COMMON_KEYS})
+        out: dict[str, Any] = {}
+        ok = True
+        for name, (value, where) in given.items():
+            if name not in params:
+                self.fail(f"block {key!r} has no parameter {name!r}.{did_you_mean(name, params)}", where)
+                ok = False
+                continue
+            out[name] = self.value(value, ctx.env, where)
+        for name, default in params.items():
+            if name not in out:
+                if default is None:
+                    self.fail(f"block {key!r} needs parameter {name!r}", (*path, key))
+                    ok = False
+                else:
+                    out[name] = self.value(default, ctx.env, ("blocks", key, "params", name))
+        return out if ok else None
+
+    def builtin_block(self, key: str, bt: BlockType, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
+        args = self.arguments(bt, key, item, path, ctx, {})
+        inputs = self.inputs(item, ctx, path)
+        if args is None or inputs is None:
+            return
+        shape = self.shapes.get(inputs[0])
+        if shape is None:
+            return
+        try:
+            expansion = bt.expand(args, shape)
+        except (ShapeError, ValueError) as exc:
+            self.fail(f"{key}: {exc}", path)
+            return
+        self.instance(
+            bt.name, item, path, ctx, {}, expansion.layers, path, expansion.output, expansion.notes, generated=True
+        )
+
+    def instance(
+        self,
+        kind: str,
+        item: dict[str, Any],
+        path: SpecPath,
+        ctx: _Ctx,
+        args: dict[str, Any] | None,
+        layers: list[Any],
+        body_path: SpecPath,
+        output: str | None,
+        notes: tuple[str, ...] = (),
+        generated: bool = False,
+    ) -> None:
+        local = self.local_name(item, kind, ctx, path)
+        inputs = self.inputs(item, ctx, path)
+        if args is None or local is None or inputs is None:
+            return
+        full = ctx.prefix + local
+        if full in self.scopes or full in self.names:
+            self.fail(f"duplicate name {full!r}", (*path, "name"))
+            return
+        self.scopes[full] = Scope(full, kind, self.doc.locate(path), notes)
+        env = {**{k: v for k, v in ctx.env.items()}, **args}
+        trainable = ctx.trainable and item.get("trainable", True)
+        inner = _Ctx(env, full + "_", (*ctx.scope, full), {}, inputs[0], inputs[0], trainable)
+        inner.local = {"input": inputs[0]}
+        before = len(self.nodes)
+        self.walk(layers, path if generated else body_path, inner)
+        if len(self.nodes) == before:
+            self.fail(f"block {kind!r} produced no layers", path)
+            return
+        out = inner.prev
+        if output is not None:
+            out = inner.local.get(output, "")
+            if not out:
+                self.fail(f"block {kind!r} declares output {output!r} but has no layer of that name", path)
+                return
+        ctx.local[local] = out
+        ctx.prev = out
+
+    def check_user_blocks(self) -> None:
+        arg_names = {a for lt in self.reg.types.values() for a in lt.alias_map()}
+        for name in self.user_blocks:
+            path = ("blocks", name)
+            if name in self.reg or name in self.block_keys:
+                self.fail(f"block name {name!r} is already a layer type; choose another", path)
+            elif name in arg_names or name in COMMON_KEYS or name in ("repeat", "as", "layers"):
+                self.fail(f"block name {name!r} is also an argument name; choose another", path)
+        self.check_block_cycles()
+
+    def check_block_cycles(self) -> None:
+        def uses(block: str) -> Iterator[str]:
+            for item in _items_deep(self.user_blocks[block].get("layers") or []):
+                for key in item:
+                    if key in self.user_blocks:
+                        yield key
+
+        state: dict[str, int] = {}
+
+        def visit(block: str, chain: list[str]) -> None:
+            state[block] = 1
+            for used in uses(block):
+                if state.get(used) == 1:
+                    cycle = " -> ".join([*chain[chain.index(used) :], used]) if used in chain else used
+                    self.fail(f"blocks use each other in a cycle: {cycle}", ("blocks", block))
+                    raise _Abort
+                if used not in state:
+                    visit(used, [*chain, used])
+            state[block] = 2
+
+        try:
+            for block in self.user_blocks:
+                if block not in state:
+                    visit(block, [block])
+        except _Abort:
+            if self.problems:
+                raise SpecError(self.problems) from None
+
+    def outputs(self, ctx: _Ctx) -> tuple[str, ...]:
+        raw = self.spec.get("outputs")
+        if raw is None:
+            return (ctx.prev,) if self.nodes else ()
+        names = raw if isinstance(raw, list) else [raw]
+        out: list[str] = []
+        for k, name in enumerate(names):
+            path = ("outputs", k) if isinstance(raw, list) else ("outputs",)
+            if name in ctx.local:
+                out.append(ctx.local[name])
+            else:
+                self.fail(f"unknown output {name!r}.{did_you_mean(name, ctx.local)}", path)
+        return tuple(out)
+
+
+#: Top-level keys the expander itself reads; every other (schema-checked) section is passed
+#: through on the Graph for the stages that use it (expect, train, ...).
+_CORE_KEYS = frozenset(
+    ("$schema", "archspec", "name", "description", "input", "classes", "vars", "defaults", "blocks",
+     "pattern", "tokens", "stages", "classifier", "layers", "outputs")
+)  # fmt: skip
+_MISSING_SENTINEL: Any = object()
+
+
+def _is_required(default: Any) -> bool:
+    from .registry import REQUIRED
+
+    return default is REQUIRED
+
+
+def _deep_substitute(value: Any, env: Mapping[str, Any]) -> Any:
+    if isinstance(value, list):
+        return [_deep_substitute(v, env) for v in value]
+    return substitute(value, env)
+
+
+def _items_deep(items: list[Any]) -> Iterator[dict[str, Any]]:
+    for item in items:
+        if isinstance(item, str):
+            yield {item: None}
+        elif isinstance(item, dict):
+            yield item
+            if isinstance(item.get("layers"), list):
+                yield from _items_deep(item["layers"])
+
+
+def expand(spec: Any, *, overrides: Mapping[str, Any] | None = None) -> Graph:
+    """Validate a spec and expand it into a :class:`~archspec.ir.Graph`.
+
+    ``spec`` is a path, YAML text, a mapping or a loaded Document. Raises
+    :class:`~archspec.errors.SpecError` listing every problem found.
+
+    >>> g = expand("archspec: 1\\ninput: [28, 28, 1]\\nlayers: [{conv: 8}, flatten, {dense: 10}]")
+    >>> [n.name for n in g.nodes]
+    ['conv', 'flatten', 'dense']
+    """
+    doc = load(spec)
+    schema_check(doc)
+    return Expander(doc, overrides).run()

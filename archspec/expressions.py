@@ -1,0 +1,212 @@
+"""A small, safe arithmetic language for ``${...}`` in specs.
+
+``filters: ${32 * 2**m}`` doubles the filters after each stage. The text is parsed with
+:mod:`ast` and walked by a whitelist: numbers, names bound by the spec, ``+ - * / // % **``,
+comparisons, ``a if c else b``, indexing into lists, and the functions ``min``, ``max``,
+``round``, ``int``, ``ceil``, ``floor``, ``make_divisible``. Nothing is ever passed to
+Python's ``eval``; attribute access, calls of anything else, and huge powers are refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+MAX_EXPR_CHARS = 200
+MAX_MAGNITUDE = 10**15  # far beyond any real layer size; keeps arithmetic cheap
+
+_WHOLE = re.compile(r"^\$\{(.*)\}$", re.S)
+_PART = re.compile(r"\$\{([^{}]*)\}")
+
+
+class ExpressionError(ValueError):
+    """An expression is malformed or refers to something unknown."""
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round channels to a multiple of ``divisor`` as MobileNet and EfficientNet do.
+
+    Never goes down by more than 10%: ``make_divisible(0.75 * 32) == 24``.
+    """
+    min_value = min_value or divisor
+    new = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+_FUNCS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "round": round,
+    "int": int,
+    "ceil": math.ceil,
+    "floor": math.floor,
+    "make_divisible": make_divisible,
+}
+
+_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+
+_CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+def is_expression(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def substitute(value: Any, env: Mapping[str, Any]) -> Any:
+    """Resolve ``${...}`` in a value.
+
+    A string that is one whole ``${expr}`` becomes the expression's value (a number,
+    a list...); ``${}`` inside a longer string is formatted into it (``block${i+1}``).
+    """
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    whole = _WHOLE.match(value.strip())
+    if whole and "${" not in whole.group(1):
+        return evaluate(whole.group(1), env)
+    return _PART.sub(lambda m: _format(evaluate(m.group(1), env)), value)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def evaluate(text: str, env: Mapping[str, Any]) -> Any:
+    """Evaluate one expression (without the ``${}``) over ``env``."""
+    if len(text) > MAX_EXPR_CHARS:
+        raise ExpressionError(f"expression is longer than {MAX_EXPR_CHARS} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        raise ExpressionError(f"cannot parse expression {text.strip()!r}") from None
+    return _Evaluator(env).visit(tree.body)
+
+
+class _Evaluator:
+    def __init__(self, env: Mapping[str, Any]):
+        self.env = env
+
+    def visit(self, node: ast.AST) -> Any:
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            raise ExpressionError(f"{type(node).__name__} is not allowed in an expression")
+        return method(node)
+
+    def visit_Constant(self, node: ast.Constant) -> Any:
+        if isinstance(node.value, bool) or not isinstance(node.value, int | float | str):
+            raise ExpressionError(f"constant {node.value!r} is not allowed in an expression")
+        return node.value
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        if node.id in self.env:
+            return self.env[node.id]
+        if node.id in ("true", "True"):
+            return True
+        if node.id in ("false", "False"):
+            return False
+        from .errors import did_you_mean
+
+        raise ExpressionError(f"unknown name {node.id!r}.{did_you_mean(node.id, self.env)}")
+
+    def visit_List(self, node: ast.List) -> list[Any]:
+        return [self.visit(e) for e in node.elts]
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            raise ExpressionError(f"operator {type(node.op).__name__} is not allowed")
+        left, right = _number(self.visit(node.left)), _number(self.visit(node.right))
+        if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > MAX_MAGNITUDE):
+            raise ExpressionError("power is too large")
+        try:
+            result = op(left, right)
+        except ZeroDivisionError:
+            raise ExpressionError("division by zero") from None
+        return _bounded(result)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
+        value = _number(self.visit(node.operand))
+        if isinstance(node.op, ast.USub):
+            return -value
+        if isinstance(node.op, ast.UAdd):
+            return value
+        if isinstance(node.op, ast.Not):
+            return not value
+        raise ExpressionError(f"operator {type(node.op).__name__} is not allowed")
+
+    def visit_Compare(self, node: ast.Compare) -> bool:
+        left = self.visit(node.left)
+        for op_node, right_node in zip(node.ops, node.comparators, strict=True):
+            op = _CMPOPS.get(type(op_node))
+            if op is None:
+                raise ExpressionError(f"comparison {type(op_node).__name__} is not allowed")
+            right = self.visit(right_node)
+            if not op(left, right):
+                return False
+            left = right
+        return True
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> Any:
+        values = [self.visit(v) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+
+    def visit_IfExp(self, node: ast.IfExp) -> Any:
+        return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+
+    def visit_Subscript(self, node: ast.Subscript) -> Any:
+        seq = self.visit(node.value)
+        index = self.visit(node.slice)
+        if not isinstance(seq, list | tuple) or not isinstance(index, int):
+            raise ExpressionError("only lists can be indexed, by an integer")
+        if not -len(seq) <= index < len(seq):
+            raise ExpressionError(f"index {index} is out of range for a list of {len(seq)}")
+        return seq[index]
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS or node.keywords:
+            allowed = ", ".join(sorted(_FUNCS))
+            raise ExpressionError(f"only these functions may be called: {allowed}")
+        args = [self.visit(a) for a in node.args]
+        try:
+            return _bounded(_FUNCS[node.func.id](*args))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ExpressionError(f"{node.func.id}(): {exc}") from None
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ExpressionError(f"arithmetic needs numbers, got {value!r}")
+    return value
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ExpressionError("result is not a finite number")
+        if abs(value) > MAX_MAGNITUDE:
+            raise ExpressionError(f"result {value:.3g} is too large")
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            return value  # keep floats as floats; args decide whether they need ints
+    return value

@@ -1,0 +1,89 @@
+"""The expanded graph: the immutable intermediate representation every later stage reads.
+
+:func:`archspec.expand` turns a user's spec into a :class:`Graph` of primitive layer
+:class:`Node` s in topological order. Nothing downstream edits it; passes build new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .errors import Location, SpecPath
+
+Shape = tuple[int, ...]
+
+
+def freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A read-only view, so that nodes stay immutable after expansion."""
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One primitive layer.
+
+    ``args`` are validated and complete (every argument of the layer type, defaults filled
+    in); ``inputs`` name earlier nodes (or the graph input); ``scope`` lists the block
+    instances the node was expanded from, outermost first, for diagrams and ``--depth``.
+    """
+
+    name: str
+    type: str
+    args: Mapping[str, Any]
+    inputs: tuple[str, ...]
+    scope: tuple[str, ...] = ()
+    location: Location = Location()
+    path: SpecPath = ()
+    trainable: bool = True
+
+    def arg(self, key: str) -> Any:
+        return self.args[key]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A block instance: its name, the kind of block, and where the user wrote it."""
+
+    name: str
+    kind: str
+    location: Location = Location()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """A whole network after expansion."""
+
+    name: str
+    input_shape: Shape
+    nodes: tuple[Node, ...]
+    outputs: tuple[str, ...]
+    input_name: str = "input"
+    description: str = ""
+    file: str = "<spec>"
+    scopes: Mapping[str, Scope] = field(default_factory=lambda: freeze({}))
+    sections: Mapping[str, Any] = field(default_factory=lambda: freeze({}))
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def consumers(self) -> dict[str, list[str]]:
+        """For each tensor name, the nodes that read it, in graph order."""
+        out: dict[str, list[str]] = {self.input_name: []}
+        for n in self.nodes:
+            out.setdefault(n.name, [])
+            for src in n.inputs:
+                out.setdefault(src, []).append(n.name)
+        return out

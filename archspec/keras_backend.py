@@ -1,0 +1,42 @@
+"""Emit stage: the expanded graph as a Keras 3 functional model.
+
+Every layer comes from the registry's ``build``; names are the graph's, so users can pick
+layers by name for fine-tuning and feature taps. Importing this module imports Keras.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from .api import expand
+from .ir import Graph
+from .registry import layer_type
+
+
+def build(spec: Any, *, variant: str | None = None, overrides: dict[str, Any] | None = None) -> keras.Model:
+    """Build the Keras model of a spec (path, YAML text, mapping, Document or Graph).
+
+    Under a mixed-precision policy the output layers compute in float32, as Keras'
+    mixed-precision guide asks, so that softmax and the loss stay numerically stable.
+    """
+    graph = spec if isinstance(spec, Graph) else expand(spec, variant=variant, overrides=overrides)
+    return build_graph(graph)
+
+
+def build_graph(graph: Graph) -> keras.Model:
+    inputs = keras.Input(shape=graph.input_shape, name=graph.input_name)
+    tensors: dict[str, Any] = {graph.input_name: inputs}
+    mixed = keras.mixed_precision.global_policy().compute_dtype != "float32"
+    outputs = set(graph.outputs)
+    for node in graph.nodes:
+        lt = layer_type(node.type)
+        extra = {"dtype": "float32"} if mixed and node.name in outputs else {}
+        layer = lt.build(node, **extra)
+        if not node.trainable:
+            layer.trainable = False
+        args = [tensors[name] for name in node.inputs]
+        tensors[node.name] = layer(args if lt.multi_input else args[0])
+    result = [tensors[name] for name in graph.outputs]
+    return keras.Model(inputs, result[0] if len(result) == 1 else result, name=graph.name)

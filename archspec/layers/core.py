@@ -1,0 +1,142 @@
+"""Core layers: dense, flatten, reshape, dropout, noise, padding, cropping, rescaling."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from ..ir import Node, Shape
+from ..registry import Arg, Info, LayerType, ShapeError, register
+from ._common import ACTIVATION, BIAS, INIT, L2, elements, spatial
+
+
+@register
+class Dense(LayerType):
+    """Fully connected layer (the notes' FC): ``dense: 4096`` or ``fc: 4096``."""
+
+    name = "dense"
+    aliases = ("fc",)
+    keras_class = "Dense"
+    primary = "units"
+    args = (Arg("units", "int", low=1, keras="units"), ACTIVATION, BIAS, INIT, L2)
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        (shape,) = inputs
+        if len(shape) != 1:
+            raise ShapeError(
+                f"dense needs a flat input; got shape {list(shape)}. "
+                "Insert `flatten` (keeps every value) or `gap` (global average pooling) before it"
+            )
+        units = node.args["units"]
+        extra = units * bool(node.args["bias"]) + units * (node.args["activation"] not in (None, "linear"))
+        return Info((units,), shape[0] * units + units * node.args["bias"], 0, shape[0] * units, extra)
+
+
+@register
+class Flatten(LayerType):
+    """Flatten everything but the batch axis."""
+
+    name = "flatten"
+    keras_class = "Flatten"
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        return Info((elements(inputs[0]),))
+
+
+@register
+class Reshape(LayerType):
+    """Reshape to ``target`` (per example, without the batch axis)."""
+
+    name = "reshape"
+    keras_class = "Reshape"
+    primary = "target"
+    args = (Arg("target", "ints", keras="target_shape", aliases=("target_shape", "shape"), low=1),)
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        target = tuple(node.args["target"])
+        if math.prod(target) != elements(inputs[0]):
+            raise ShapeError(f"cannot reshape {list(inputs[0])} ({elements(inputs[0])} values) to {list(target)}")
+        return Info(target)
+
+
+class _Identity(LayerType):
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        return Info(inputs[0])
+
+
+@register
+class Dropout(_Identity):
+    """Dropout with ``rate`` (active only in training)."""
+
+    name = "dropout"
+    keras_class = "Dropout"
+    primary = "rate"
+    args = (Arg("rate", "float", 0.5, keras="rate", low=0.0, high=1.0),)
+
+
+@register
+class SpatialDropout(_Identity):
+    """Drops whole feature maps."""
+
+    name = "spatial_dropout"
+    keras_class = "SpatialDropout2D"
+    primary = "rate"
+    args = (Arg("rate", "float", 0.5, keras="rate", low=0.0, high=1.0),)
+
+
+@register
+class GaussianNoise(_Identity):
+    """Additive Gaussian noise (training only)."""
+
+    name = "gaussian_noise"
+    keras_class = "GaussianNoise"
+    primary = "stddev"
+    args = (Arg("stddev", "float", 0.1, keras="stddev", low=0.0),)
+
+
+@register
+class Rescale(LayerType):
+    """Multiply by ``scale`` and add ``offset``: ``rescale: 0.00392156862745098``."""
+
+    name = "rescale"
+    aliases = ("rescaling",)
+    keras_class = "Rescaling"
+    primary = "scale"
+    args = (Arg("scale", "float", keras="scale"), Arg("offset", "float", 0.0, keras="offset", keras_default=0.0))
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        return Info(inputs[0], other_ops=2 * elements(inputs[0]))
+
+
+@register
+class ZeroPad(LayerType):
+    """Zero padding: ``zeropad: 1``, ``[rows, cols]`` or ``[[top, bottom], [left, right]]``."""
+
+    name = "zeropad"
+    aliases = ("zero_padding", "zeropadding2d")
+    keras_class = "ZeroPadding2D"
+    primary = "padding"
+    args = (Arg("padding", "padding2d", 1, keras="padding"),)
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        h, w, c = spatial(inputs[0], "zeropad")
+        (t, b), (left, r) = node.args["padding"]
+        return Info((h + t + b, w + left + r, c))
+
+
+@register
+class Crop(LayerType):
+    """Cropping: the same forms as ``zeropad``."""
+
+    name = "crop"
+    aliases = ("cropping", "cropping2d")
+    keras_class = "Cropping2D"
+    primary = "cropping"
+    args = (Arg("cropping", "padding2d", 1, keras="cropping"),)
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        h, w, c = spatial(inputs[0], "crop")
+        (t, b), (left, r) = node.args["cropping"]
+        if h - t - b < 1 or w - left - r < 1:
+            raise ShapeError(f"cropping {node.args['cropping']} leaves nothing of a {h}x{w} input")
+        return Info((h - t - b, w - left - r, c))

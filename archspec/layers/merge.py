@@ -1,0 +1,81 @@
+"""Merges of several tensors: add, concatenate, multiply."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..ir import Node, Shape
+from ..registry import Arg, Info, LayerType, ShapeError, register
+from ._common import elements
+
+
+class _Merge(LayerType):
+    multi_input = True
+
+    def need_two(self, inputs: Sequence[Shape]) -> None:
+        if len(inputs) < 2:
+            raise ShapeError(f"{self.name} needs at least two inputs; got {len(inputs)}")
+
+
+@register
+class Add(_Merge):
+    """Element-wise sum of tensors of the same shape (residual shortcuts)."""
+
+    name = "add"
+    keras_class = "Add"
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        self.need_two(inputs)
+        first = inputs[0]
+        for name, shape in zip(node.inputs[1:], inputs[1:], strict=True):
+            if shape != first:
+                raise ShapeError(
+                    f"add needs inputs of one shape; {node.inputs[0]!r} is {list(first)} but {name!r} is "
+                    f"{list(shape)}. For a residual shortcut that changes channels or stride, use a "
+                    "projection shortcut (a 1x1 conv with the same stride, plus batch norm) on the skip path"
+                )
+        return Info(first, other_ops=elements(first) * (len(inputs) - 1))
+
+
+@register
+class Multiply(_Merge):
+    """Element-wise product; a [1, 1, C] or [C] gate broadcasts over H x W (squeeze-excitation)."""
+
+    name = "multiply"
+    keras_class = "Multiply"
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        self.need_two(inputs)
+        out = max(inputs, key=len)
+        for name, shape in zip(node.inputs, inputs, strict=True):
+            padded = (1,) * (len(out) - len(shape)) + tuple(shape)
+            if any(a != b and a != 1 for a, b in zip(padded, out, strict=True)):
+                raise ShapeError(f"multiply cannot broadcast {name!r} of shape {list(shape)} to {list(out)}")
+        return Info(tuple(out), other_ops=elements(out) * (len(inputs) - 1))
+
+
+@register
+class Concat(_Merge):
+    """Concatenation on the channel axis (inception branches, dense blocks)."""
+
+    name = "concat"
+    aliases = ("concatenate",)
+    keras_class = "Concatenate"
+    args = (Arg("axis", "int", -1, keras="axis", low=-8, keras_default=-1),)
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        self.need_two(inputs)
+        rank = len(inputs[0])
+        axis = node.args["axis"] % rank if -rank <= node.args["axis"] < rank else None
+        if axis is None or any(len(s) != rank for s in inputs):
+            raise ShapeError(f"concat needs inputs of one rank and a valid axis; got {[list(s) for s in inputs]}")
+        rest = [tuple(d for i, d in enumerate(s) if i != axis) for s in inputs]
+        for name, r in zip(node.inputs, rest, strict=True):
+            if r != rest[0]:
+                raise ShapeError(
+                    f"concat on axis {node.args['axis']} needs the other dimensions to match; "
+                    f"{node.inputs[0]!r} is {list(inputs[0])} but {name!r} is {list(inputs[node.inputs.index(name)])}"
+                )
+        out = list(inputs[0])
+        out[axis] = sum(s[axis] for s in inputs)
+        return Info(tuple(out))

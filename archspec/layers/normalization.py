@@ -1,0 +1,88 @@
+"""Normalization: batch norm, input normalization, and AlexNet's local response norm."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..ir import Node, Shape
+from ..registry import Arg, Call, Info, LayerType, register
+from ._common import elements
+
+
+@register
+class BatchNorm(LayerType):
+    """Batch normalization over the channel axis.
+
+    Keras counts 4 numbers per channel: gamma and beta are trainable, the moving mean and
+    variance are not.
+    """
+
+    name = "bn"
+    aliases = ("batchnorm", "batch_norm", "batchnormalization")
+    keras_class = "BatchNormalization"
+    args = (
+        Arg("momentum", "float", 0.99, keras="momentum", low=0.0, high=1.0, keras_default=0.99),
+        Arg("epsilon", "float", 0.001, keras="epsilon", low=0.0, keras_default=0.001),
+        Arg("center", "bool", True, keras="center", keras_default=True),
+        Arg("scale", "bool", True, keras="scale", keras_default=True),
+    )
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        c = inputs[0][-1]
+        trainable = c * (node.args["center"] + node.args["scale"])
+        return Info(inputs[0], trainable, 2 * c, other_ops=2 * elements(inputs[0]))
+
+
+@register
+class Normalize(LayerType):
+    """Feature-wise standardisation with a stored mean and variance (Keras ``Normalization``).
+
+    Its mean, variance and sample count are non-trainable weights (2 x channels + 1).
+    """
+
+    name = "normalize"
+    aliases = ("normalization",)
+    keras_class = "Normalization"
+    args = (
+        Arg("mean", "float", None, keras="mean", nullable=True),
+        Arg("variance", "float", None, keras="variance", low=0.0, nullable=True),
+    )
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        c = inputs[0][-1]
+        stored = 0 if node.args["mean"] is not None else 2 * c + 1
+        return Info(inputs[0], 0, stored, other_ops=2 * elements(inputs[0]))
+
+
+@register
+class LocalResponseNorm(LayerType):
+    """Local response normalization across channels (AlexNet's NORM layers).
+
+    ``b = a / (k + alpha * sum(a^2 over `size` neighbouring channels)) ** beta``, with
+    AlexNet's values as defaults (size 5, k 2, alpha 1e-4, beta 0.75). Keras has no such
+    layer: archspec provides ``archspec.keras_layers.LocalResponseNormalization``.
+    """
+
+    name = "lrn"
+    aliases = ("local_response_norm", "norm")
+    keras_class = "LocalResponseNormalization"
+    custom = True
+    args = (
+        Arg("size", "int", 5, keras="size", low=1, doc="Number of neighbouring channels summed."),
+        Arg("k", "float", 2.0, keras="k", aliases=("bias",), low=0.0),
+        Arg("alpha", "float", 1e-4, keras="alpha", low=0.0),
+        Arg("beta", "float", 0.75, keras="beta", low=0.0),
+    )
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        return Info(inputs[0], other_ops=elements(inputs[0]) * (node.args["size"] + 3))
+
+    def build(self, node: Node, **extra: Any) -> Any:
+        from ..keras_layers import LocalResponseNormalization
+
+        return LocalResponseNormalization(**self.keras_kwargs(node), **extra, name=node.name)
+
+    def emit(self, node: Node) -> Call:
+        call = super().emit(node)
+        return Call("archspec_layers.LocalResponseNormalization", call.args, call.kwargs)

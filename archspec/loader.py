@@ -1,0 +1,238 @@
+"""Stage 1: read YAML safely into plain data, remembering where every value came from.
+
+The YAML is *composed* (parsed into nodes) by PyYAML's safe loader and then converted by
+this module, never *constructed* by PyYAML: no tag can create a Python object, duplicate
+keys are errors, aliases cannot blow up (the expanded size is capped), and scalars follow
+YAML 1.2's rules rather than 1.1's surprises (``no`` stays the string "no", ``1e-3`` is a
+number, ``010`` is refused as ambiguous).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Location, PathItem, Problem, SpecError, SpecPath
+
+MAX_FILE_BYTES = 1 << 20  # a zoo spec is a few kB; a 1 MiB spec is not a spec
+MAX_NODES = 200_000  # after alias expansion; ResNet-1202 in full is ~20k
+MAX_DEPTH = 64
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_TAG = "tag:yaml.org,2002:"
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+_HEX = re.compile(r"^[-+]?0x[0-9a-fA-F_]+$")
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
+_FLOAT = re.compile(r"^[-+]?([0-9][0-9_]*)?\.?[0-9_]*([eE][-+]?[0-9]+)?$")
+_SCI_NO_DOT = re.compile(r"^[-+]?[0-9]+([.][0-9]*)?[eE][-+]?[0-9]+$")
+_TRUE = {"true", "True", "TRUE"}
+_FALSE = {"false", "False", "FALSE"}
+_NULL = {"", "~", "null", "Null", "NULL"}
+_SPECIAL_FLOATS = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"), ".nan": float("nan")}
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded spec: plain data plus the source position of every value."""
+
+    data: Any
+    file: str = "<spec>"
+    positions: Mapping[SpecPath, Location] = field(default_factory=dict)
+
+    def locate(self, path: SpecPath) -> Location:
+        """The position of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.positions:
+                return self.positions[path]
+            path = path[:-1]
+        return self.positions.get((), Location(self.file))
+
+    def problem(self, message: str, path: SpecPath) -> Problem:
+        return Problem(message, self.locate(path), tuple(path))
+
+
+def load(source: str | os.PathLike[str] | Mapping[str, Any] | Document) -> Document:
+    """Load a spec from a path, a YAML string, a mapping or a Document.
+
+    >>> load("archspec: 1\\nname: tiny\\ninput: [8, 8, 1]\\nlayers: [flatten]").data["name"]
+    'tiny'
+    """
+    if isinstance(source, Document):
+        return source
+    if isinstance(source, Mapping):
+        return Document(dict(source), "<dict>")
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
+        return load_file(source)
+    return load_text(source)
+
+
+def _looks_like_path(text: str) -> bool:
+    return "\n" not in text and text.endswith((".yaml", ".yml")) and ":" not in text.replace("\\", "")
+
+
+def load_file(path: str | os.PathLike[str]) -> Document:
+    p = Path(path)
+    name = str(path)
+    if not p.is_file():
+        raise SpecError(Problem(f"no such spec file: {name}", Location(name)))
+    size = p.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SpecError(Problem(f"spec file is {size} bytes; the limit is {MAX_FILE_BYTES}", Location(name)))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            Problem(f"spec file is not UTF-8 text ({exc.reason} at byte {exc.start})", Location(name))
+        ) from None
+    return load_text(text, name)
+
+
+def load_text(text: str, file: str = "<spec>") -> Document:
+    """Parse YAML text into a Document; raises SpecError listing every problem."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise SpecError(Problem(f"spec text is larger than {MAX_FILE_BYTES} bytes", Location(file)))
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+        raise SpecError(Problem(f"YAML syntax error: {exc.problem or exc.context}", loc)) from None
+    except yaml.YAMLError as exc:  # e.g. more than one document, bad unicode
+        raise SpecError(Problem(f"YAML error: {exc}", Location(file))) from None
+    except RecursionError:
+        raise SpecError(Problem("YAML is nested too deeply", Location(file))) from None
+    if node is None:
+        raise SpecError(Problem("the spec is empty", Location(file, 1, 1)))
+    converter = _Converter(file)
+    data = converter.convert(node, (), 0)
+    if converter.problems:
+        raise SpecError(converter.problems)
+    return Document(data, file, converter.positions)
+
+
+class _Converter:
+    """Walks composed YAML nodes into plain Python values, checking as it goes."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.positions: dict[SpecPath, Location] = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+
+    def loc(self, node: yaml.Node) -> Location:
+        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def fail(self, message: str, node: yaml.Node, path: SpecPath) -> None:
+        self.problems.append(Problem(message, self.loc(node), path))
+
+    def convert(self, node: yaml.Node, path: SpecPath, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            if self.count == MAX_NODES + 1:
+                self.fail(f"the spec expands to more than {MAX_NODES} values (an alias bomb?)", node, path)
+            return None
+        if depth > MAX_DEPTH:
+            self.fail(f"the spec is nested more than {MAX_DEPTH} levels deep", node, path)
+            return None
+        self.positions.setdefault(path, self.loc(node))
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _TAG + "seq":
+                self.fail(f"YAML tag {node.tag!r} is not allowed in a spec", node, path)
+            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self.scalar(node, path)
+
+    def mapping(self, node: yaml.MappingNode, path: SpecPath, depth: int) -> dict[str, Any]:
+        if node.tag != _TAG + "map":
+            self.fail(f"YAML tag {node.tag!r} is not allowed in a spec", node, path)
+        out: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                merged.update(self.merge(value_node, path, depth))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail("mapping keys must be plain names, not lists or mappings", key_node, path)
+                continue
+            key = str(key_node.value)
+            child: tuple[PathItem, ...] = (*path, key)
+            if key in out:
+                first = self.positions.get(child)
+                where = f" (first defined at line {first.line})" if first else ""
+                self.fail(f"duplicate key {key!r}{where}", key_node, child)
+                continue
+            out[key] = self.convert(value_node, child, depth + 1)
+        for key, value in merged.items():
+            out.setdefault(key, value)
+        return out
+
+    def merge(self, node: yaml.Node, path: SpecPath, depth: int) -> dict[str, Any]:
+        """YAML merge keys (``<<: *defaults``): explicit keys win over merged ones."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        out: dict[str, Any] = {}
+        for src in sources:
+            if not isinstance(src, yaml.MappingNode):
+                self.fail("a merge key (<<) must refer to a mapping", src, path)
+                continue
+            for key, value in self.mapping(src, path, depth + 1).items():
+                out.setdefault(key, value)
+        return out
+
+    def scalar(self, node: yaml.ScalarNode, path: SpecPath) -> Any:
+        value: str = node.value
+        tag = node.tag
+        if node.style:  # quoted or block scalar: always a string
+            if tag not in (_TAG + "str", "!"):
+                self.fail(f"YAML tag {tag!r} is not allowed in a spec", node, path)
+            return value
+        if not tag.startswith(_TAG) or tag[len(_TAG) :] not in _PLAIN_TAGS:
+            self.fail(f"YAML tag {tag!r} is not allowed in a spec", node, path)
+            return None
+        return self.plain(value, node, path)
+
+    def plain(self, value: str, node: yaml.ScalarNode, path: SpecPath) -> Any:
+        if value in _NULL:
+            return None
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        if _INT.match(value):
+            return int(value.replace("_", ""))
+        if _LEADING_ZERO.match(value):
+            self.fail(
+                f"ambiguous number {value!r}: YAML 1.1 reads a leading zero as octal "
+                f"({_octal(value)}); write it without the zero, or quote it",
+                node,
+                path,
+            )
+            return None
+        if _HEX.match(value):
+            return int(value.replace("_", ""), 16)
+        if value in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[value]
+        if any(c.isdigit() for c in value) and (_FLOAT.match(value) or _SCI_NO_DOT.match(value)):
+            try:
+                return float(value.replace("_", ""))
+            except ValueError:
+                return value
+        return value
+
+
+_PLAIN_TAGS = {"str", "int", "float", "bool", "null", "timestamp", "value"}
+
+
+def _octal(text: str) -> str:
+    try:
+        return str(int(text.replace("_", ""), 8))
+    except ValueError:
+        return "not even valid octal"

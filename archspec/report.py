@@ -1,0 +1,216 @@
+"""Summaries of an :class:`~archspec.analysis.Analysis`: table, markdown, JSON and CSV.
+
+The JSON form is a documented, stable contract (docs/analysis.md). Counts of things (MACs,
+FLOPs) use decimal prefixes (M = 10^6, G = 10^9); sizes in bytes use binary ones
+(MiB = 2^20 bytes); every format labels which it uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .analysis import Analysis, LayerStats
+
+FORMATS = ("table", "markdown", "json", "csv")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a summary: a layer, or a whole block collapsed by ``--depth``."""
+
+    name: str
+    type: str
+    shape: tuple[int, ...]
+    params: int
+    trainable_params: int
+    macs: int
+    rf: str
+    layers: int = 1
+
+
+def rows(analysis: Analysis, depth: int | None = None) -> Iterator[Row]:
+    """Layers in graph order; with ``depth``, blocks nested deeper are collapsed into one row."""
+    group: list[LayerStats] = []
+    key: str | None = None
+    for s in analysis.layers:
+        scope_key = s.node.scope[depth] if depth is not None and len(s.node.scope) > depth else None
+        if group and scope_key != key:
+            yield _collapse(analysis, key, group)
+            group = []
+        if scope_key is None:
+            yield _row(s)
+        else:
+            group.append(s)
+        key = scope_key
+    if group:
+        yield _collapse(analysis, key, group)
+
+
+def _row(s: LayerStats) -> Row:
+    return Row(s.name, s.type, s.shape, s.params, s.trainable_params, s.macs, str(s.rf) if s.rf else "")
+
+
+def _collapse(analysis: Analysis, scope: str | None, group: list[LayerStats]) -> Row:
+    kind = analysis.graph.scopes[scope].kind if scope in analysis.graph.scopes else "block"
+    last = group[-1]
+    return Row(
+        scope or last.name,
+        f"{kind} block",
+        last.shape,
+        sum(s.params for s in group),
+        sum(s.trainable_params for s in group),
+        sum(s.macs for s in group),
+        str(last.rf) if last.rf else "",
+        len(group),
+    )
+
+
+def to_dict(analysis: Analysis, depth: int | None = None, dtype: str = "float32") -> dict[str, Any]:
+    """The JSON contract of ``archspec summary --format json``."""
+    g = analysis.graph
+    shapes = [list(s) for s in analysis.output_shapes]
+    layer_list = (
+        [_layer_dict(s) for s in analysis.layers] if depth is None else [_row_dict(r) for r in rows(analysis, depth)]
+    )
+    return {
+        "name": g.name,
+        "input_shape": list(g.input_shape),
+        "output_shape": shapes[0] if len(shapes) == 1 else shapes,
+        "outputs": list(g.outputs),
+        "total_params": analysis.total_params,
+        "trainable_params": analysis.trainable_params,
+        "non_trainable_params": analysis.non_trainable_params,
+        "param_bytes": {"float32": analysis.param_bytes("float32"), "float16": analysis.param_bytes("float16")},
+        "macs": analysis.macs,
+        "flops": analysis.flops,
+        "other_ops": analysis.other_ops,
+        "activation_elements": analysis.activation_elements,
+        "activation_bytes": analysis.activation_bytes(dtype),
+        "dtype": dtype,
+        "layer_count": len(analysis.layers),
+        "layers": layer_list,
+    }
+
+
+def _layer_dict(s: LayerStats) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "type": s.type,
+        "output_shape": list(s.shape),
+        "params": s.params,
+        "trainable_params": s.trainable_params,
+        "non_trainable_params": s.non_trainable_params,
+        "macs": s.macs,
+        "other_ops": s.other_ops,
+        "receptive_field": list(s.rf.size) if s.rf else None,
+        "effective_stride": list(s.rf.jump) if s.rf else None,
+        "inputs": list(s.node.inputs),
+        "scope": list(s.node.scope),
+        "trainable": s.node.trainable,
+    }
+
+
+def _row_dict(r: Row) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "type": r.type,
+        "output_shape": list(r.shape),
+        "params": r.params,
+        "trainable_params": r.trainable_params,
+        "non_trainable_params": r.params - r.trainable_params,
+        "macs": r.macs,
+        "layers": r.layers,
+    }
+
+
+def to_json(analysis: Analysis, depth: int | None = None, dtype: str = "float32") -> str:
+    return json.dumps(to_dict(analysis, depth, dtype), indent=2) + "\n"
+
+
+def to_csv(analysis: Analysis, depth: int | None = None) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "type", "output_shape", "params", "trainable_params", "macs", "receptive_field"])
+    for r in rows(analysis, depth):
+        writer.writerow([r.name, r.type, "x".join(map(str, r.shape)), r.params, r.trainable_params, r.macs, r.rf])
+    return buf.getvalue()
+
+
+def to_markdown(analysis: Analysis, depth: int | None = None, dtype: str = "float32") -> str:
+    lines = [
+        f"### {analysis.graph.name}",
+        "",
+        "| Layer (type) | Output shape | Params | MACs | RF |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for r in rows(analysis, depth):
+        lines.append(f"| {r.name} ({r.type}) | {_shape(r.shape)} | {r.params:,} | {r.macs:,} | {r.rf} |")
+    lines += ["", *(f"- {k}: {v}" for k, v in totals(analysis, dtype))]
+    return "\n".join(lines) + "\n"
+
+
+def totals(analysis: Analysis, dtype: str = "float32") -> list[tuple[str, str]]:
+    return [
+        (
+            "Total params",
+            f"{analysis.total_params:,} ({mib(analysis.param_bytes('float32'))} float32, {mib(analysis.param_bytes('float16'))} float16)",
+        ),
+        ("Trainable params", f"{analysis.trainable_params:,}"),
+        ("Non-trainable params", f"{analysis.non_trainable_params:,}"),
+        ("MACs", f"{analysis.macs:,} ({giga(analysis.macs)}; FLOPs = 2 x MACs = {giga(analysis.flops)})"),
+        ("Other element-wise ops", f"{analysis.other_ops:,}"),
+        (
+            "Forward activations per example",
+            f"{analysis.activation_elements:,} values = {mib(analysis.activation_bytes(dtype))} {dtype}",
+        ),
+    ]
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(None, " + ", ".join(map(str, shape)) + ")"
+
+
+def mib(n: int) -> str:
+    """Bytes in binary units (1 MiB = 2^20 bytes)."""
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.2f} GiB"
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.2f} MiB"
+    return f"{n / 1024:.2f} KiB"
+
+
+def giga(n: int) -> str:
+    """Counts in decimal units (G = 10^9, M = 10^6)."""
+    if n >= 10**9:
+        return f"{n / 1e9:.3f} G (10^9)"
+    return f"{n / 1e6:.3f} M (10^6)"
+
+
+def render_table(analysis: Analysis, depth: int | None = None, dtype: str = "float32", width: int | None = None) -> str:
+    """A terminal table like Keras' ``model.summary()`` plus MACs and receptive field."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f'Model: "{analysis.graph.name}"', box=box.SIMPLE_HEAD, title_justify="left")
+    for header, justify in (
+        ("Layer (type)", "left"),
+        ("Output Shape", "left"),
+        ("Param #", "right"),
+        ("MACs", "right"),
+        ("RF", "right"),
+    ):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for r in rows(analysis, depth):
+        label = f"{r.name} ({r.type})" + (f" [{r.layers} layers]" if r.layers > 1 else "")
+        table.add_row(label, _shape(r.shape), f"{r.params:,}", f"{r.macs:,}" if r.macs else "0", r.rf)
+    console = Console(file=io.StringIO(), width=width or 110, force_terminal=False, color_system=None)
+    console.print(table)
+    for key, value in totals(analysis, dtype):
+        console.print(f"{key}: {value}", highlight=False)
+    return console.file.getvalue()  # type: ignore[attr-defined]

@@ -1,0 +1,314 @@
+"""Stage 2a: the JSON Schema (draft 2020-12) of the spec language, and checking a spec with it.
+
+The schema is generated from the layer registry (each layer's arguments give its fragment)
+and from the sections other stages register, so it can never drift from what the
+expander accepts. ``archspec schema`` prints it; editors use it for completion through
+``# yaml-language-server: $schema=...``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import Problem, SpecError, did_you_mean
+from .loader import Document
+
+SCHEMA_ID = "https://archspec.dev/schema/archspec-1.json"
+COMMON_KEYS = ("name", "inputs", "when", "trainable", "comment")
+_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_EXPR = {"type": "string", "pattern": r"\$\{"}
+
+#: Top-level sections owned by later stages, as "module:ATTRIBUTE" of their schema
+#: fragment. The modules named here must not import TensorFlow.
+SECTIONS: dict[str, str] = {
+    "expect": "archspec.expect:SCHEMA",
+    "scales": "archspec.api:SCALES_SCHEMA",
+}
+
+
+def _sections() -> dict[str, Any]:
+    out = {}
+    for key, ref in SECTIONS.items():
+        module, attr = ref.split(":")
+        out[key] = getattr(importlib.import_module(module), attr)
+    return out
+
+
+def _layer_defs() -> dict[str, Any]:
+    from .registry import registry
+
+    reg = registry()
+    defs: dict[str, Any] = {}
+    for name, lt in sorted(reg.types.items()):
+        args = {a.name: a.schema() for a in lt.args}
+        for a in lt.args:
+            args.update({alias: {"$ref": f"#/$defs/layer_{name}/properties/{a.name}"} for alias in a.aliases})
+        primary: list[dict[str, Any]] = [
+            {"type": "null"},
+            {"type": "object", "properties": args, "additionalProperties": False},
+        ]
+        if lt.primary:
+            primary.insert(0, {"$ref": f"#/$defs/layer_{name}/properties/{lt.primary}"})
+        common = {k: {"$ref": f"#/$defs/common/properties/{k}"} for k in COMMON_KEYS}
+        props = {key: {"anyOf": primary} for key in (name, *lt.aliases)}
+        defs[f"layer_{name}"] = {
+            "description": (lt.__doc__ or "").strip().split("\n")[0],
+            "type": "object",
+            "properties": {**props, **args, **common},
+            "additionalProperties": False,
+        }
+    return defs
+
+
+def _layer_item(layer_keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """A layer item: a bare name, a repeat, or a mapping whose type key selects its schema."""
+    dispatch = [
+        {"if": {"type": "object", "required": [key]}, "then": {"$ref": f"#/$defs/layer_{canon}"}}
+        for key, canon in layer_keys
+    ]
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": _IDENT},
+            {"$ref": "#/$defs/repeat"},
+            {"type": "object", "minProperties": 1, "not": {"required": ["repeat"]}, "allOf": dispatch},
+        ]
+    }
+
+
+@functools.cache
+def json_schema() -> dict[str, Any]:
+    """The complete JSON Schema of spec language v1."""
+    from .blocks import block_schemas, canonical_block_keys
+    from .registry import registry
+
+    reg = registry()
+    layer_keys = sorted({**reg.canonical, **canonical_block_keys()}.items())
+    defs = _layer_defs()
+    defs.update(block_schemas())
+    defs["layer"] = _layer_item(layer_keys)
+    defs["common"] = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": "Layer name (unique; ${} allowed inside repeats)."},
+            "inputs": {
+                "description": "Earlier layer(s) this one reads; default: the previous layer.",
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+            },
+            "when": {"description": "Include the layer only if this is true.", "anyOf": [{"type": "boolean"}, _EXPR]},
+            "trainable": {"type": "boolean", "description": "false freezes the layer's weights."},
+            "comment": {"type": "string"},
+        },
+    }
+    defs["repeat"] = {
+        "type": "object",
+        "required": ["repeat", "layers"],
+        "properties": {
+            "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, _EXPR]},
+            "as": {"type": "string", "pattern": _IDENT},
+            "layers": {"type": "array", "items": {"$ref": "#/$defs/layer"}},
+            "when": {"anyOf": [{"type": "boolean"}, _EXPR]},
+            "comment": {"type": "string"},
+        },
+        "additionalProperties": False,
+    }
+    defs["stage"] = {
+        "type": "object",
+        "required": ["conv"],
+        "properties": {
+            "conv": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPR], "description": "Filters of each conv."},
+            "n": {"anyOf": [{"type": "integer", "minimum": 0}, _EXPR], "description": "Convs in the stage."},
+            "kernel": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPR]},
+            "pool": {"enum": ["max", "avg", False, None]},
+            "pool_size": {"type": "integer", "minimum": 1},
+            "bn": {"type": "boolean"},
+            "lrn": {"type": "boolean", "description": "Local response norm after the first conv (VGG A-LRN)."},
+            "dropout": {"type": "number", "minimum": 0, "maximum": 1},
+            "last_kernel": {"type": "integer", "minimum": 1, "description": "Kernel of the last conv (VGG C)."},
+        },
+        "additionalProperties": False,
+    }
+    defs["classifier"] = {
+        "type": "object",
+        "properties": {
+            "fc": {"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPR]}},
+            "dropout": {"type": "number", "minimum": 0, "maximum": 1},
+            "out": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPR]},
+            "pooling": {"enum": ["flatten", "gap", "gmp"]},
+            "activation": {"type": "string"},
+            "out_activation": {"type": ["string", "null"]},
+        },
+        "additionalProperties": False,
+    }
+    defs["block"] = {
+        "type": "object",
+        "required": ["layers"],
+        "properties": {
+            "params": {"type": "object", "propertyNames": {"pattern": _IDENT}},
+            "layers": {"type": "array", "items": {"$ref": "#/$defs/layer"}, "minItems": 1},
+            "output": {"type": "string"},
+            "description": {"type": "string"},
+        },
+        "additionalProperties": False,
+    }
+    props: dict[str, Any] = {
+        "$schema": {"type": "string"},
+        "archspec": {"const": 1, "description": "Spec language version."},
+        "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"},
+        "description": {"type": "string"},
+        "input": {
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPR]},
+                    "minItems": 1,
+                    "maxItems": 3,
+                },
+                {
+                    "type": "object",
+                    "required": ["shape"],
+                    "properties": {
+                        "shape": {"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPR]}},
+                        "name": {"type": "string", "pattern": _IDENT},
+                    },
+                    "additionalProperties": False,
+                },
+            ]
+        },
+        "classes": {"type": "integer", "minimum": 1, "description": "Number of classes; `${classes}` in expressions."},
+        "vars": {
+            "type": "object",
+            "propertyNames": {"pattern": _IDENT},
+            "description": "Named values for ${} expressions.",
+        },
+        "defaults": {
+            "type": "object",
+            "description": "Default arguments per layer type, e.g. conv: {kernel: 3, padding: same}.",
+            "properties": {key: {"type": "object"} for key in sorted(reg.canonical)},
+            "additionalProperties": False,
+        },
+        "blocks": {
+            "type": "object",
+            "propertyNames": {"pattern": _IDENT},
+            "additionalProperties": {"$ref": "#/$defs/block"},
+        },
+        "pattern": {"type": "string", "description": "INPUT -> [[CONV -> RELU]*N -> POOL?]*M -> [FC -> RELU]*K -> FC"},
+        "tokens": {"type": "object", "description": "What each pattern token means, e.g. CONV: {conv: 32}."},
+        "stages": {"type": "array", "items": {"$ref": "#/$defs/stage"}, "minItems": 1},
+        "classifier": {"$ref": "#/$defs/classifier"},
+        "layers": {"type": "array", "items": {"$ref": "#/$defs/layer"}},
+        "outputs": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
+    }
+    props.update(_sections())
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "archspec spec, language version 1",
+        "type": "object",
+        "required": ["archspec", "input"],
+        "properties": props,
+        "additionalProperties": False,
+        "$defs": defs,
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+
+
+@functools.cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json_schema())
+
+
+def check(doc: Document) -> None:
+    """Validate a document against the schema; raise SpecError with every problem found."""
+    problems = schema_problems(doc)
+    if problems:
+        raise SpecError(problems)
+
+
+def schema_problems(doc: Document) -> list[Problem]:
+    if not isinstance(doc.data, dict):
+        return [
+            doc.problem(f"a spec must be a mapping of keys (archspec, name, input, ...); got {_kind(doc.data)}", ())
+        ]
+    seen: set[tuple[Any, str]] = set()
+    out: list[Problem] = []
+    for error in _validator().iter_errors(doc.data):
+        for leaf in _leaves(error):
+            problem = _to_problem(doc, leaf)
+            key = (problem.path, problem.message)
+            if key not in seen:
+                seen.add(key)
+                out.append(problem)
+    out.sort(key=lambda p: (p.location.line, p.location.column))
+    return out
+
+
+def _leaves(error: Any) -> list[Any]:
+    """Descend into anyOf/allOf to the error a person can act on (jsonschema's best_match)."""
+    from jsonschema.exceptions import best_match
+
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        best = best_match(error.context)
+        return _leaves(best) if best is not None else [error]
+    if error.validator == "allOf" and error.context:
+        return [leaf for sub in error.context for leaf in _leaves(sub)]
+    return [error]
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"number {value!r}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def _to_problem(doc: Document, error: Any) -> Problem:
+    path = tuple(error.absolute_path)
+    v = error.validator
+    if v == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        key = extra[0] if extra else "?"
+        hint = did_you_mean(key, allowed)
+        where = "at the top level" if not path else "here"
+        return doc.problem(
+            f"unknown key {key!r} {where}.{hint or ' Allowed: ' + ', '.join(sorted(allowed)[:12])}", (*path, key)
+        )
+    if v == "required":
+        return doc.problem(
+            f"missing required key {error.validator_value[0] if len(error.validator_value) == 1 else error.message}",
+            path,
+        )
+    if v == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return doc.problem(f"expected {_article(expected)}, got {_kind(error.instance)}", path)
+    if v in ("enum", "const"):
+        choices = error.validator_value if v == "enum" else [error.validator_value]
+        shown = ", ".join(json.dumps(c) for c in choices)
+        hint = did_you_mean(str(error.instance), [str(c) for c in choices])
+        return doc.problem(f"expected one of {shown}; got {_kind(error.instance)}.{hint}".rstrip("."), path)
+    if v == "pattern" and "IDENT" not in error.message:
+        return doc.problem(f"{_kind(error.instance)} is not a valid name (letters, digits and _ only)", path)
+    if v in ("minimum", "maximum", "minItems", "maxItems", "minProperties"):
+        return doc.problem(f"{_kind(error.instance)}: {error.message.split(' is ', 1)[-1]}", path)
+    return doc.problem(error.message, path)
+
+
+def _article(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
