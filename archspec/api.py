@@ -40,7 +40,13 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
     graph = _expand_mod.Expander(doc, values).run()
     positions = {k: doc.locate(("expect", k)) for k in (doc.data.get("expect") or {})}
     classes = doc.data.get("classes", values.get("classes"))
-    sections = {**graph.sections, "_positions": positions, "_variant": variant, "_classes": classes}
+    sections = {
+        **graph.sections,
+        "_positions": positions,
+        "_variant": variant,
+        "_overrides": dict(overrides or {}),
+        "_classes": classes,
+    }
     return Graph(**{**graph.__dict__, "sections": freeze(sections)})
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .errors import ArchspecError, UsageError
+from .errors import ArchspecError, UsageError, did_you_mean
 
 #: Commands that import TensorFlow, as "module:attribute", loaded on first use.
 LAZY_COMMANDS: dict[str, str] = {
@@ -80,16 +80,33 @@ def spec_argument(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def variant_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--variant``, ``--set NAME=VALUE`` and ``--outputs``: which network a spec means."""
+    func = click.option(
+        "--outputs",
+        "outputs",
+        default=None,
+        metavar="NAME[,NAME]",
+        help="Keep only these outputs (e.g. drop auxiliary heads for inference).",
+    )(func)
     func = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec variable.")(func)
     return click.option("--variant", default=None, help="A named variant from the spec's `scales:` table.")(func)
 
 
-def load_graph(spec: str, variant: str | None = None, sets: tuple[str, ...] = ()) -> Any:
+def load_graph(spec: str, variant: str | None = None, sets: tuple[str, ...] = (), outputs: str | None = None) -> Any:
     """Load and expand a spec path (``-`` reads standard input)."""
     from .api import expand
+    from .ir import prune
 
     source: Any = sys.stdin.read() if spec == "-" else _existing(spec)
-    return expand(source, variant=variant, overrides=parse_sets(sets))
+    graph = expand(source, variant=variant, overrides=parse_sets(sets))
+    if outputs:
+        wanted = [o.strip() for o in outputs.split(",") if o.strip()]
+        try:
+            graph = prune(graph, wanted)
+        except KeyError as exc:
+            names = [n.name for n in graph.nodes]
+            raise UsageError(f"--outputs: no layer named {exc.args[0]!r}.{did_you_mean(exc.args[0], names)}") from None
+    return graph
 
 
 def _existing(path: str) -> Any:
@@ -141,11 +158,11 @@ def validate(specs: tuple[str, ...], quiet: bool) -> None:
 @main.command()
 @spec_argument
 @variant_option
-def expand(spec: str, variant: str | None, sets: tuple[str, ...]) -> None:
+def expand(spec: str, variant: str | None, sets: tuple[str, ...], outputs: str | None) -> None:
     """Print the fully expanded spec: patterns, repeats, blocks and defaults resolved."""
     from .emit_yaml import dump
 
-    click.echo(dump(load_graph(spec, variant, sets)), nl=False)
+    click.echo(dump(load_graph(spec, variant, sets, outputs)), nl=False)
 
 
 @main.command()
@@ -166,6 +183,7 @@ def summary(
     spec: str,
     variant: str | None,
     sets: tuple[str, ...],
+    outputs: str | None,
     fmt: str,
     depth: int | None,
     batch_size: int | None,
@@ -177,7 +195,7 @@ def summary(
     from .analysis import analyse
     from .expect import check_expectations
 
-    analysis = analyse(load_graph(spec, variant, sets))
+    analysis = analyse(load_graph(spec, variant, sets, outputs))
     check_expectations(analysis)
     if fmt == "json":
         text = report.to_json(analysis, depth, dtype)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -87,3 +87,23 @@ class Graph:
             for src in n.inputs:
                 out.setdefault(src, []).append(n.name)
         return out
+
+
+def prune(graph: Graph, outputs: tuple[str, ...] | list[str]) -> Graph:
+    """The sub-graph that computes only ``outputs`` (e.g. drop auxiliary heads for inference).
+
+    Raises KeyError naming an output that is not a layer of the graph.
+    """
+    names = {n.name for n in graph.nodes}
+    for out in outputs:
+        if out not in names:
+            raise KeyError(out)
+    needed = set(outputs)
+    for node in reversed(graph.nodes):
+        if node.name in needed:
+            needed.update(node.inputs)
+    kept = tuple(n for n in graph.nodes if n.name in needed)
+    used_scopes = {s for n in kept for s in n.scope}
+    scopes = freeze({k: v for k, v in graph.scopes.items() if k in used_scopes})
+    sections = freeze({**graph.sections, "_pruned": True})
+    return replace(graph, nodes=kept, outputs=tuple(outputs), scopes=scopes, sections=sections)

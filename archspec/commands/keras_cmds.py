@@ -16,9 +16,11 @@ from ..fileio import atomic_path, atomic_write_text
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="model.keras, or weights .h5 with --weights."
 )
 @click.option("--weights", "weights_only", is_flag=True, help="Save only the (initial) weights, as .weights.h5.")
-def build(spec: str, variant: str | None, sets: tuple[str, ...], output: str, weights_only: bool) -> None:
+def build(
+    spec: str, variant: str | None, sets: tuple[str, ...], outputs: str | None, output: str, weights_only: bool
+) -> None:
     """Build the Keras model and save it untrained (.keras), or its weights (.h5)."""
-    graph = load_graph(spec, variant, sets)
+    graph = load_graph(spec, variant, sets, outputs)
     if weights_only and not output.endswith(".weights.h5"):
         raise UsageError(f"--weights writes Keras weights files, whose names end in .weights.h5; got {output!r}")
     if not weights_only and not output.endswith(".keras"):
@@ -40,11 +42,11 @@ def build(spec: str, variant: str | None, sets: tuple[str, ...], output: str, we
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the module here (default: stdout)."
 )
-def compile_cmd(spec: str, variant: str | None, sets: tuple[str, ...], output: str | None) -> None:
+def compile_cmd(spec: str, variant: str | None, sets: tuple[str, ...], outputs: str | None, output: str | None) -> None:
     """Write standalone, readable Keras 3 Python for the spec."""
     from ..codegen import render
 
-    source = render(load_graph(spec, variant, sets))
+    source = render(load_graph(spec, variant, sets, outputs))
     if output is None:
         click.echo(source, nl=False)
         return
