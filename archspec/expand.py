@@ -65,8 +65,8 @@ class Expander:
         self.origins: dict[int, SpecPath] = {}
 
     # -- reporting ---------------------------------------------------------------------------
-    def fail(self, message: str, path: SpecPath) -> None:
-        self.problems.append(self.doc.problem(message, path))
+    def fail(self, message: str, path: SpecPath, at_key: bool = False) -> None:
+        self.problems.append(self.doc.problem(message, path, at_key))
         if len(self.problems) >= 200:
             raise _Abort
 
@@ -106,13 +106,18 @@ class Expander:
         env: dict[str, Any] = {}
         if "classes" in self.spec:
             env["classes"] = self.spec["classes"]
+        # An override takes the variable's place in order, so later vars computed from it
+        # (``depth: ${1.2 ** phi}``) follow it: that is how a variant scales a whole spec.
         for key, value in (self.spec.get("vars") or {}).items():
+            if key in self.overrides:
+                env[key] = self.overrides[key]
+                continue
             try:
                 env[key] = substitute(value, env)
             except ExpressionError as exc:
                 self.fail(str(exc), ("vars", key))
         for key, value in self.overrides.items():
-            env[key] = value
+            env.setdefault(key, value)
         return env
 
     def input(self, env: dict[str, Any]) -> tuple[str, Shape]:
@@ -153,7 +158,9 @@ class Expander:
             aliases = lt.alias_map()
             for arg in args:
                 if arg not in aliases:
-                    self.fail(f"{key} has no argument {arg!r}.{did_you_mean(arg, aliases)}", ("defaults", key, arg))
+                    self.fail(
+                        f"{key} has no argument {arg!r}.{did_you_mean(arg, aliases)}", ("defaults", key, arg), at_key=True
+                    )
             out.setdefault(canon, {}).update({aliases.get(a, a): v for a, v in args.items()})
         return out
 
@@ -261,7 +268,7 @@ class Expander:
             return None
         first = next(iter(item))
         known = [*self.reg.names(), *self.user_blocks, *self.block_keys]
-        self.fail(f"unknown layer type {first!r}.{did_you_mean(first, known)}", (*path, first))
+        self.fail(f"unknown layer type {first!r}.{did_you_mean(first, known)}", (*path, first), at_key=True)
         return None
 
     def repeat(self, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
@@ -386,7 +393,7 @@ class Expander:
         for name, value, where in sources:
             canon = aliases.get(name)
             if canon is None:
-                self.fail(f"{key} has no argument {name!r}.{did_you_mean(name, aliases)}", where)
+                self.fail(f"{key} has no argument {name!r}.{did_you_mean(name, aliases)}", where, at_key=True)
                 ok = False
                 continue
             if canon in seen:
@@ -451,7 +458,7 @@ class Expander:
         ok = True
         for name, (value, where) in given.items():
             if name not in params:
-                self.fail(f"block {key!r} has no parameter {name!r}.{did_you_mean(name, params)}", where)
+                self.fail(f"block {key!r} has no parameter {name!r}.{did_you_mean(name, params)}", where, at_key=True)
                 ok = False
                 continue
             out[name] = self.value(value, ctx.env, where)
@@ -469,11 +476,11 @@ class Expander:
         inputs = self.inputs(item, ctx, path)
         if args is None or inputs is None:
             return
-        shape = self.shapes.get(inputs[0])
-        if shape is None:
+        shapes = [self.shapes.get(name) for name in inputs]
+        if any(shape is None for shape in shapes):
             return
         try:
-            expansion = bt.expand(args, shape)
+            expansion = bt.expand_inputs(args, shapes)  # type: ignore[arg-type]
         except (ShapeError, ValueError) as exc:
             self.fail(f"{key}: {exc}", path)
             return
@@ -506,7 +513,8 @@ class Expander:
         env = {**{k: v for k, v in ctx.env.items()}, **args}
         trainable = ctx.trainable and item.get("trainable", True)
         inner = _Ctx(env, full + "_", (*ctx.scope, full), {}, inputs[0], inputs[0], trainable)
-        inner.local = {"input": inputs[0]}
+        # ``input`` is the block's (first) input; ``input0``, ``input1``, ... each of several.
+        inner.local = {"input": inputs[0], **{f"input{k}": name for k, name in enumerate(inputs)}}
         before = len(self.nodes)
         self.walk(layers, path if generated else body_path, inner)
         if len(self.nodes) == before:

@@ -45,18 +45,22 @@ class Document:
     data: Any
     file: str = "<spec>"
     positions: Mapping[SpecPath, Location] = field(default_factory=dict)
+    key_positions: Mapping[SpecPath, Location] = field(default_factory=dict)
 
-    def locate(self, path: SpecPath) -> Location:
-        """The position of ``path``, or of its nearest ancestor that has one."""
+    def locate(self, path: SpecPath, at_key: bool = False) -> Location:
+        """The position of ``path`` (of its key, with ``at_key``), or of its nearest ancestor."""
         path = tuple(path)
+        if at_key and path in self.key_positions:
+            return self.key_positions[path]
         while path:
             if path in self.positions:
                 return self.positions[path]
             path = path[:-1]
         return self.positions.get((), Location(self.file))
 
-    def problem(self, message: str, path: SpecPath) -> Problem:
-        return Problem(message, self.locate(path), tuple(path))
+    def problem(self, message: str, path: SpecPath, at_key: bool = False) -> Problem:
+        """A Problem at ``path``; ``at_key`` points at the mapping key rather than its value."""
+        return Problem(message, self.locate(path, at_key), tuple(path))
 
 
 def load(source: str | os.PathLike[str] | Mapping[str, Any] | Document) -> Document:
@@ -115,7 +119,7 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     data = converter.convert(node, (), 0)
     if converter.problems:
         raise SpecError(converter.problems)
-    return Document(data, file, converter.positions)
+    return Document(data, file, converter.positions, converter.key_positions)
 
 
 class _Converter:
@@ -124,6 +128,7 @@ class _Converter:
     def __init__(self, file: str):
         self.file = file
         self.positions: dict[SpecPath, Location] = {}
+        self.key_positions: dict[SpecPath, Location] = {}
         self.problems: list[Problem] = []
         self.count = 0
 
@@ -170,6 +175,7 @@ class _Converter:
                 where = f" (first defined at line {first.line})" if first else ""
                 self.fail(f"duplicate key {key!r}{where}", key_node, child)
                 continue
+            self.key_positions.setdefault(child, self.loc(key_node))
             out[key] = self.convert(value_node, child, depth + 1)
         for key, value in merged.items():
             out.setdefault(key, value)

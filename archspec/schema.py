@@ -252,15 +252,29 @@ def schema_problems(doc: Document) -> list[Problem]:
 
 
 def _leaves(error: Any) -> list[Any]:
-    """Descend into anyOf/allOf to the error a person can act on (jsonschema's best_match)."""
-    from jsonschema.exceptions import best_match
+    """Descend into anyOf/allOf to the errors a person can act on.
 
+    Of the alternatives of an ``anyOf``, the relevant one is the branch whose type fits the
+    value and which got deepest into it: for a mapping written as a conv layer, that is the
+    conv branch's complaint about ``kernal``, not "expected a string".
+    """
     if error.validator in ("anyOf", "oneOf") and error.context:
-        best = best_match(error.context)
-        return _leaves(best) if best is not None else [error]
+        branches: dict[Any, list[Any]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        fitting = [b for b in branches.values() if not any(_type_miss(e, error) for e in b)]
+        best = max(fitting or branches.values(), key=lambda b: (max(len(e.absolute_path) for e in b), -len(b)))
+        return [leaf for sub in best for leaf in _leaves(sub)]
     if error.validator == "allOf" and error.context:
         return [leaf for sub in error.context for leaf in _leaves(sub)]
     return [error]
+
+
+def _type_miss(sub: Any, parent: Any) -> bool:
+    """The branch fails because the value is of another kind altogether (or lacks its key)."""
+    same_place = len(sub.absolute_path) == len(parent.absolute_path)
+    expression = sub.validator == "pattern" and "${" in str(sub.validator_value).replace("\\", "")
+    return same_place and (sub.validator in ("type", "required", "const", "enum", "not") or expression)
 
 
 def _kind(value: Any) -> str:
@@ -280,14 +294,22 @@ def _kind(value: Any) -> str:
 def _to_problem(doc: Document, error: Any) -> Problem:
     path = tuple(error.absolute_path)
     v = error.validator
+    arg_message = _layer_arg_message(doc, path, error.instance)
+    if arg_message and v not in ("additionalProperties", "required"):
+        return doc.problem(arg_message, path)
     if v == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
         extra = [k for k in error.instance if k not in allowed]
         key = extra[0] if extra else "?"
         hint = did_you_mean(key, allowed)
+        layer = _layer_key(error.instance)
+        if layer:
+            return doc.problem(f"{layer} has no argument {key!r}.{hint}", (*path, key), at_key=True)
         where = "at the top level" if not path else "here"
         return doc.problem(
-            f"unknown key {key!r} {where}.{hint or ' Allowed: ' + ', '.join(sorted(allowed)[:12])}", (*path, key)
+            f"unknown key {key!r} {where}.{hint or ' Allowed: ' + ', '.join(sorted(allowed)[:12])}",
+            (*path, key),
+            at_key=True,
         )
     if v == "required":
         return doc.problem(
@@ -305,9 +327,58 @@ def _to_problem(doc: Document, error: Any) -> Problem:
         return doc.problem(f"expected one of {shown}; got {_kind(error.instance)}.{hint}".rstrip("."), path)
     if v == "pattern" and "IDENT" not in error.message:
         return doc.problem(f"{_kind(error.instance)} is not a valid name (letters, digits and _ only)", path)
-    if v in ("minimum", "maximum", "minItems", "maxItems", "minProperties"):
+    if v in ("minimum", "maximum"):
+        bound = ">=" if v == "minimum" else "<="
+        return doc.problem(f"must be {bound} {error.validator_value}; got {_kind(error.instance)}", path)
+    if v in ("minItems", "maxItems", "minProperties"):
         return doc.problem(f"{_kind(error.instance)}: {error.message.split(' is ', 1)[-1]}", path)
     return doc.problem(error.message, path)
+
+
+def _layer_key(item: Any) -> str:
+    from .registry import registry
+
+    reg = registry()
+    keys = [k for k in item if k in reg] if isinstance(item, dict) else []
+    return keys[0] if len(keys) == 1 else ""
+
+
+def _layer_arg_message(doc: Document, path: tuple[Any, ...], value: Any) -> str:
+    """For a bad layer argument, the registry's own Keras-style message, so that a value
+    refused by the schema reads exactly as one refused after expansion."""
+    from .registry import registry
+
+    reg = registry()
+    for depth in (1, 2):
+        if len(path) <= depth:
+            continue
+        item = _at(doc.data, path[:-depth])
+        if not isinstance(item, dict):
+            continue
+        keys = [k for k in item if k in reg]
+        if len(keys) != 1:
+            continue
+        lt = reg.get(keys[0])
+        name = path[-1]
+        arg_name = lt.primary if name == keys[0] else lt.alias_map().get(str(name))
+        arg = lt.arg_map().get(arg_name or "")
+        if arg is None:
+            return ""
+        try:
+            arg.check(value)
+        except ValueError as exc:
+            return str(exc)
+        return ""
+    return ""
+
+
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    for item in path:
+        try:
+            data = data[item]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _article(word: str) -> str:
