@@ -123,5 +123,5 @@ def test_variants_and_overrides():
     assert archspec.expand(text).nodes[0].args["filters"] == 8
     assert archspec.expand(text, variant="wide").nodes[0].args["filters"] == 32
     assert archspec.expand(text, overrides={"w": 2}).nodes[0].args["filters"] == 16
-    with pytest.raises(archspec.UsageError, match="unknown variant 'wid'.*Did you mean 'wide'"):
+    with pytest.raises(archspec.UsageError, match=r"unknown variant 'wid'.*Did you mean 'wide'"):
         archspec.expand(text, variant="wid")
