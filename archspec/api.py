@@ -8,6 +8,7 @@ from typing import Any
 from . import expand as _expand_mod
 from .analysis import Analysis, analyse
 from .errors import Location, UsageError, did_you_mean
+from .expect import expect_positions
 from .ir import Graph, freeze
 from .loader import Document, load
 from .schema import check as schema_check
@@ -38,7 +39,7 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
     doc = validate(spec)
     values = {**variant_values(doc, variant), **(overrides or {})}
     graph = _expand_mod.Expander(doc, values).run()
-    positions = {k: doc.locate(("expect", k)) for k in (doc.data.get("expect") or {})}
+    positions = expect_positions(doc)
     classes = doc.data.get("classes", values.get("classes"))
     sections = {
         **graph.sections,

@@ -1,74 +1,143 @@
 """Pinned figures: ``expect:`` in a spec states what the architecture must come to.
 
 ``expect: {total_params: 138357544, output_shape: [1000], macs: 15.47e9 +- 0.5%}`` makes
-``validate`` and ``summary`` fail, with both figures, when the architecture drifts.
+``validate`` and ``summary`` fail, with both figures and the place of the key, when the
+architecture drifts. A figure is an exact number, a list (shapes), or a string
+``"VALUE +- TOL"`` (absolute) / ``"VALUE +- TOL%"`` (relative), for published figures
+that are rounded.
+
+Two keys are not figures: ``authority`` (a short string naming the source of the figures,
+shown in docs/zoo.md) and ``variants`` (figures for the named variants of ``scales:``).
+The top-level figures describe the spec as written; ``--variant NAME`` checks
+``variants.NAME`` instead; ``--set`` and ``--outputs`` (which can change anything) check nothing.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .analysis import Analysis
-from .errors import Problem, SpecError
+from .errors import Location, Problem, SpecError, SpecPath
 
 _TOLERANCE = re.compile(r"^\s*([-+0-9.eE_]+)\s*(?:\+-|±|\+/-)\s*([0-9.eE_]+)\s*(%?)\s*$")
 
-#: What each key of ``expect`` measures.
-MEASURES: dict[str, Any] = {
+#: Layer types whose weights count towards a network's depth ("11 weight layers", VGG Table 1).
+WEIGHT_LAYER_TYPES = frozenset({"conv", "depthwise", "separable", "dense"})
+
+
+def weight_layers(analysis: Analysis) -> int:
+    """How many conv, depthwise, separable and dense layers the network has (its depth)."""
+    return sum(1 for s in analysis.layers if s.type in WEIGHT_LAYER_TYPES)
+
+
+#: What each figure of ``expect`` measures.
+MEASURES: dict[str, Callable[[Analysis], Any]] = {
     "total_params": lambda a: a.total_params,
     "trainable_params": lambda a: a.trainable_params,
     "non_trainable_params": lambda a: a.non_trainable_params,
     "macs": lambda a: a.macs,
     "flops": lambda a: a.flops,
     "layers": lambda a: len(a.layers),
+    "weight_layers": weight_layers,
     "output_shape": lambda a: (
         [list(s) for s in a.output_shapes] if len(a.output_shapes) > 1 else list(a.output_shapes[0])
     ),
     "activation_elements": lambda a: a.activation_elements,
 }
 
+_FIGURE = {"type": ["integer", "number", "string", "array"]}
+_FIGURES = {key: _FIGURE for key in MEASURES}
+_AUTHORITY = {"type": "string", "description": "Where the figures come from (paper and table, or Keras model)."}
+
 SCHEMA = {
     "type": "object",
     "description": "Figures the architecture must come to: an exact number, a list, or 'VALUE +- TOL[%]'.",
-    "properties": {key: {"type": ["integer", "number", "string", "array"]} for key in MEASURES},
+    "properties": {
+        **_FIGURES,
+        "authority": _AUTHORITY,
+        "variants": {
+            "type": "object",
+            "description": "Figures for the named variants of `scales:` (checked with --variant NAME).",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {**_FIGURES, "authority": _AUTHORITY},
+                "additionalProperties": False,
+            },
+        },
+    },
     "additionalProperties": False,
 }
+
+
+def expect_positions(doc: Any) -> dict[SpecPath, Location]:
+    """Where each pinned figure is written in the spec, keyed by its path under ``expect``."""
+    expect = doc.data.get("expect") if isinstance(doc.data, dict) else None
+    if not isinstance(expect, dict):
+        return {}
+    out: dict[SpecPath, Location] = {(k,): doc.locate(("expect", k)) for k in expect}
+    for name, figures in (expect.get("variants") or {}).items():
+        for k in figures or {}:
+            out[("variants", name, k)] = doc.locate(("expect", "variants", name, k))
+    return out
+
+
+def pinned(sections: Mapping[str, Any]) -> tuple[SpecPath, Mapping[str, Any]]:
+    """The figures that apply to this expansion, and their path under ``expect``."""
+    expect = sections.get("expect") or {}
+    if sections.get("_overrides") or sections.get("_pruned"):
+        return (), {}  # a different network from the one the figures pin
+    variant = sections.get("_variant")
+    if variant is not None:
+        return ("variants", variant), (expect.get("variants") or {}).get(variant) or {}
+    return (), expect
 
 
 def check_expectations(analysis: Analysis) -> None:
     """Raise SpecError listing every pinned figure the analysis does not reach.
 
-    The figures pin the spec as written: a variant, ``--set`` overrides or ``--outputs``
-    pruning make a different network, for which they are not checked.
+    >>> from archspec import expand, summary
+    >>> check_expectations(summary(expand("archspec: 1\\ninput: [4]\\nlayers: [{dense: 2}]\\nexpect: {total_params: 10}")))
+    >>> check_expectations(summary(expand("archspec: 1\\ninput: [4]\\nlayers: [{dense: 2}]\\nexpect: {total_params: 9}")))
+    Traceback (most recent call last):
+    ...
+    archspec.errors.SpecError: <spec>:4:24: expect.total_params: expected total_params = 9, but the architecture gives 10 (difference +1)
     """
-    sections = analysis.graph.sections
-    if sections.get("_variant") or sections.get("_overrides") or sections.get("_pruned"):
-        return
-    expect = sections.get("expect") or {}
-    problems: list[Problem] = []
-    for key, wanted in expect.items():
-        actual = MEASURES[key](analysis)
-        message = _compare(key, wanted, actual)
-        if message:
-            problems.append(Problem(message, _where(analysis, key), ("expect", key)))
+    problems = [
+        Problem(message, where, path) for path, where, message in compare_all(analysis, analysis.graph.sections)
+    ]
     if problems:
         raise SpecError(problems)
 
 
-def _where(analysis: Analysis, key: str) -> Any:
-    from .errors import Location
+def compare_all(analysis: Analysis, sections: Mapping[str, Any]) -> list[tuple[SpecPath, Location, str]]:
+    """Every pinned figure that does not hold: (spec path, location, message)."""
+    prefix, figures = pinned(sections)
+    positions = sections.get("_positions", {})
+    out = []
+    for key, wanted in figures.items():
+        if key == "authority":
+            continue
+        rel = (*prefix, key)
+        message = compare(key, wanted, MEASURES[key](analysis))
+        if message:
+            out.append((("expect", *rel), positions.get(rel, Location(analysis.graph.file)), message))
+    return out
 
-    positions = analysis.graph.sections.get("_positions", {})
-    return positions.get(key, Location(analysis.graph.file))
 
-
-def _compare(key: str, wanted: Any, actual: Any) -> str:
+def compare(key: str, wanted: Any, actual: Any) -> str:
+    """'' when ``actual`` meets ``wanted``; otherwise a message giving both figures."""
     if isinstance(wanted, str):
         m = _TOLERANCE.match(wanted)
         if not m:
             return f"cannot read {wanted!r}; write a number, or 'VALUE +- TOLERANCE' (with % for relative)"
-        target, tol = float(m.group(1).replace("_", "")), float(m.group(2).replace("_", ""))
+        try:
+            target, tol = float(m.group(1).replace("_", "")), float(m.group(2).replace("_", ""))
+        except ValueError:
+            return f"cannot read {wanted!r}; write a number, or 'VALUE +- TOLERANCE' (with % for relative)"
+        if not isinstance(actual, int | float):
+            return f"{key} is {actual}, not a number; a tolerance {wanted!r} does not apply"
         allowed = abs(target) * tol / 100 if m.group(3) else tol
         if abs(actual - target) <= allowed:
             return ""
@@ -77,6 +146,8 @@ def _compare(key: str, wanted: Any, actual: Any) -> str:
     if isinstance(wanted, int | float) and not isinstance(wanted, bool):
         if actual == wanted:
             return ""
+        if not isinstance(actual, int | float):
+            return f"expected {key} = {wanted:,}, but the architecture gives {actual}"
         return f"expected {key} = {wanted:,}, but the architecture gives {actual:,} (difference {actual - wanted:+,})"
     if wanted != actual:
         return f"expected {key} = {wanted}, but the architecture gives {actual}"
