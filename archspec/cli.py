@@ -225,6 +225,37 @@ def summary(
 
 
 @main.command()
+@spec_argument
+@variant_option
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="net.dot (always works), or net.svg / net.png / net.pdf (need Graphviz' dot).",
+)
+@click.option(
+    "--depth", type=click.IntRange(min=0), default=None, help="Draw blocks nested deeper than this as one box."
+)
+@click.option(
+    "--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"]), default="TB", show_default=True, help="Layout direction."
+)
+def diagram(
+    spec: str,
+    variant: str | None,
+    sets: tuple[str, ...],
+    outputs: str | None,
+    output: str,
+    depth: int | None,
+    rankdir: str,
+) -> None:
+    """Draw the architecture: layers, blocks as clusters, shapes on the edges (no TensorFlow)."""
+    from .diagram import write
+
+    click.echo(write(load_graph(spec, variant, sets, outputs), output, depth=depth, rankdir=rankdir))
+
+
+@main.command()
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to a file instead of stdout."
 )
