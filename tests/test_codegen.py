@@ -26,7 +26,7 @@ def test_module_shape():
     tree = ast.parse(source)
     funcs = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert funcs == ["build_model"]
-    build = tree.body[[i for i, n in enumerate(tree.body) if isinstance(n, ast.FunctionDef)][0]]
+    build = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
     assert [a.arg for a in build.args.args] == ["input_shape", "num_classes"]
     assert "INPUT_SHAPE = (8, 8, 1)" in source and "NUM_CLASSES = 10" in source
     assert "units=num_classes" in source
@@ -51,7 +51,7 @@ def test_generated_code_is_ruff_format_clean(tmp_path):
     for spec in ("vgg16.yaml", "seed_cnn.yaml"):
         path = tmp_path / spec.replace(".yaml", ".py")
         path.write_text(archspec.compile_source(ROOT / "specs" / spec))
-        proc = subprocess.run([ruff, "format", "--check", "--diff", str(path)], capture_output=True, text=True)
+        proc = subprocess.run([ruff, "format", "--isolated", "--check", "--diff", str(path)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
