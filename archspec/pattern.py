@@ -10,6 +10,7 @@ such as ``${32 * 2**m}``; ``X?`` is optional (dropped when ``tokens: {X: false}`
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,15 +151,27 @@ def _output_item(tokens: dict[str, Any], rest: list[Token | Group]) -> Any:
     return item
 
 
-def _convert(item: Token | Group, tokens: dict[str, Any], idx: list[str], dense_group: bool) -> list[Any]:
+def _convert(
+    item: Token | Group, tokens: dict[str, Any], idx: list[str], dense_group: bool, ordinal: int = 0
+) -> list[Any]:
     if isinstance(item, Token):
         layer = _lookup(item, tokens)
-        return [] if layer is None else [_named(layer, _auto_name(item.name, idx, dense_group))]
+        name = _auto_name(item.name, idx, dense_group)
+        if name is not None and ordinal:
+            name += str(ordinal)
+        return [] if layer is None else [_named(layer, name)]
     var = item.count.lower() if isinstance(item.count, str) else f"_r{len(idx)}"
     dense = dense_group or "FC" in _names(item)
+    # A token written twice in one group ([CONV -> RELU -> CONV -> RELU -> POOL]*3) is numbered
+    # (block1_conv1, block1_conv2), as Keras' VGG names them, so the names stay unique.
+    repeated = Counter(t.name for t in item.items if isinstance(t, Token))
+    seen: Counter[str] = Counter()
     body: list[Any] = []
     for sub in item.items:
-        body.extend(_convert(sub, tokens, [*idx, var], dense))
+        if isinstance(sub, Token) and repeated[sub.name] > 1:
+            seen[sub.name] += 1
+        number = seen[sub.name] if isinstance(sub, Token) and repeated[sub.name] > 1 else 0
+        body.extend(_convert(sub, tokens, [*idx, var], dense, number))
     count: Any = f"${{{item.count}}}" if isinstance(item.count, str) else item.count
     return [{"repeat": count, "as": var, "layers": body}]
 
