@@ -39,3 +39,41 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "size": self.size, "k": self.k, "alpha": self.alpha, "beta": self.beta}
+
+
+@keras.saving.register_keras_serializable(package="archspec")
+class StochasticDepth(keras.layers.Layer):
+    """Residual add with stochastic depth (Huang et al. 2016): ``shortcut + b * residual``.
+
+    Called on ``[shortcut, residual]``. In training, each example keeps its residual branch
+    with probability ``survival`` (``b = 1 / survival``) or drops it (``b = 0``), so the
+    expected output equals the plain sum and inference needs no rescaling: there the layer
+    is exactly ``shortcut + residual``. (The paper scales by ``p_l`` at test time instead;
+    the two are the same network in expectation, and this form keeps inference identical
+    to a network trained without stochastic depth.) Pure ``keras.ops`` with a
+    ``SeedGenerator``, so it runs under XLA and on every backend.
+    """
+
+    def __init__(self, survival: float = 0.8, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not 0.0 < float(survival) <= 1.0:
+            raise ValueError(f"`survival` must be in (0, 1]. Received: survival={survival!r}")
+        self.survival = float(survival)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        shortcut, residual = inputs
+        if not training or self.survival >= 1.0:
+            return shortcut + residual
+        batch = ops.shape(residual)[0]
+        mask_shape = (batch,) + (1,) * (len(residual.shape) - 1)
+        draw = keras.random.uniform(mask_shape, seed=self.seed_generator, dtype=residual.dtype)
+        keep = ops.cast(draw < self.survival, residual.dtype)
+        return shortcut + residual * (keep / ops.cast(self.survival, residual.dtype))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape[0]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "survival": self.survival, "seed": self.seed}

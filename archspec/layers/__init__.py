@@ -1,3 +1,3 @@
 """The primitive layer types of the spec language; importing this registers them all."""
 
-from . import activation, conv, core, merge, normalization, pooling  # noqa: F401
+from . import activation, conv, core, merge, normalization, pooling, regularization  # noqa: F401
