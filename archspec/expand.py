@@ -80,6 +80,11 @@ class Expander:
         items, base = self.body(env)
         self.defaults = self.collect_defaults()
         ctx = _Ctx(env=env, input_name=input_name, prev=input_name, local={input_name: input_name, "input": input_name})
+        transfer = None
+        if "base" in self.spec:  # transfer learning: the base network's nodes come first
+            from .transfer.expand import prepend_base
+
+            transfer = prepend_base(self, ctx)
         if items is not None:
             try:
                 self.walk(items, base, ctx)
@@ -90,7 +95,7 @@ class Expander:
             raise SpecError(self.problems)
         if not self.nodes:
             raise SpecError([self.doc.problem("the spec has no layers", ())])
-        return Graph(
+        graph = Graph(
             name=str(self.spec.get("name") or "model"),
             input_shape=input_shape,
             nodes=tuple(self.nodes),
@@ -101,6 +106,11 @@ class Expander:
             scopes=freeze(self.scopes),
             sections=freeze({k: v for k, v in self.spec.items() if k not in _CORE_KEYS}),
         )
+        if transfer is not None or "freeze" in self.spec or "fine_tune" in self.spec:
+            from .transfer.expand import finish  # freeze selectors and fine-tuning stages
+
+            graph = finish(self.doc, graph, transfer)
+        return graph
 
     def variables(self) -> dict[str, Any]:
         env: dict[str, Any] = {}

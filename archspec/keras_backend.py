@@ -41,9 +41,17 @@ def build(
 def build_graph(graph: Graph) -> keras.Model:
     inputs = keras.Input(shape=graph.input_shape, name=graph.input_name)
     tensors: dict[str, Any] = {graph.input_name: inputs}
+    transfer = graph.sections.get("_transfer")
+    base = transfer.base if transfer is not None else None
+    if base is not None:  # a keras.applications base is made by Keras itself: its names, its weights
+        from .transfer.keras_build import base_tensors
+
+        tensors.update(base_tensors(graph, base, inputs))
     mixed = keras.mixed_precision.global_policy().compute_dtype != "float32"
     outputs = set(graph.outputs)
     for node in graph.nodes:
+        if node.name in tensors:
+            continue
         lt = layer_type(node.type)
         extra = {"dtype": "float32"} if mixed and node.name in outputs else {}
         layer = lt.build(node, **extra)
@@ -52,4 +60,9 @@ def build_graph(graph: Graph) -> keras.Model:
         args = [tensors[name] for name in node.inputs]
         tensors[node.name] = layer(args if lt.multi_input else args[0])
     result = [tensors[name] for name in graph.outputs]
-    return keras.Model(inputs, result[0] if len(result) == 1 else result, name=graph.name)
+    model = keras.Model(inputs, result[0] if len(result) == 1 else result, name=graph.name)
+    if base is not None:
+        from .transfer.keras_build import finish_model
+
+        finish_model(model, graph, base)
+    return model

@@ -27,6 +27,10 @@ _EXPR = {"type": "string", "pattern": r"\$\{"}
 SECTIONS: dict[str, str] = {
     "expect": "archspec.expect:SCHEMA",
     "scales": "archspec.api:SCALES_SCHEMA",
+    "base": "archspec.transfer.schema:BASE_SCHEMA",
+    "freeze": "archspec.transfer.schema:FREEZE_SCHEMA",
+    "fine_tune": "archspec.transfer.schema:FINE_TUNE_SCHEMA",
+    "train": "archspec.training.config:SCHEMA",
 }
 
 

@@ -1,0 +1,257 @@
+"""Expansion pass for transfer learning: the base's nodes first, then freezing and stages.
+
+:func:`prepend_base` is called by :meth:`archspec.expand.Expander.run` before the body is
+walked: it expands the base's reference spec at the user's input shape, cuts it where Keras
+cuts it with ``include_top=False``, and adds its nodes (Keras names, inside a scope named
+after the base) so that the head, the freeze selectors and the summary see them like any
+other layers. :func:`finish` resolves ``freeze:`` and ``fine_tune:`` into trainable flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Location, SpecError, did_you_mean
+from ..ir import Graph, Scope, Shape, freeze, prune
+from ..loader import Document, load_file
+from .bases import KERAS_APPLICATIONS, Application, application, normalise, reference_spec, supported
+from .freeze import resolve_stages
+
+if TYPE_CHECKING:
+    from ..expand import Expander, _Ctx
+
+POOL_NODES = {"avg": ("gap", "avg_pool"), "max": ("gmp", "max_pool")}
+
+
+@dataclass(frozen=True)
+class BaseInfo:
+    """What the base is, resolved from the ``base:`` section (passed to the Keras builder).
+
+    ``nodes`` are the base's layer names in graph order (the pooling layer included);
+    ``output`` is the tensor the head reads; ``weights`` is ``None`` (random init),
+    ``"imagenet"`` or an absolute path; ``preprocess`` is ``"none"``, an imagenet_utils
+    mode (``caffe``, ``tf``, ``torch``) or ``"keras.applications.MODULE"``.
+    """
+
+    kind: str  # "application" | "spec"
+    source: str  # application key, or the base spec's path
+    scope: str
+    nodes: tuple[str, ...]
+    output: str
+    features: str
+    include_top: bool
+    pooling: str | None
+    weights: str | None
+    preprocess: str
+    keras_class: str | None
+    vars: Mapping[str, Any]
+    classes: int | None
+    bn_inference: bool
+    location: Location = Location()
+    base_graph: Graph | None = None  # the whole base spec, for loading a spec base's weights
+
+
+@dataclass(frozen=True)
+class TransferInfo:
+    """The resolved directives, kept on ``graph.sections["_transfer"]`` for :func:`archspec.transfer.plan`."""
+
+    base: BaseInfo | None
+    stages: tuple[tuple[str, frozenset[str], Mapping[str, Any]], ...]  # (name, trainable layers, raw stage)
+
+
+def _fail(doc: Document, message: str, path: tuple[Any, ...]) -> SpecError:
+    return SpecError([doc.problem(message, path)])
+
+
+def prepend_base(ex: Expander, ctx: _Ctx) -> BaseInfo:
+    """Add the base's nodes to the expander, and point ``ctx`` at the base's output."""
+    doc, raw = ex.doc, ex.spec["base"]
+    kinds = [k for k in ("application", "spec", "model") if k in raw]
+    if len(kinds) != 1:
+        raise _fail(doc, f"`base` needs exactly one of application, spec or model; got {kinds or 'none'}", ("base",))
+    kind = kinds[0]
+    if kind == "model":
+        raise _fail(
+            doc,
+            "static figures are not available for a base loaded from a saved model, and archspec cannot build "
+            "one yet; use `application:` (a keras.applications model) or `spec:` (an archspec spec)",
+            ("base", "model"),
+        )
+    input_shape = ex.shapes[ctx.input_name] or ()
+    app = _application(doc, raw) if kind == "application" else None
+    ref = reference_spec(app) if app else _spec_path(doc, raw["spec"])
+    if app is not None:
+        _check_fit(doc, raw, app, input_shape)
+    base_graph, shapes = _expand_base(doc, raw, ref, input_shape, app)
+    include_top = bool(raw.get("include_top", False))
+    cut = raw.get("output") or (app.features if app and not include_top else base_graph.outputs[0])
+    try:
+        body = prune(base_graph, [cut])
+    except KeyError:
+        names = [n.name for n in base_graph.nodes]
+        raise _fail(doc, f"the base has no layer {cut!r}.{did_you_mean(cut, names)}", ("base", "output")) from None
+    scope = raw.get("name") or (app.key if app else Path(ref).stem)
+    ex.scopes[scope] = Scope(scope, "base", doc.locate(("base",)), (f"reference spec {Path(ref).name}",))
+    ex.scopes.update(body.scopes)
+    for node in body.nodes:
+        inputs = tuple(ctx.input_name if i == base_graph.input_name else i for i in node.inputs)
+        ex.nodes.append(replace(node, inputs=inputs, scope=(scope, *node.scope)))
+        ex.names[node.name] = node.location
+        ex.shapes[node.name] = shapes[node.name]
+        ctx.local[node.name] = node.name
+    ctx.prev = cut
+    pooling = raw.get("pooling")
+    if pooling and not include_top:
+        _add_pooling(ex, ctx, scope, pooling)
+    return BaseInfo(
+        kind=kind,
+        source=app.key if app else str(ref),
+        scope=scope,
+        nodes=tuple(n.name for n in ex.nodes),
+        output=ctx.prev,
+        features=cut,
+        include_top=include_top,
+        pooling=pooling if not include_top else None,
+        weights=_weights(doc, raw),
+        preprocess=_preprocess(doc, raw, app),
+        keras_class=app.keras_class if app else None,
+        vars=freeze(raw.get("vars") or {}),
+        classes=raw.get("classes"),
+        bn_inference=bool(raw.get("bn_inference", True)),
+        location=doc.locate(("base",)),
+        base_graph=base_graph if app is None else None,
+    )
+
+
+def _application(doc: Document, raw: Mapping[str, Any]) -> Application:
+    name = str(raw["application"])
+    app = application(name)
+    if app is not None and reference_spec(app) is not None:
+        return app
+    known = supported()
+    if app is not None or normalise(name) in KERAS_APPLICATIONS:
+        msg = (
+            f"keras.applications model {name!r} has no reference spec in archspec, so its static figures "
+            f"(shapes, parameters, freeze selectors) are not available and archspec cannot build it. "
+            f"Bases with a reference spec: {', '.join(known)}"
+        )
+    else:
+        msg = f"unknown application {name!r}.{did_you_mean(normalise(name), known)} Known: {', '.join(known)}"
+    raise _fail(doc, msg, ("base", "application"))
+
+
+def _spec_path(doc: Document, value: str) -> Path:
+    folder = Path(doc.file).parent if Path(doc.file).is_file() else Path.cwd()
+    path = (folder / value).resolve()
+    if not path.is_file():
+        raise _fail(doc, f"base spec not found: {value} (looked for {path})", ("base", "spec"))
+    return path
+
+
+def _check_fit(doc: Document, raw: Mapping[str, Any], app: Application, shape: Shape) -> None:
+    """Keras' own limits (``obtain_input_shape``), checked before any layer is expanded."""
+    if len(shape) != 3:
+        raise _fail(
+            doc, f"{app.keras_class} needs an image input [height, width, channels]; got {list(shape)}", ("input",)
+        )
+    h, w, c = shape
+    if min(h, w) < app.min_size:
+        raise _fail(
+            doc,
+            f"input {h}x{w} is too small for {app.keras_class}: keras.applications needs at least "
+            f"{app.min_size}x{app.min_size}",
+            ("input",),
+        )
+    weights = str(raw.get("weights", "none")).lower()
+    if weights != "none" and c != 3:
+        raise _fail(doc, f"pretrained {app.keras_class} weights need 3 input channels; got {c}", ("input",))
+    if raw.get("include_top") and weights == "imagenet" and (h, w) != (app.default_size, app.default_size):
+        size = app.default_size
+        raise _fail(
+            doc, f"{app.keras_class} with include_top and imagenet weights needs {size}x{size} inputs", ("input",)
+        )
+
+
+def _expand_base(
+    doc: Document, raw: Mapping[str, Any], ref: Path, shape: Shape, app: Application | None
+) -> tuple[Graph, dict[str, Any]]:
+    from ..expand import Expander
+    from ..schema import check
+
+    base_doc = load_file(ref)
+    data = dict(base_doc.data)
+    if isinstance(data.get("input"), dict):
+        data["input"] = {**data["input"], "shape": list(shape)}
+    else:
+        data["input"] = list(shape)
+    overrides = dict(raw.get("vars") or {})
+    known_vars = set(data.get("vars") or {})
+    for key in overrides:
+        if key not in known_vars:
+            hint = did_you_mean(key, known_vars)
+            raise _fail(doc, f"the base spec {ref.name} has no variable {key!r}.{hint}", ("base", "vars", key))
+    if raw.get("include_top") and "classes" in raw:
+        overrides["classes"] = raw["classes"]
+    sub_doc = Document(data, base_doc.file, base_doc.positions)
+    check(sub_doc)
+    sub = Expander(sub_doc, overrides)
+    try:
+        graph = sub.run()
+    except SpecError as exc:
+        what = app.keras_class if app else ref.name
+        problems = [
+            doc.problem(f"the base {what} does not fit input {list(shape)}: {p.message} ({p.location})", ("input",))
+            for p in exc.problems[:3]
+        ]
+        raise SpecError(problems) from None
+    return graph, sub.shapes
+
+
+def _add_pooling(ex: Expander, ctx: _Ctx, scope: str, pooling: str) -> None:
+    from ..expand import _Ctx
+
+    kind, name = POOL_NODES[pooling]
+    inner = _Ctx(env=ctx.env, scope=(scope,), local=ctx.local, input_name=ctx.input_name, prev=ctx.prev)
+    ex.item({kind: None, "name": name}, ("base", "pooling"), inner)
+    ctx.prev = inner.prev
+
+
+def _weights(doc: Document, raw: Mapping[str, Any]) -> str | None:
+    value = raw.get("weights")
+    if value is None or str(value).lower() == "none":
+        return None
+    if str(value).lower() == "imagenet":
+        return "imagenet"
+    folder = Path(doc.file).parent if Path(doc.file).is_file() else Path.cwd()
+    return str((folder / str(value)).resolve())
+
+
+def _preprocess(doc: Document, raw: Mapping[str, Any], app: Application | None) -> str:
+    from .bases import PREPROCESS_MODES
+
+    value = str(raw.get("preprocess", "auto")).lower()
+    if value == "auto":
+        return f"keras.applications.{app.module}" if app else "none"
+    if value in ("none", "caffe", "tf", "torch"):
+        return value
+    other = application(value)
+    if other is None:
+        choices = ["auto", "none", "caffe", "tf", "torch", *sorted(PREPROCESS_MODES)]
+        raise _fail(doc, f"unknown preprocess {value!r}.{did_you_mean(value, choices)}", ("base", "preprocess"))
+    return f"keras.applications.{other.module}"
+
+
+def finish(doc: Document, graph: Graph, base: BaseInfo | None) -> Graph:
+    """Apply ``freeze:`` and the first ``fine_tune:`` stage to the nodes; keep the plan on the graph."""
+    from .plan import check_optimizers
+
+    stages, initial = resolve_stages(doc, graph, base)
+    bad = check_optimizers(stages)
+    if bad:
+        raise SpecError([doc.problem(msg, ("fine_tune", k, "optimizer")) for k, msg in bad])
+    nodes = tuple(n if n.trainable == (n.name in initial) else replace(n, trainable=n.name in initial) for n in graph)
+    info = TransferInfo(base, stages)
+    return replace(graph, nodes=nodes, sections=freeze({**graph.sections, "_transfer": info}))

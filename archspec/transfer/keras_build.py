@@ -1,0 +1,115 @@
+"""Building transfer-learning models with Keras: the base's layers and weights.
+
+A keras.applications base is made by Keras itself, on the model's input tensor, so its layers
+have Keras' exact names and structure and ``weights`` (imagenet or a local file) load the way
+Keras loads them; the head is then built from the graph on the base's tensors. A spec base is
+built from its nodes like any layers; its weights file (saved from the base spec's own model,
+e.g. ``archspec build base.yaml --weights -o base.weights.h5``) is loaded into a model of the
+whole base spec and copied layer by layer, by name. Importing this module imports Keras.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from ..errors import Problem, UsageError
+from ..ir import Graph
+from .expand import POOL_NODES, BaseInfo
+
+DOWNLOAD_TIMEOUT = 20  # seconds; with no network the download fails instead of hanging
+
+
+def _error(base: BaseInfo, message: str) -> UsageError:
+    return UsageError(Problem(message, base.location, ("base", "weights")))
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def base_tensors(graph: Graph, base: BaseInfo, inputs: Any) -> dict[str, Any]:
+    """The output tensor of every base layer of the graph, made by keras.applications."""
+    if base.kind != "application":
+        return {}
+    app = _application_model(graph, base, inputs)
+    pool = {POOL_NODES[base.pooling][1]} if base.pooling else set()
+    wanted = [n.name for n in graph.nodes if n.name in base.nodes and n.name not in pool]
+    have = {layer.name: layer for layer in app.layers}
+    missing = [n for n in wanted if n not in have]
+    if missing:  # the reference spec and Keras disagree: a bug in the reference spec
+        raise UsageError(
+            f"the reference spec of {base.keras_class} names layers keras.applications does not have: "
+            f"{', '.join(missing[:5])}"
+        )
+    return {name: have[name].output for name in wanted}
+
+
+def _application_model(graph: Graph, base: BaseInfo, inputs: Any) -> Any:
+    constructor = getattr(keras.applications, str(base.keras_class))
+    weights = base.weights
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise _error(base, f"weights file not found: {weights}")
+    kwargs: dict[str, Any] = dict(
+        include_top=base.include_top,
+        weights=weights,
+        input_tensor=inputs,
+        input_shape=tuple(graph.input_shape),
+        pooling=None,  # archspec adds the pooling layer itself, named avg_pool / max_pool
+        **dict(base.vars),
+    )
+    if base.include_top and base.classes:
+        kwargs["classes"] = base.classes
+    try:
+        with _socket_timeout(DOWNLOAD_TIMEOUT):
+            return constructor(**kwargs)
+    except Exception as exc:  # Keras raises URL, OS and Value errors: all mean "cannot load"
+        if weights == "imagenet":
+            raise _error(
+                base,
+                f"cannot load the imagenet weights of {base.keras_class}: {type(exc).__name__}: {exc}. "
+                "Without network access, download the weights file elsewhere and give its path in `weights:`, "
+                "or put it in ~/.keras/models/",
+            ) from None
+        raise _error(base, f"cannot build {base.keras_class} with weights {weights!r}: {exc}") from None
+
+
+def finish_model(model: Any, graph: Graph, base: BaseInfo) -> None:
+    """Load a spec base's weights, and set the trainable flags of the graph on every layer."""
+    if base.kind == "spec" and base.weights is not None:
+        _load_spec_weights(model, graph, base)
+    layers = {layer.name: layer for layer in model.layers}
+    for node in graph.nodes:
+        if node.name in layers:
+            layers[node.name].trainable = node.trainable
+
+
+def _load_spec_weights(model: Any, graph: Graph, base: BaseInfo) -> None:
+    from ..keras_backend import build_graph
+
+    weights = str(base.weights)
+    if weights == "imagenet":
+        raise _error(base, "`weights: imagenet` is for keras.applications bases; give a weights file")
+    if not Path(weights).is_file():
+        raise _error(base, f"weights file not found: {weights}")
+    assert base.base_graph is not None  # set for every spec base
+    source = build_graph(base.base_graph)
+    try:
+        source.load_weights(weights)
+    except Exception as exc:
+        raise _error(base, f"cannot load {weights} into the base spec's model: {exc}") from None
+    src = {layer.name: layer for layer in source.layers}
+    for layer in model.layers:
+        if layer.name in base.nodes and layer.name in src and layer.weights:
+            layer.set_weights(src[layer.name].get_weights())
