@@ -25,8 +25,12 @@ def graph_to_spec(graph: Graph) -> dict[str, Any]:
     )
     prev = graph.input_name
     layers = []
+    seen: set[str] = set()
     for node in graph.nodes:
-        layers.append(_layer(node, prev))
+        # A block's notes (a projection shortcut inserted, a rounded width) go on its first layer.
+        notes = [n for scope in node.scope if scope not in seen for n in _notes(graph, scope)]
+        seen.update(node.scope)
+        layers.append(_layer(node, prev, notes))
         prev = node.name
     spec["layers"] = layers
     if graph.outputs != (prev,):
@@ -35,14 +39,19 @@ def graph_to_spec(graph: Graph) -> dict[str, Any]:
     return spec
 
 
-def _layer(node: Node, prev: str) -> dict[str, Any]:
+def _notes(graph: Graph, scope: str) -> list[str]:
+    found = graph.scopes.get(scope)
+    return [f"{scope}: {note}" for note in found.notes] if found else []
+
+
+def _layer(node: Node, prev: str, notes: list[str] | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {node.type: {k: _plain(v) for k, v in node.args.items()} or None, "name": node.name}
     if node.inputs != (prev,):
         item["inputs"] = list(node.inputs) if len(node.inputs) > 1 else node.inputs[0]
     if not node.trainable:
         item["trainable"] = False
     if node.scope:
-        item["comment"] = "from block " + " > ".join(node.scope)
+        item["comment"] = "from block " + " > ".join(node.scope) + "".join(f"; {n}" for n in notes or [])
     return item
 
 

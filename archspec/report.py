@@ -94,7 +94,13 @@ def to_dict(analysis: Analysis, depth: int | None = None, dtype: str = "float32"
         "dtype": dtype,
         "layer_count": len(analysis.layers),
         "layers": layer_list,
+        "notes": block_notes(analysis),
     }
+
+
+def block_notes(analysis: Analysis) -> dict[str, list[str]]:
+    """What blocks chose that the user may not expect (a projection shortcut, a rounded width)."""
+    return {name: list(scope.notes) for name, scope in analysis.graph.scopes.items() if scope.notes}
 
 
 def _layer_dict(s: LayerStats) -> dict[str, Any]:
@@ -213,4 +219,9 @@ def render_table(analysis: Analysis, depth: int | None = None, dtype: str = "flo
     console.print(table)
     for key, value in totals(analysis, dtype):
         console.print(f"{key}: {value}", highlight=False)
+    notes = block_notes(analysis)
+    if notes:
+        console.print("Block notes:", highlight=False)
+        for name, lines in notes.items():
+            console.print(f"  {name}: " + "; ".join(lines), highlight=False, soft_wrap=True)
     return console.file.getvalue()  # type: ignore[attr-defined]

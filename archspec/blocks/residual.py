@@ -288,14 +288,14 @@ class _Unit:
         how = "chosen automatically" if a["shortcut"] == "auto" else "as requested"
         if p.shortcut == "projection":
             extra = "" if p.v2 else " + BN"
-            shortcut = f"projection shortcut (1x1 conv, stride {p.strides}{extra}; {how}): {change}"
+            shortcut = f"projection shortcut (1x1 conv{extra}, stride {p.strides}; {how}): {change}"
         elif p.shortcut == "pad" and (p.cout > p.cin or p.strides > 1):
             shortcut = f"zero-padded identity shortcut (option A, no parameters): {change}"
         elif p.strides > 1:
             shortcut = f"identity shortcut subsampled by a 1x1 max pool, stride {p.strides} ({how}): {change}"
         else:
-            shortcut = f"identity shortcut ({how}): {change}"
-        notes = [f"{kind} unit; {shortcut}"]
+            shortcut = ""  # the shape is unchanged and nothing was inserted: nothing to report
+        notes = [f"{kind} unit; {shortcut}"] if shortcut else []
         if p.bottleneck and p.strides > 1:
             notes.append(f"stride {p.strides} on the {p.stride_on} conv")
         if a["cardinality"] > 1:
