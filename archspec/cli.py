@@ -21,6 +21,8 @@ from .errors import ArchspecError, UsageError, did_you_mean
 LAZY_COMMANDS: dict[str, str] = {
     "build": "archspec.commands.keras_cmds:build",
     "compile": "archspec.commands.keras_cmds:compile_cmd",
+    "extract": "archspec.commands.transfer_cmds:extract",
+    "fit-features": "archspec.commands.transfer_cmds:fit_features",
 }
 
 

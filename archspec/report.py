@@ -31,6 +31,7 @@ class Row:
     macs: int
     rf: str
     layers: int = 1
+    frozen: bool = False  # trainable=False: its weights do not train (batch norm in inference mode)
 
 
 def rows(analysis: Analysis, depth: int | None = None) -> Iterator[Row]:
@@ -52,7 +53,8 @@ def rows(analysis: Analysis, depth: int | None = None) -> Iterator[Row]:
 
 
 def _row(s: LayerStats) -> Row:
-    return Row(s.name, s.type, s.shape, s.params, s.trainable_params, s.macs, str(s.rf) if s.rf else "")
+    rf = str(s.rf) if s.rf else ""
+    return Row(s.name, s.type, s.shape, s.params, s.trainable_params, s.macs, rf, frozen=not s.node.trainable)
 
 
 def _collapse(analysis: Analysis, scope: str | None, group: list[LayerStats]) -> Row:
@@ -67,6 +69,7 @@ def _collapse(analysis: Analysis, scope: str | None, group: list[LayerStats]) ->
         sum(s.macs for s in group),
         str(last.rf) if last.rf else "",
         len(group),
+        frozen=not any(s.node.trainable for s in group),
     )
 
 
@@ -95,6 +98,7 @@ def to_dict(analysis: Analysis, depth: int | None = None, dtype: str = "float32"
         "layer_count": len(analysis.layers),
         "layers": layer_list,
         "notes": block_notes(analysis),
+        **({"stages": stages} if (stages := stage_rows(analysis)) else {}),
     }
 
 
@@ -131,6 +135,7 @@ def _row_dict(r: Row) -> dict[str, Any]:
         "non_trainable_params": r.params - r.trainable_params,
         "macs": r.macs,
         "layers": r.layers,
+        "trainable": not r.frozen,
     }
 
 
@@ -155,9 +160,36 @@ def to_markdown(analysis: Analysis, depth: int | None = None, dtype: str = "floa
         "|---|---|---:|---:|---:|",
     ]
     for r in rows(analysis, depth):
-        lines.append(f"| {r.name} ({r.type}) | {_shape(r.shape)} | {r.params:,} | {r.macs:,} | {r.rf} |")
+        lines.append(f"| {_label(r)} | {_shape(r.shape)} | {r.params:,} | {r.macs:,} | {r.rf} |")
     lines += ["", *(f"- {k}: {v}" for k, v in totals(analysis, dtype))]
+    stages = stage_rows(analysis)
+    if stages:
+        lines += [
+            "",
+            "| Stage | Epochs | Optimizer | Trainable params | Non-trainable params |",
+            "|---|---:|---|---:|---:|",
+        ]
+        lines += [
+            f"| {s['stage']} | {s['epochs']} | {s['optimizer']} | {s['trainable_params']:,} | "
+            f"{s['non_trainable_params']:,} |"
+            for s in stages
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _label(r: Row) -> str:
+    return (
+        f"{r.name} ({r.type})" + (f" [{r.layers} layers]" if r.layers > 1 else "") + (" [frozen]" if r.frozen else "")
+    )
+
+
+def stage_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    """The fine-tuning plan's stages with their trainable counts (empty without ``fine_tune:``)."""
+    if "_transfer" not in analysis.graph.sections:
+        return []
+    from .transfer.plan import plan, stage_rows
+
+    return [dict(r) for r in stage_rows(plan(analysis.graph))]
 
 
 def totals(analysis: Analysis, dtype: str = "float32") -> list[tuple[str, str]]:
@@ -201,6 +233,7 @@ def render_table(analysis: Analysis, depth: int | None = None, dtype: str = "flo
     """A terminal table like Keras' ``model.summary()`` plus MACs and receptive field."""
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f'Model: "{analysis.graph.name}"', box=box.SIMPLE_HEAD, title_justify="left")
@@ -213,8 +246,7 @@ def render_table(analysis: Analysis, depth: int | None = None, dtype: str = "flo
     ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for r in rows(analysis, depth):
-        label = f"{r.name} ({r.type})" + (f" [{r.layers} layers]" if r.layers > 1 else "")
-        table.add_row(label, _shape(r.shape), f"{r.params:,}", f"{r.macs:,}" if r.macs else "0", r.rf)
+        table.add_row(escape(_label(r)), _shape(r.shape), f"{r.params:,}", f"{r.macs:,}" if r.macs else "0", r.rf)
     console = Console(file=io.StringIO(), width=width or 110, force_terminal=False, color_system=None)
     console.print(table)
     for key, value in totals(analysis, dtype):
@@ -224,4 +256,28 @@ def render_table(analysis: Analysis, depth: int | None = None, dtype: str = "flo
         console.print("Block notes:", highlight=False)
         for name, lines in notes.items():
             console.print(f"  {name}: " + "; ".join(lines), highlight=False, soft_wrap=True)
+    _print_stages(console, analysis)
     return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def _print_stages(console: Any, analysis: Analysis) -> None:
+    """The fine-tuning plan: what trains in every stage, before anything is trained."""
+    from rich import box
+    from rich.table import Table
+
+    stages = stage_rows(analysis)
+    if not stages:
+        return
+    table = Table(title="Fine-tuning plan", box=box.SIMPLE_HEAD, title_justify="left")
+    for header in ("Stage", "Epochs", "Optimizer", "Trainable params", "Non-trainable params", "Frozen layers"):
+        table.add_column(header, justify="left" if header in ("Stage", "Optimizer") else "right")
+    for s in stages:
+        table.add_row(
+            s["stage"],
+            str(s["epochs"]),
+            s["optimizer"],
+            f"{s['trainable_params']:,}",
+            f"{s['non_trainable_params']:,}",
+            f"{s['frozen_layers']} of {s['frozen_layers'] + s['trainable_layers']}",
+        )
+    console.print(table)

@@ -1,0 +1,268 @@
+"""Feature extraction: a (base) network as a fixed feature extractor, written to HDF5.
+
+The file has the notes' layout: ``features`` (N x D float32), ``labels`` (N int64),
+``label_names`` (strings), and attributes recording the spec, its SHA-256, the tapped
+layer(s), the preprocessing, the input shape and the image count. Images are read in
+batches and features written through a buffer of ``buffer_size`` rows, so memory stays
+flat for any N. The run writes ``OUTPUT.partial`` and a progress marker
+``OUTPUT.progress.json`` next to the target; the target appears (by an atomic rename) only
+when complete. A run that was interrupted resumes after the last buffer it wrote, provided
+the spec, model weights, layers, preprocessing and image list are the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+from ..fileio import atomic_path, atomic_write_text
+from ..ir import Graph
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    """An image-folder dataset: one subfolder per class, in sorted order."""
+
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...]
+    label_names: tuple[str, ...]
+
+    @classmethod
+    def scan(cls, root: str | os.PathLike[str]) -> ImageFolder:
+        root = Path(root)
+        if not root.is_dir():
+            raise UsageError(f"--data: no such folder: {root}")
+        names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        paths: list[Path] = []
+        labels: list[int] = []
+        for k, name in enumerate(names):
+            files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            paths += files
+            labels += [k] * len(files)
+        if not paths:
+            raise UsageError(f"--data: {root} has no images in class subfolders (one subfolder per class)")
+        return cls(tuple(paths), tuple(labels), tuple(names))
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for path, label in zip(self.paths, self.labels):
+            h.update(f"{path.name}\0{label}\0{path.stat().st_size}\n".encode())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    path: Path
+    count: int
+    dim: int
+    layers: tuple[str, ...]
+    resumed_at: int  # rows already written by an interrupted run (0 for a fresh run)
+
+
+def load_images(paths: Sequence[Path], shape: Sequence[int]) -> np.ndarray:
+    """Read, convert (RGB or grayscale) and resize images into a float32 batch of 0..255 values."""
+    from PIL import Image
+
+    height, width, channels = shape
+    mode = "L" if channels == 1 else "RGB"
+    out = np.empty((len(paths), height, width, channels), dtype=np.float32)
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as img:
+                arr = np.asarray(img.convert(mode).resize((width, height), Image.BILINEAR), dtype=np.float32)
+        except OSError as exc:
+            raise UsageError(f"cannot read image {path}: {exc}") from None
+        out[i] = arr.reshape(height, width, channels)
+    return out
+
+
+def default_layers(graph: Graph) -> tuple[str, ...]:
+    """The base's output if the spec has a base, else the spec's outputs."""
+    info = graph.sections.get("_transfer")
+    if info is not None and info.base is not None:
+        return (info.base.output,)
+    return tuple(graph.outputs)
+
+
+def weights_digest(model: Any) -> str:
+    h = hashlib.sha256()
+    for w in model.weights:
+        h.update(np.ascontiguousarray(np.asarray(w)).tobytes())
+    return h.hexdigest()
+
+
+def spec_text(graph: Graph) -> str:
+    path = Path(graph.file)
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    from ..emit_yaml import dump
+
+    return dump(graph)
+
+
+def extract(
+    graph: Graph,
+    data: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    layers: Sequence[str] | None = None,
+    batch_size: int = 32,
+    buffer_size: int = 1000,
+    progress: bool = True,
+    on_flush: Callable[[int], None] | None = None,
+    model: Any = None,
+) -> ExtractResult:
+    """Extract features of every image under ``data`` into the HDF5 file ``output``.
+
+    ``layers`` are the tapped layers (default :func:`default_layers`); each is flattened and
+    they are concatenated. ``on_flush(rows_done)`` is called after every buffer written.
+    ``model`` is the built Keras model of ``graph`` (built here when not given).
+    """
+    import keras
+
+    from ..keras_backend import build_graph
+    from .plan import plan
+    from .preprocess import preprocess_function
+
+    output = Path(output)
+    folder = ImageFolder.scan(data)
+    tapped = tuple(layers or default_layers(graph))
+    model = model if model is not None else build_graph(graph)
+    names = {layer.name for layer in model.layers}
+    for name in tapped:
+        if name not in names:
+            from ..errors import did_you_mean
+
+            raise UsageError(f"--layer: the model has no layer {name!r}.{did_you_mean(name, names)}")
+    extractor = keras.Model(model.inputs, [model.get_layer(n).output for n in tapped])
+    dim = sum(int(np.prod(t.shape[1:])) for t in extractor.outputs)
+    preprocess = plan(graph).preprocess
+    text = spec_text(graph)
+    meta = {
+        "spec": text,
+        "spec_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "layers": json.dumps(list(tapped)),
+        "preprocess": preprocess,
+        "input_shape": json.dumps(list(graph.input_shape)),
+        "images": len(folder.paths),
+        "data": str(Path(data).resolve()),
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps([meta["spec_sha256"], tapped, preprocess, folder.fingerprint(), weights_digest(model)]).encode()
+    ).hexdigest()
+    writer = _Writer(output, fingerprint, len(folder.paths), dim, folder.label_names)
+    start = writer.open()
+    fn = preprocess_function(preprocess)
+    try:
+        _run(extractor, folder, graph.input_shape, fn, writer, start, batch_size, buffer_size, progress, on_flush)
+    except BaseException:
+        writer.h5.close()  # the partial file and its marker stay for the next run to resume
+        raise
+    writer.finish(meta)
+    return ExtractResult(output, len(folder.paths), dim, tapped, start)
+
+
+def _run(
+    extractor: Any,
+    folder: ImageFolder,
+    shape: Sequence[int],
+    fn: Callable[[Any], Any],
+    writer: _Writer,
+    start: int,
+    batch_size: int,
+    buffer_size: int,
+    progress: bool,
+    on_flush: Callable[[int], None] | None,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    total = len(folder.paths)
+    buffer: list[np.ndarray] = []
+    row = start
+    columns = (TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress, transient=True) as bar:
+        task = bar.add_task("extract", total=total, completed=start)
+        for i in range(start, total, batch_size):
+            batch = fn(load_images(folder.paths[i : i + batch_size], shape))
+            outs = extractor.predict_on_batch(batch)
+            outs = outs if isinstance(outs, list | tuple) else [outs]
+            buffer.append(np.concatenate([np.asarray(o).reshape(len(batch), -1) for o in outs], axis=1))
+            bar.update(task, advance=len(batch))
+            if sum(len(b) for b in buffer) >= buffer_size or i + batch_size >= total:
+                rows = np.concatenate(buffer).astype(np.float32)
+                writer.write(row, rows, folder.labels[row : row + len(rows)])
+                row += len(rows)
+                buffer = []
+                if on_flush is not None:
+                    on_flush(row)
+
+
+class _Writer:
+    """The partial HDF5 file and its progress marker, next to the target."""
+
+    def __init__(self, target: Path, fingerprint: str, count: int, dim: int, label_names: Sequence[str]):
+        self.target = target
+        self.partial = target.with_name(target.name + ".partial")
+        self.marker = target.with_name(target.name + ".progress.json")
+        self.fingerprint = fingerprint
+        self.count, self.dim, self.label_names = count, dim, list(label_names)
+        self.h5: Any = None
+
+    def open(self) -> int:
+        """Open the partial file; returns the row to start from (0, or where a run stopped)."""
+        import h5py
+
+        done = self._resumable_rows()
+        if done is not None:
+            self.h5 = h5py.File(self.partial, "r+")
+            return done
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.h5 = h5py.File(self.partial, "w")
+        self.h5.create_dataset("features", (self.count, self.dim), dtype="float32", chunks=True)
+        self.h5.create_dataset("labels", (self.count,), dtype="int64")
+        self.h5.create_dataset("label_names", data=self.label_names, dtype=h5py.string_dtype())
+        self.h5.flush()
+        self._mark(0)
+        return 0
+
+    def _resumable_rows(self) -> int | None:
+        import h5py
+
+        if not (self.marker.is_file() and self.partial.is_file()):
+            return None
+        try:
+            marker = json.loads(self.marker.read_text())
+            with h5py.File(self.partial, "r") as h5:
+                ok = h5["features"].shape == (self.count, self.dim)
+        except (OSError, ValueError, KeyError):
+            return None  # a damaged partial file: start again
+        if not ok or marker.get("fingerprint") != self.fingerprint:
+            return None
+        return int(marker.get("rows", 0))
+
+    def _mark(self, rows: int) -> None:
+        atomic_write_text(self.marker, json.dumps({"fingerprint": self.fingerprint, "rows": rows}) + "\n")
+
+    def write(self, row: int, features: np.ndarray, labels: Sequence[int]) -> None:
+        self.h5["features"][row : row + len(features)] = features
+        self.h5["labels"][row : row + len(features)] = np.asarray(labels, dtype=np.int64)
+        self.h5.flush()
+        self._mark(row + len(features))  # only after the rows are on disk
+
+    def finish(self, meta: dict[str, Any]) -> None:
+        for key, value in meta.items():
+            self.h5.attrs[key] = value
+        self.h5.close()
+        with atomic_path(self.target) as tmp:
+            os.replace(self.partial, tmp)
+        self.marker.unlink(missing_ok=True)
