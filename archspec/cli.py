@@ -23,6 +23,10 @@ LAZY_COMMANDS: dict[str, str] = {
     "compile": "archspec.commands.keras_cmds:compile_cmd",
     "extract": "archspec.commands.transfer_cmds:extract",
     "fit-features": "archspec.commands.transfer_cmds:fit_features",
+    "train": "archspec.commands.train_cmds:train",
+    "evaluate": "archspec.commands.train_cmds:evaluate",
+    "predict": "archspec.commands.train_cmds:predict",
+    "activations": "archspec.commands.train_cmds:activations",
 }
 
 

@@ -1,0 +1,191 @@
+"""``archspec train``, ``evaluate``, ``predict`` and ``activations`` (see docs/training.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+
+
+@click.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option("--data", default=None, help="Training data (folder, .h5, .npz, .csv); overrides train.data.path.")
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help="Epochs (caps each stage of a fine_tune plan)."
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Global batch size (overrides the spec).")
+@click.option(
+    "--run-dir", type=click.Path(file_okay=False), default=None, help="Where to write the run (default runs/NAME-TIME)."
+)
+@click.option(
+    "--resume", "resume_dir", type=click.Path(file_okay=False), default=None, help="Continue this run directory."
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["default", "mirrored", "multiworker"]),
+    default="default",
+    help="tf.distribute strategy: mirrored = all local GPUs; multiworker = the cluster in TF_CONFIG.",
+)
+@click.option("--mixed-precision", is_flag=True, help="Compute in float16 (mixed_float16 policy), outputs in float32.")
+@click.option("--jit-compile", is_flag=True, help="Compile the training step with XLA.")
+@click.option(
+    "--cpu-devices",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Split the CPU into N logical devices (try --strategy mirrored without GPUs).",
+)
+@click.option("--variant", default=None, help="A named variant from the spec's `scales:` table.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec variable.")
+@click.option("-q", "--quiet", is_flag=True, help="One line per epoch instead of progress bars.")
+def train(
+    spec: str | None,
+    data: str | None,
+    epochs: int | None,
+    batch_size: int | None,
+    run_dir: str | None,
+    resume_dir: str | None,
+    strategy: str,
+    mixed_precision: bool,
+    jit_compile: bool,
+    cpu_devices: int | None,
+    variant: str | None,
+    sets: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Train SPEC as its `train:` section says, into a run directory (or continue one with --resume)."""
+    from ..cli import parse_sets
+    from ..training import trainer
+
+    if resume_dir:
+        if spec or data or run_dir:
+            raise UsageError(
+                "--resume RUN_DIR continues a run with its own spec and data; do not give SPEC, --data or --run-dir"
+            )
+        result = trainer.resume(resume_dir, epochs=epochs, echo=click.echo, verbose=2 if quiet else None)
+    else:
+        if not spec:
+            raise UsageError("give a SPEC to train, or --resume RUN_DIR")
+        options = trainer.Options(
+            data=data,
+            epochs=epochs,
+            batch_size=batch_size,
+            strategy=strategy,
+            mixed_precision=mixed_precision,
+            jit_compile=jit_compile,
+            cpu_devices=cpu_devices,
+            variant=variant,
+            sets=parse_sets(sets),
+            verbose=2 if quiet else "auto",
+        )
+        result = trainer.train(spec, options, run_dir=run_dir, echo=click.echo)
+    click.echo(f"done: {result.epochs} epochs; run directory {result.run_dir}")
+
+
+@click.command()
+@click.argument("target", type=click.Path(exists=True))
+@click.option("--data", default=None, help="Data to evaluate (any training format); default: the run's test split.")
+@click.option(
+    "--model", "which", type=click.Choice(["best", "last"]), default="best", help="Which model of a run directory."
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=256)
+@click.option(
+    "--confusion",
+    "confusion_png",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Confusion-matrix PNG (default: RUN_DIR/confusion.png, or next to the model).",
+)
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON."
+)
+def evaluate(
+    target: str, data: str | None, which: str, batch_size: int, confusion_png: str | None, json_out: str | None
+) -> None:
+    """Loss, metrics, per-class precision/recall/F1/support and the confusion matrix of a model on data."""
+    from ..fileio import atomic_write_text
+    from ..training import data as data_mod
+    from ..training import evaluate as ev
+    from ..training.config import data_config
+
+    loaded = ev.open_model(target, which)
+    shape = tuple(loaded.model.inputs[0].shape[1:])
+    stored = dict(loaded.data or {})
+    stored["image_size"] = tuple(stored["image_size"]) if stored.get("image_size") else None
+    cfg = replace(data_config({}), **stored)
+    if data:
+        source = data_mod.load_source(data, replace(cfg, format=None, path=data), shape, loaded.class_names)
+        ds, count, features = data_mod.as_dataset(source), source.count, source.features
+        what = data
+    else:
+        if loaded.run_dir is None:
+            raise UsageError("give --data to evaluate a bare model file (a run directory knows its test split)")
+        splits = data_mod.load_splits(cfg, shape, loaded.seed)
+        if splits.test is None:
+            raise UsageError(f"the run in {loaded.run_dir} has no test split; give --data")
+        ds, count, features, what = splits.test, splits.counts["test"], splits.features, "the run's test split"
+    classes = int(ev.main_output(loaded.model).outputs[0].shape[-1])
+    normalize = data_mod.normalizer(dict(loaded.normalize) if loaded.normalize else None, features)
+    batches = data_mod.pipeline(ds, batch_size=batch_size, classes=classes, input_shape=shape, normalize=normalize)
+    result = ev.evaluate_dataset(loaded.model, batches, loaded.class_names)
+    click.echo(f"{loaded.path} on {what} ({count} examples)")
+    click.echo("  ".join(f"{k}: {v:.4f}" for k, v in result["metrics"].items()))
+    click.echo("")
+    click.echo(result["report"])
+    click.echo("confusion matrix (rows: true class, columns: predicted):")
+    click.echo(ev.confusion_text(result["confusion_matrix"], result["class_names"]))
+    png = (
+        Path(confusion_png)
+        if confusion_png
+        else (
+            loaded.run_dir / "confusion.png"
+            if loaded.run_dir
+            else loaded.path.with_name(f"{loaded.path.stem}-confusion.png")
+        )
+    )
+    ev.plot_confusion(result["confusion_matrix"], result["class_names"], png)
+    click.echo(f"wrote {png}")
+    if json_out:
+        atomic_write_text(json_out, json.dumps({**result, "model": str(loaded.path), "data": what}, indent=2) + "\n")
+        click.echo(f"wrote {json_out}")
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-k", "--top-k", type=click.IntRange(min=1), default=5, help="How many classes to show.")
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="A text file of class names, one per line (default: the run's, or 0, 1, ...).",
+)
+def predict(model: str, images: tuple[str, ...], top_k: int, labels: str | None) -> None:
+    """Top-k classes, with names and probabilities, for each image (MODEL: a .keras file or run directory)."""
+    from ..training import evaluate as ev
+
+    loaded = ev.open_model(model)
+    if labels:
+        names = tuple(line.strip() for line in Path(labels).read_text(encoding="utf-8").splitlines() if line.strip())
+        loaded = replace(loaded, class_names=names)
+    for image, top in zip(images, ev.predict(loaded, images, top_k)):
+        click.echo(image)
+        for rank, (name, prob) in enumerate(top, 1):
+            click.echo(f"  {rank}. {name:<20} {prob:.4f}")
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.option("--layer", required=True, help="The layer whose feature maps to draw.")
+@click.option("--image", required=True, type=click.Path(dir_okay=False), help="The input image.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The PNG to write.")
+@click.option("-n", "--filters", type=click.IntRange(min=1), default=16, help="How many of the first filters to draw.")
+def activations(model: str, layer: str, image: str, output: str, filters: int) -> None:
+    """Draw a layer's activation maps (its first N filters) for one image, as a grid."""
+    from ..training import evaluate as ev
+
+    drawn = ev.activations(ev.open_model(model), layer, image, Path(output), filters)
+    click.echo(f"wrote {output} ({drawn} maps of layer {layer})")

@@ -1,0 +1,335 @@
+"""Input pipelines: image folders, HDF5, NumPy .npz and CSV files as tf.data datasets.
+
+Every source becomes unbatched ``(image, integer label)`` pairs split into train /
+validation / test (by fraction, reproducibly from a seed, or by separate paths); then
+:func:`pipeline` caches, shuffles, batches (the global batch), augments (training only),
+normalizes, one-hot encodes and prefetches.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ..errors import UsageError, did_you_mean
+from .config import DataConfig
+
+_HDF5 = (".h5", ".hdf5")
+_SPLIT_SEED = 1337  # splits must be reproducible (evaluate recovers the test split) even without train.seed
+
+
+@dataclass(frozen=True)
+class Source:
+    """One loaded data source: in-memory arrays, or a streaming dataset of (image, label)."""
+
+    count: int
+    class_names: tuple[str, ...]
+    images: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    dataset: tf.data.Dataset | None = None
+    features: bool = False  # the feature layout of `archspec extract` (no pixel normalization)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Unbatched (image, label) datasets of each split, their sizes and the class names."""
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
+    test: tf.data.Dataset | None
+    counts: dict[str, int]
+    class_names: tuple[str, ...]
+    train_labels: np.ndarray | None
+    features: bool = False
+
+
+def detect_format(path: str, declared: str | None = None) -> str:
+    if declared:
+        return declared
+    p = Path(path)
+    if p.is_dir():
+        return "folder"
+    suffix = p.suffix.lower()
+    if suffix in _HDF5:
+        return "hdf5"
+    if suffix in (".npz", ".csv"):
+        return suffix[1:]
+    raise UsageError(
+        f"cannot tell the format of {path!r}: expected a folder with one subfolder per class, "
+        f".h5/.hdf5, .npz or .csv (or set train.data.format)"
+    )
+
+
+def load_source(path: str, cfg: DataConfig, input_shape: Sequence[int], class_names: Sequence[str] = ()) -> Source:
+    """Load one data source for a model whose input is ``input_shape`` (H, W, C)."""
+    if not Path(path).exists():
+        raise UsageError(f"no such data file or folder: {path}")
+    fmt = detect_format(path, cfg.format)
+    loader = {"folder": _folder, "hdf5": _hdf5, "npz": _npz, "csv": _csv}[fmt]
+    source: Source = loader(path, cfg, tuple(input_shape), tuple(class_names))
+    if source.images is not None:
+        images = _fit_shape(source.images, tuple(input_shape), path)
+        return Source(source.count, source.class_names, images, source.labels, features=source.features)
+    return source
+
+
+def _folder(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> Source:
+    import keras
+
+    if len(shape) != 3 or shape[-1] not in (1, 3, 4):
+        raise UsageError(f"image folders need a model input of (height, width, 1|3|4); the spec's input is {shape}")
+    mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[shape[-1]]
+    size = cfg.image_size or shape[:2]
+    try:
+        ds = keras.utils.image_dataset_from_directory(
+            path,
+            labels="inferred",
+            label_mode="int",
+            class_names=list(class_names) or None,
+            color_mode=mode,
+            batch_size=None,
+            image_size=tuple(size),
+            shuffle=False,  # the split below is seeded; keras would reshuffle a subset every epoch
+            verbose=False,
+        )
+    except ValueError as exc:
+        raise UsageError(f"cannot read the image folder {path}: {exc}") from exc
+    names = tuple(ds.class_names)
+    count = len(ds.file_paths)
+    if count == 0:
+        raise UsageError(f"no images in {path} (expected one subfolder per class holding .png/.jpg/.bmp/.gif files)")
+    return Source(count, names, dataset=ds)
+
+
+def _hdf5(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> Source:
+    import h5py
+
+    with h5py.File(path, "r") as fh:
+        keys = list(fh.keys())
+        features = "features" in fh and cfg.images_key is None
+        x_key = cfg.images_key or ("features" if features else "images")
+        y_key = cfg.labels_key or "labels"
+        for key in (x_key, y_key):
+            if key not in fh:
+                raise UsageError(
+                    f"{path} has no dataset {key!r} (it has {', '.join(keys)}); expected images/labels, "
+                    f"or features/labels/label_names.{did_you_mean(key, keys)}"
+                )
+        images, labels = fh[x_key][()], fh[y_key][()]
+        names = (
+            [n.decode() if isinstance(n, bytes) else str(n) for n in fh["label_names"][()]]
+            if "label_names" in fh
+            else []
+        )
+    return _arrays(images, labels, names or list(class_names), path, features)
+
+
+def _npz(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> Source:
+    with np.load(path, allow_pickle=False) as npz:
+        keys = list(npz.keys())
+        x_key = cfg.images_key or next((k for k in ("images", "x", "features") if k in npz), "images")
+        y_key = cfg.labels_key or next((k for k in ("labels", "y") if k in npz), "labels")
+        for key in (x_key, y_key):
+            if key not in npz:
+                raise UsageError(f"{path} has no array {key!r} (it has {', '.join(keys)}).{did_you_mean(key, keys)}")
+        names = [str(n) for n in npz["label_names"]] if "label_names" in npz else list(class_names)
+        return _arrays(npz[x_key], npz[y_key], names, path, x_key == "features")
+
+
+def _csv(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> Source:
+    """The Fashion-MNIST layout: a header row, a label column and one column per pixel."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh), [])
+    has_header = any(not _is_number(cell) for cell in header)
+    column = cfg.label_column
+    if isinstance(column, str):
+        if not has_header:
+            raise UsageError(f"{path} has no header row, so the label column must be an index; got {column!r}")
+        if column not in header:
+            raise UsageError(f"{path} has no column {column!r}.{did_you_mean(column, header)}")
+        column = header.index(column)
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, dtype=np.float32, ndmin=2)
+    except ValueError as exc:
+        raise UsageError(f"cannot read {path} as numbers: {exc}") from exc
+    labels = table[:, column].astype(np.int64)
+    images = np.delete(table, column, axis=1)
+    return _arrays(images, labels, list(class_names), path, False)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _arrays(images: np.ndarray, labels: np.ndarray, names: Sequence[str], path: str, features: bool) -> Source:
+    labels = np.asarray(labels).reshape(-1)
+    if labels.dtype.kind not in "iu":
+        if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
+            labels = labels.astype(np.int64)
+        else:
+            raise UsageError(f"{path}: labels must be class indices 0, 1, ...; got {labels.dtype} values")
+    if len(images) != len(labels):
+        raise UsageError(f"{path}: {len(images)} images but {len(labels)} labels")
+    if len(labels) == 0:
+        raise UsageError(f"{path} holds no examples")
+    classes = int(labels.max()) + 1
+    names = tuple(names) if names else tuple(str(i) for i in range(classes))
+    return Source(len(labels), names, images=images, labels=labels.astype(np.int64), features=features)
+
+
+def _fit_shape(images: np.ndarray, shape: tuple[int, ...], path: str) -> np.ndarray:
+    """Reshape flat rows (CSV, features) to the input; images of another size are resized later."""
+    if images.shape[1:] == shape:
+        return images
+    if math.prod(images.shape[1:]) == math.prod(shape):
+        return images.reshape((len(images), *shape))
+    if len(shape) == 3 and images.ndim == 3 and shape[-1] == 1:
+        return images[..., None]  # (N, H, W) grey images
+    if len(shape) == 3 and images.ndim == 4 and images.shape[-1] == shape[-1]:
+        return images  # resized in the pipeline
+    raise UsageError(
+        f"{path}: examples of shape {tuple(images.shape[1:])} do not fit the model input {shape} "
+        f"({math.prod(images.shape[1:])} values each, the input needs {math.prod(shape)})"
+    )
+
+
+def load_splits(cfg: DataConfig, input_shape: Sequence[int], seed: int | None = None) -> Splits:
+    """Load the training data and cut it into train / validation / test as ``cfg`` says."""
+    if not cfg.path:
+        raise UsageError("no training data: give --data PATH or train.data.path in the spec")
+    source = load_source(cfg.path, cfg, input_shape)
+    fractions = {k: v for k, v in (("validation", cfg.validation), ("test", cfg.test)) if isinstance(v, float | int)}
+    assign = split_assignment(source.count, fractions, _SPLIT_SEED if seed is None else seed)
+    parts: dict[str, tf.data.Dataset | None] = {}
+    counts: dict[str, int] = {}
+    for index, split in enumerate(("train", "validation", "test")):
+        extra = getattr(cfg, split, None) if split != "train" else None
+        if isinstance(extra, str):
+            other = load_source(extra, cfg, input_shape, source.class_names)
+            _check_classes(source.class_names, other.class_names, extra)
+            parts[split], counts[split] = as_dataset(other, None, 0), other.count
+        elif split == "train" or split in fractions:
+            parts[split], counts[split] = as_dataset(source, assign, index), int(np.sum(assign == index))
+        else:
+            parts[split] = None
+    train_labels = source.labels[assign == 0] if source.labels is not None else None
+    return Splits(
+        parts["train"],  # type: ignore[arg-type]
+        parts["validation"],
+        parts["test"],
+        counts,
+        source.class_names,
+        train_labels,
+        source.features,
+    )
+
+
+def split_assignment(count: int, fractions: dict[str, float], seed: int) -> np.ndarray:
+    """For each example, 0 (train), 1 (validation) or 2 (test): a seeded permutation cut by the fractions."""
+    assign = np.zeros(count, dtype=np.int64)
+    order = np.random.default_rng(seed).permutation(count)
+    start = 0
+    for code, split in ((1, "validation"), (2, "test")):
+        n = round(count * fractions.get(split, 0))
+        assign[order[start : start + n]] = code
+        start += n
+    return assign
+
+
+def _check_classes(train: tuple[str, ...], other: tuple[str, ...], path: str) -> None:
+    if len(other) > len(train):
+        raise UsageError(f"{path} has {len(other)} classes but the training data has {len(train)}")
+
+
+def as_dataset(source: Source, assign: np.ndarray | None = None, code: int = 0) -> tf.data.Dataset:
+    """The (image, label) pairs of ``source`` whose split code is ``code`` (all of them without ``assign``)."""
+    if source.images is not None:
+        keep = slice(None) if assign is None else assign == code
+        return tf.data.Dataset.from_tensor_slices((source.images[keep], source.labels[keep]))  # type: ignore[index]
+    ds = source.dataset
+    if assign is None:
+        return ds
+    table = tf.constant(assign)
+    return ds.enumerate().filter(lambda i, xy: tf.gather(table, i) == code).map(lambda i, xy: xy)
+
+
+def normalizer(normalize: dict[str, Any] | None, features: bool) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The normalization as a function on float batches: rescale/offset or an application's preprocess_input."""
+    if normalize is None:
+        normalize = {"rescale": 1.0, "offset": 0.0} if features else {"rescale": 1 / 255, "offset": 0.0}
+    if "preprocess_input" in normalize:
+        return preprocess_input(normalize["preprocess_input"])
+    scale, offset = float(normalize["rescale"]), float(normalize["offset"])
+    return lambda x: x * scale + offset
+
+
+def preprocess_input(module: str) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``keras.applications.<module>.preprocess_input`` (resnet50, vgg16, mobilenet_v2, efficientnet, ...)."""
+    import keras
+
+    apps = keras.applications
+    known = sorted(n for n in dir(apps) if not n.startswith("_") and hasattr(getattr(apps, n), "preprocess_input"))
+    if module not in known:
+        raise UsageError(
+            f"unknown preprocess_input module {module!r} (keras.applications has {', '.join(known)})."
+            f"{did_you_mean(module, known)}"
+        )
+    return getattr(apps, module).preprocess_input  # type: ignore[no-any-return]
+
+
+def pipeline(
+    ds: tf.data.Dataset,
+    *,
+    batch_size: int,
+    classes: int,
+    input_shape: Sequence[int],
+    normalize: Callable[[tf.Tensor], tf.Tensor],
+    outputs: Sequence[str] = (),
+    training: bool = False,
+    augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    noise: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    cache: bool = True,
+    shuffle_buffer: int = 10_000,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """Batch and prepare a split for ``model.fit``: (x, one-hot y) or (x, {output: y}) for several outputs."""
+    size = tuple(input_shape[:2]) if len(input_shape) == 3 else None
+
+    def to_float(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = tf.cast(x, tf.float32)
+        if size is not None and x.shape[:2] != size:
+            x = tf.image.resize(x, size)
+        return x, y
+
+    ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
+    if training and shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=False)
+
+    def prepare(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Any]:
+        if augment is not None:
+            x = augment(x)
+        x = normalize(x)
+        if noise is not None:
+            x = noise(x)
+        onehot = tf.one_hot(y, classes)
+        return x, ({name: onehot for name in outputs} if len(outputs) > 1 else onehot)
+
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # In-memory sources cannot be sharded by file across workers; shard by data instead.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

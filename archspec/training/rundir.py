@@ -1,0 +1,184 @@
+"""The run directory: spec, models, history, curves, log, and the checkpoint a killed run resumes from.
+
+Layout::
+
+    RUN_DIR/spec.yaml            the exact spec text trained
+    RUN_DIR/run.json             options, data settings, class names, strategy, replicas
+    RUN_DIR/state.json           last completed epoch, its checkpoint, the best value so far
+    RUN_DIR/checkpoints/epoch-NNNN.keras   model + optimizer state after epoch NNNN (latest only)
+    RUN_DIR/best.keras           the best model by the monitored metric
+    RUN_DIR/last.keras           the model after the last epoch
+    RUN_DIR/history.json         per-epoch metrics, learning rate, stage; continues across resumes
+    RUN_DIR/curves.png           accuracy and loss curves (training and validation)
+    RUN_DIR/train.log            what happened, one line per event
+    RUN_DIR/test.json            test-split loss and metrics, when there is a test split
+
+Every file is written atomically (temporary file + rename). The checkpoint of epoch N is
+written before ``state.json`` names it, and the previous one is deleted only after, so a
+kill at any moment leaves a state that names a complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from ..errors import UsageError
+from ..fileio import atomic_path, atomic_write_text
+
+
+class RunDir:
+    """Reads and writes one run directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # -- paths ---------------------------------------------------------------------------
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best.keras"
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.keras"
+
+    # -- json files ----------------------------------------------------------------------
+    def write_json(self, name: str, data: Any) -> None:
+        atomic_write_text(self.path / name, json.dumps(data, indent=2, default=_plain) + "\n")
+
+    def read_json(self, name: str, default: Any = None) -> Any:
+        file = self.path / name
+        if not file.exists():
+            return default
+        return json.loads(file.read_text(encoding="utf-8"))
+
+    def log(self, message: str) -> None:
+        """Append a timestamped line to train.log (rewritten atomically: the log is small)."""
+        file = self.path / "train.log"
+        old = file.read_text(encoding="utf-8") if file.exists() else ""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        atomic_write_text(file, f"{old}{stamp} {message}\n")
+
+    def save_model(self, model: keras.Model, target: Path) -> None:
+        with atomic_path(target, suffix=".keras") as tmp:
+            model.save(tmp)
+
+    @staticmethod
+    def open_existing(path: str | Path) -> RunDir:
+        run = RunDir(path)
+        if not (run.path / "run.json").exists():
+            raise UsageError(f"{path} is not an archspec run directory (it has no run.json)")
+        return run
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """After every epoch: checkpoint (with the optimizer), best model, history, curves, state, log."""
+
+    def __init__(self, run: RunDir, monitor: str, stage: int, history: dict[str, list[Any]], best: Mapping[str, Any]):
+        super().__init__()
+        self.run = run
+        self.monitor = monitor
+        self.stage = stage
+        self.history = history
+        self.best = dict(best)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        logs = dict(logs or {})
+        number = epoch + 1  # Keras counts from 0; the run directory from 1
+        logs["lr"] = _current_lr(self.model.optimizer)
+        for key, value in logs.items():
+            self.history.setdefault(key, [None] * (len(self.history.get("epoch", []))))
+            self.history[key].append(_plain(value))
+        self.history.setdefault("epoch", []).append(number)
+        self.history.setdefault("stage", []).append(self.stage)
+        for values in self.history.values():  # a metric absent this epoch: keep columns aligned
+            if len(values) < len(self.history["epoch"]):
+                values.append(None)
+        improved = self._improved(logs.get(self.monitor))
+        if improved:
+            self.run.save_model(self.model, self.run.best)
+            self.best = {"monitor": self.monitor, "value": _plain(logs[self.monitor]), "epoch": number}
+        checkpoint = self.run / f"checkpoints/epoch-{number:04d}.keras"
+        self.run.save_model(self.model, checkpoint)
+        previous = (self.run.read_json("state.json") or {}).get("checkpoint")
+        self.run.write_json(
+            "state.json",
+            {
+                "epoch": number,
+                "stage": self.stage,
+                "checkpoint": str(checkpoint.relative_to(self.run.path)),
+                "best": self.best,
+                "finished": False,
+            },
+        )
+        if previous and previous != str(checkpoint.relative_to(self.run.path)):
+            (self.run.path / previous).unlink(missing_ok=True)
+        self.run.write_json("history.json", self.history)
+        plot_curves(self.history, self.run / "curves.png")
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in logs.items())
+        self.run.log(f"epoch {number} (stage {self.stage}): {shown}{' [best]' if improved else ''}")
+
+    def _improved(self, value: Any) -> bool:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        old = self.best.get("value")
+        if old is None:
+            return True
+        lower_is_better = "loss" in self.monitor
+        return bool(value < old if lower_is_better else value > old)
+
+
+def _current_lr(optimizer: Any) -> float:
+    rate = optimizer.learning_rate
+    try:
+        return float(keras.ops.convert_to_numpy(rate))
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _plain(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def plot_curves(history: Mapping[str, list[Any]], target: Path) -> None:
+    """Training and validation accuracy and loss against the epoch, as the notes plot them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = history.get("epoch", [])
+    panels = [
+        ("loss", [k for k in history if k.endswith("loss")]),
+        ("accuracy", [k for k in history if k.endswith("accuracy")]),
+    ]
+    panels = [(title, keys) for title, keys in panels if keys]
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4), squeeze=False)
+    for ax, (title, keys) in zip(axes[0], panels):
+        for key in keys:
+            ax.plot(epochs, history[key], label=key, linestyle="--" if key.startswith("val_") else "-")
+        ax.set_title(f"training and validation {title}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(title)
+        ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(target, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,447 @@
+"""``archspec train``: build, compile and fit a spec's model, stage after stage, into a run directory.
+
+The run directory (:mod:`.rundir`) records every epoch atomically with the optimizer state,
+so :func:`resume` continues a killed run from its last completed epoch: no epoch is lost or
+repeated, and the history continues. Distribution goes through ``tf.distribute``: the model
+is built and compiled inside the strategy's scope, and the batch size in the spec is the
+global batch (Keras splits each batch across the replicas).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..fileio import atomic_write_text
+from ..ir import Graph, freeze
+from .config import TrainConfig, data_config, train_config
+from .stages import Stage, plan
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run, beyond the spec: the command-line options (stored in run.json for --resume)."""
+
+    data: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    strategy: str = "default"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    cpu_devices: int | None = None
+    variant: str | None = None
+    sets: Mapping[str, Any] | None = None
+    verbose: str | int = "auto"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    epochs: int
+    history: Mapping[str, list[Any]]
+    test: Mapping[str, Any] | None
+
+
+def setup_devices(cpu_devices: int | None) -> None:
+    """Split the CPU into ``cpu_devices`` logical devices (to try distribution without GPUs); before TF starts."""
+    if not cpu_devices or cpu_devices < 2:
+        return
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+    except RuntimeError as exc:
+        raise UsageError(f"--cpu-devices must be set before TensorFlow starts: {exc}") from exc
+
+
+def make_strategy(name: str) -> Any:
+    """default (one device), mirrored (all local GPUs, else all logical CPUs), multiworker (TF_CONFIG)."""
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        cross = None if gpus else tf.distribute.ReductionToOneDevice()
+        return tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=cross)
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise UsageError(
+                "--strategy multiworker reads the cluster from TF_CONFIG, which is not set (see docs/training.md)"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise UsageError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
+
+
+def is_chief() -> bool:
+    """In a multi-worker cluster only the chief (or worker 0 without one) writes the run directory."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task") or {}
+    if not task:
+        return True
+    has_chief = "chief" in (config.get("cluster") or {})
+    return task.get("type") == "chief" or (not has_chief and task.get("type") == "worker" and task.get("index") == 0)
+
+
+def with_l2(graph: Graph, l2: float | None) -> Graph:
+    """The graph with L2 weight decay ``l2`` on every kernel that has no decay of its own."""
+    if not l2:
+        return graph
+    nodes = tuple(
+        replace(n, args=freeze({**n.args, "l2": l2})) if "l2" in n.args and n.args["l2"] is None else n
+        for n in graph.nodes
+    )
+    return replace(graph, nodes=nodes)
+
+
+def build_model(graph: Graph) -> Any:
+    """The Keras model of a graph (a transfer-learning base is built by archspec.transfer when present)."""
+    if graph.sections.get("base"):
+        from ..transfer import build as transfer_build  # the transfer-learning stage owns pretrained bases
+
+        return transfer_build.build_graph(graph)
+    from ..keras_backend import build_graph
+
+    return build_graph(graph)
+
+
+def default_run_dir(name: str) -> Path:
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train(
+    spec: str,
+    options: Options = Options(),
+    run_dir: str | Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> RunResult:
+    """Train the spec at path ``spec`` into a new run directory and return what happened."""
+    from ..api import expand
+    from ..loader import load_file
+
+    if not Path(spec).exists():
+        raise UsageError(f"no such file: {spec}")
+    text = Path(spec).read_text(encoding="utf-8")
+    doc = load_file(spec)
+    graph = expand(doc, variant=options.variant, overrides=dict(options.sets or {}))
+    cfg = train_config(doc, graph.sections.get("train"), Path(spec).resolve().parent)
+    data = cfg.data
+    if options.data:
+        data = replace(
+            data, path=str(Path(options.data).resolve()), format=None if Path(options.data).is_dir() else data.format
+        )
+    if data.path:
+        data = replace(data, path=str(Path(data.path).resolve()))
+    cfg = replace(cfg, data=data)
+    run = _new_run_dir(run_dir, graph.name)
+    from .rundir import RunDir
+
+    rd = RunDir(run)
+    atomic_write_text(rd / "spec.yaml", text)
+    rd.write_json(
+        "run.json",
+        {
+            "spec": str(Path(spec).resolve()),
+            "options": {**options.__dict__, "sets": dict(options.sets or {})},
+            "data": {**data.__dict__, "normalize": dict(data.normalize) if data.normalize else None},
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    )
+    rd.log(f"new run of {spec} -> {run}")
+    return _run(rd, doc, graph, cfg, options, echo, resume=False)
+
+
+def resume(
+    run_dir: str | Path, epochs: int | None = None, echo: Callable[[str], None] = print, verbose: Any = None
+) -> RunResult:
+    """Continue the run in ``run_dir`` from its last completed epoch."""
+    from ..api import expand
+    from ..loader import load_file
+    from .rundir import RunDir
+
+    rd = RunDir.open_existing(run_dir)
+    meta = rd.read_json("run.json")
+    opts = dict(meta["options"])
+    if epochs is not None:
+        opts["epochs"] = epochs
+    if verbose is not None:
+        opts["verbose"] = verbose
+    options = Options(**opts)
+    doc = load_file(rd / "spec.yaml")
+    graph = expand(doc, variant=options.variant, overrides=dict(options.sets or {}))
+    cfg = train_config(doc, graph.sections.get("train"), Path(meta["spec"]).parent)
+    stored = dict(meta["data"])
+    stored["image_size"] = tuple(stored["image_size"]) if stored.get("image_size") else None
+    cfg = replace(cfg, data=replace(data_config({}), **stored))
+    rd.log(f"resuming (state: {rd.read_json('state.json')})")
+    return _run(rd, doc, graph, cfg, options, echo, resume=True)
+
+
+def _new_run_dir(run_dir: str | Path | None, name: str) -> Path:
+    path = Path(run_dir) if run_dir else default_run_dir(name)
+    if path.exists() and any(path.iterdir()):
+        raise UsageError(f"run directory {path} exists and is not empty; use --resume {path} to continue it")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _run(
+    rd: Any, doc: Any, graph: Graph, cfg: TrainConfig, options: Options, echo: Callable[[str], None], resume: bool
+) -> RunResult:
+    setup_devices(options.cpu_devices)
+    import keras
+    import numpy as np
+
+    from . import augment as aug
+    from . import data as data_mod
+    from .rundir import EpochRecorder
+
+    if cfg.seed is not None:
+        keras.utils.set_random_seed(cfg.seed)
+    keras.mixed_precision.set_global_policy("mixed_float16" if options.mixed_precision else "float32")
+    strategy = make_strategy(options.strategy)
+    replicas = strategy.num_replicas_in_sync
+    batch = options.batch_size or cfg.batch_size
+    graph = with_l2(graph, cfg.l2)
+    stages = plan(graph, cfg, options.epochs)
+    state = rd.read_json("state.json") or {}
+    if resume and state.get("finished") and state.get("epoch", 0) >= sum(s.epochs for s in stages):
+        echo(
+            f"{rd.path}: the run finished after epoch {state['epoch']}; nothing to resume (pass --epochs to extend it)"
+        )
+        history = rd.read_json("history.json", {})
+        return RunResult(rd.path, state["epoch"], history, rd.read_json("test.json"))
+
+    splits = data_mod.load_splits(cfg.data, graph.input_shape, cfg.seed)
+    with strategy.scope():
+        model = build_model(graph)
+    outputs = tuple(model.output_names)
+    classes = int(model.outputs[0].shape[-1])
+    _check_labels(splits, classes)
+    normalize = data_mod.normalizer(dict(cfg.data.normalize) if cfg.data.normalize else None, splits.features)
+    common = {
+        "classes": classes,
+        "input_shape": graph.input_shape,
+        "normalize": normalize,
+        "outputs": outputs,
+        "batch_size": batch,
+        "cache": cfg.data.cache,
+    }
+    train_ds = data_mod.pipeline(
+        splits.train,
+        training=True,
+        augment=aug.augmenter(cfg.augment, cfg.seed),
+        noise=aug.noise(cfg.augment, cfg.seed),
+        shuffle_buffer=cfg.data.shuffle_buffer,
+        seed=cfg.seed,
+        **common,
+    )
+    val_ds = data_mod.pipeline(splits.validation, **common) if splits.validation is not None else None
+    steps = max(1, -(-splits.counts["train"] // batch))
+    monitor = cfg.monitor or _default_monitor(cfg, outputs, val_ds is not None)
+    meta = rd.read_json("run.json")
+    meta.update(
+        {
+            "class_names": list(splits.class_names),
+            "counts": splits.counts,
+            "outputs": list(outputs),
+            "input_shape": list(graph.input_shape),
+            "replicas": replicas,
+            "global_batch": batch,
+            "per_replica_batch": batch / replicas,
+            "strategy_devices": replicas,
+            "monitor": monitor,
+            "stages": [{"name": s.name, "epochs": s.epochs, "optimizer": s.optimizer.name} for s in stages],
+        }
+    )
+    if is_chief():
+        rd.write_json("run.json", meta)
+    echo(f"run directory: {rd.path}")
+    echo(
+        f"data: {splits.counts} examples, {classes} classes; global batch {batch} over {replicas} replica(s)"
+        f" = {batch / replicas:g} per replica; {len(stages)} stage(s), {sum(s.epochs for s in stages)} epochs"
+    )
+    if batch % replicas:
+        echo(f"warning: the global batch {batch} does not divide evenly over {replicas} replicas")
+
+    history: dict[str, list[Any]] = rd.read_json("history.json", {}) if resume else {}
+    done = int(state.get("epoch", 0)) if resume else 0
+    best = state.get("best", {}) if resume else {}
+    class_weight = _class_weight(cfg, splits, classes, outputs)
+    start = 0
+    for index, stage in enumerate(stages):
+        end = start + stage.epochs
+        if done >= end:
+            start = end
+            continue
+        with strategy.scope():
+            if stage.apply is not None:
+                stage.apply(model)
+            _compile(model, cfg, stage, steps, options, outputs, classes)
+        if resume and done > 0 and state.get("checkpoint"):
+            if done > start:  # mid-stage: the optimizer state (slots, iterations, learning rate) carries on
+                with strategy.scope():
+                    model.optimizer.build(model.trainable_variables)
+            _load_weights(model, rd.path / state["checkpoint"])
+            echo(f"resumed from epoch {done} ({state['checkpoint']})")
+            rd.log(f"resumed from epoch {done} in stage {index} ({stage.name})")
+            resume = False  # weights are live from here on
+        rd.log(
+            f"stage {index} ({stage.name}): epochs {max(start, done) + 1}..{end}, optimizer {stage.optimizer.name}, "
+            f"trainable params {sum(int(np.prod(w.shape)) for w in model.trainable_weights):,}"
+        )
+        recorder = EpochRecorder(rd, monitor, index, history, best)
+        callbacks: list[Any] = [recorder]
+        plateau = _plateau(stage, monitor)
+        if plateau is not None:
+            callbacks.append(plateau)
+        if stage.early_stopping is not None:
+            callbacks.append(_early_stopping(stage.early_stopping, monitor))
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=end,
+            initial_epoch=max(start, done),
+            class_weight=class_weight,
+            callbacks=callbacks,
+            verbose=options.verbose,
+            shuffle=False,
+        )
+        best = recorder.best
+        done = history["epoch"][-1] if history.get("epoch") else done
+        if model.stop_training and any(isinstance(c, keras.callbacks.EarlyStopping) for c in callbacks):
+            rd.log(f"early stopping after epoch {done}")
+        start = end
+    rd.save_model(model, rd.last)
+    test = _test(rd, splits, common, outputs, echo) if splits.test is not None else None
+    rd.write_json("state.json", {**(rd.read_json("state.json") or {}), "finished": True})
+    rd.log(f"finished after epoch {done}" + (f"; test {_summary(test)}" if test else ""))
+    return RunResult(rd.path, done, history, test)
+
+
+def _load_weights(model: Any, path: Path) -> None:
+    """Weights (and the optimizer's state, when it is built) from a checkpoint."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # At a stage boundary the new stage's optimizer starts fresh: Keras warns that it skips the old one.
+        warnings.filterwarnings("ignore", message=".*optimizer.*")
+        model.load_weights(path)
+
+
+def _default_monitor(cfg: TrainConfig, outputs: Sequence[str], validation: bool) -> str:
+    """val_loss (robust on small validation sets, where accuracies tie), or loss without validation data."""
+    return "val_loss" if validation else "loss"
+
+
+def _check_labels(splits: Any, classes: int) -> None:
+    if splits.train_labels is not None and len(splits.train_labels) and int(splits.train_labels.max()) >= classes:
+        raise UsageError(
+            f"the data has labels up to {int(splits.train_labels.max())}, but the model has {classes} outputs"
+        )
+    if len(splits.class_names) > classes:
+        raise UsageError(f"the data has {len(splits.class_names)} classes but the model has {classes} outputs")
+
+
+def _compile(
+    model: Any, cfg: TrainConfig, stage: Stage, steps: int, options: Options, outputs: Sequence[str], classes: int
+) -> None:
+    from . import optimizers as opt
+
+    rate = opt.schedule(opt.learning_rate(stage.optimizer), stage.schedule, steps, stage.epochs)
+    loss = opt.loss(cfg.loss, cfg.label_smoothing)
+    if len(outputs) > 1:
+        weights = dict(cfg.loss_weights or {})
+        unknown = [k for k in weights if k not in outputs]
+        if unknown:
+            from .config import check_names
+
+            raise UsageError("train.loss_weights: " + check_names(unknown, list(outputs), "output"))
+        model.compile(
+            optimizer=opt.optimizer(stage.optimizer, rate),
+            loss={name: loss for name in outputs},
+            loss_weights={name: float(weights.get(name, 1.0)) for name in outputs},
+            metrics={name: opt.metrics(cfg.metrics, classes) for name in outputs},
+            jit_compile=True if options.jit_compile else "auto",
+        )
+        return
+    model.compile(
+        optimizer=opt.optimizer(stage.optimizer, rate),
+        loss=loss,
+        metrics=opt.metrics(cfg.metrics, classes),
+        jit_compile=True if options.jit_compile else "auto",
+    )
+
+
+def _plateau(stage: Stage, monitor: str) -> Any:
+    from .optimizers import plateau_callback
+
+    loss_monitor = monitor if "loss" in monitor else ("val_loss" if monitor.startswith("val_") else "loss")
+    return plateau_callback(stage.schedule, loss_monitor)
+
+
+def _early_stopping(spec: Mapping[str, Any], monitor: str) -> Any:
+    import keras
+
+    return keras.callbacks.EarlyStopping(
+        monitor=spec.get("monitor", monitor),
+        patience=spec.get("patience", 5),
+        min_delta=spec.get("min_delta", 0.0),
+        restore_best_weights=spec.get("restore_best", True),
+        verbose=1,
+    )
+
+
+def _class_weight(cfg: TrainConfig, splits: Any, classes: int, outputs: Sequence[str]) -> dict[int, float] | None:
+    if cfg.class_weight is None:
+        return None
+    if len(outputs) > 1:
+        raise UsageError(
+            "train.class_weight works with single-output models only (Keras' limitation); use loss_weights"
+        )
+    if cfg.class_weight != "balanced":
+        return {i: float(cfg.class_weight.get(i, 1.0)) for i in range(classes)}  # type: ignore[union-attr]
+    import numpy as np
+
+    labels = splits.train_labels
+    if labels is None:
+        labels = np.concatenate([y.numpy().reshape(-1) for _, y in splits.train.batch(1024)])
+    counts = np.bincount(labels, minlength=classes)
+    # sklearn's "balanced": n_samples / (n_classes * count), for classes that occur.
+    return {i: float(len(labels) / (classes * c)) if c else 1.0 for i, c in enumerate(counts)}
+
+
+def _test(
+    rd: Any, splits: Any, common: Mapping[str, Any], outputs: Sequence[str], echo: Callable[[str], None]
+) -> dict[str, Any]:
+    """Evaluate the best model (chosen on validation) on the held-out test split; write test.json."""
+    from . import data as data_mod
+    from .evaluate import evaluate_dataset, load_model
+
+    model_path = rd.best if rd.best.exists() else rd.last
+    model = load_model(model_path)
+    test_ds = data_mod.pipeline(splits.test, **{**common, "outputs": ()})
+    result = evaluate_dataset(model, test_ds, splits.class_names)
+    result["model"] = model_path.name
+    rd.write_json("test.json", result)
+    echo(f"test ({splits.counts['test']} examples, {model_path.name}): {_summary(result)}")
+    return result
+
+
+def _summary(result: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `archspec train`")
