@@ -33,5 +33,8 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check archspec tests bench
 
+zoo-doc: $(STAMP)
+	$(PY) tools/gen_zoo_doc.py
+
 clean:
 	rm -rf build .venv .pytest_cache
