@@ -144,6 +144,10 @@ class _Evaluator:
             result = op(left, right)
         except ZeroDivisionError:
             raise ExpressionError("division by zero") from None
+        except OverflowError:  # 1e15 ** 64
+            raise ExpressionError("result is too large") from None
+        if isinstance(result, complex):  # (-8) ** 0.5
+            raise ExpressionError(f"result of {left!r} ** {right!r} is not a real number")
         return _bounded(result)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
@@ -163,7 +167,11 @@ class _Evaluator:
             if op is None:
                 raise ExpressionError(f"comparison {type(op_node).__name__} is not allowed")
             right = self.visit(right_node)
-            if not op(left, right):
+            try:
+                holds = op(left, right)
+            except TypeError:  # e.g. 1 < "a": Python refuses, so must we (as our error)
+                raise ExpressionError(f"cannot compare {left!r} with {right!r}") from None
+            if not holds:
                 return False
             left = right
         return True
@@ -189,9 +197,12 @@ class _Evaluator:
             allowed = ", ".join(sorted(_FUNCS))
             raise ExpressionError(f"only these functions may be called: {allowed}")
         args = [self.visit(a) for a in node.args]
+        if node.func.id == "round" and len(args) == 2 and isinstance(args[1], int) and abs(args[1]) > 64:
+            # round(5, -10**15) makes Python compute 10**(10**15): it never returns
+            raise ExpressionError(f"round(): ndigits must be between -64 and 64; got {args[1]}")
         try:
             return _bounded(_FUNCS[node.func.id](*args))
-        except (TypeError, ValueError, OverflowError) as exc:
+        except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
             raise ExpressionError(f"{node.func.id}(): {exc}") from None
 
 
