@@ -494,9 +494,8 @@ class Expander:
         except (ShapeError, ValueError) as exc:
             self.fail(f"{key}: {exc}", path)
             return
-        self.instance(
-            bt.name, item, path, ctx, {}, expansion.layers, path, expansion.output, expansion.notes, generated=True
-        )
+        e = expansion
+        self.instance(bt.name, item, path, ctx, {}, e.layers, path, e.output, e.notes, e.prefix, generated=True)
 
     def instance(
         self,
@@ -509,6 +508,7 @@ class Expander:
         body_path: SpecPath,
         output: str | None,
         notes: tuple[str, ...] = (),
+        prefix: str | None = None,
         generated: bool = False,
     ) -> None:
         local = self.local_name(item, kind, ctx, path)
@@ -522,7 +522,8 @@ class Expander:
         self.scopes[full] = Scope(full, kind, self.doc.locate(path), notes)
         env = {**{k: v for k, v in ctx.env.items()}, **args}
         trainable = ctx.trainable and item.get("trainable", True)
-        inner = _Ctx(env, full + "_", (*ctx.scope, full), {}, inputs[0], inputs[0], trainable)
+        inner_prefix = full + "_" if prefix is None else ctx.prefix + prefix
+        inner = _Ctx(env, inner_prefix, (*ctx.scope, full), {}, inputs[0], inputs[0], trainable)
         # ``input`` is the block's (first) input; ``input0``, ``input1``, ... each of several.
         inner.local = {"input": inputs[0], **{f"input{k}": name for k, name in enumerate(inputs)}}
         before = len(self.nodes)

@@ -2,8 +2,9 @@
 
 ``filters: ${32 * 2**m}`` doubles the filters after each stage. The text is parsed with
 :mod:`ast` and walked by a whitelist: numbers, names bound by the spec, ``+ - * / // % **``,
-comparisons, ``a if c else b``, indexing into lists, and the functions ``min``, ``max``,
-``round``, ``int``, ``ceil``, ``floor``, ``make_divisible``. Nothing is ever passed to
+comparisons, ``a if c else b``, indexing and slicing lists, and the functions ``min``, ``max``,
+``round``, ``int``, ``ceil``, ``floor``, ``sum``, ``make_divisible``, ``round_filters``,
+``round_repeats`` and ``letter``. Nothing is ever passed to
 Python's ``eval``; attribute access, calls of anything else, and huge powers are refused.
 """
 
@@ -39,6 +40,39 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new
 
 
+def round_filters(filters: float, width: float = 1.0, divisor: int = 8) -> int:
+    """EfficientNet's channel rounding: ``filters * width`` to a multiple of ``divisor``.
+
+    The same rule as :func:`make_divisible` (never below ``divisor``, never more than 10%
+    down), applied after the width multiplier, as ``keras.applications.EfficientNet`` does:
+    ``round_filters(32, 1.1) == 32``, ``round_filters(1280, 1.2) == 1536``.
+    """
+    return make_divisible(filters * width, divisor)
+
+
+def round_repeats(repeats: Any, depth: float = 1.0) -> Any:
+    """EfficientNet's depth rounding: ``ceil(depth * repeats)``; a list is rounded item by item.
+
+    ``round_repeats(2, 1.1) == 3``: repeats are always rounded up.
+    """
+    if isinstance(repeats, list):
+        return [round_repeats(r, depth) for r in repeats]
+    return math.ceil(depth * repeats)
+
+
+def letter(index: int) -> str:
+    """The ``index``-th lower-case letter (0 -> ``a``), as Keras names EfficientNet's sub-blocks."""
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 26:
+        raise ValueError(f"letter() needs an integer from 0 to 25; got {index!r}")
+    return chr(ord("a") + index)
+
+
+def _sum(values: Any) -> Any:
+    if not isinstance(values, list | tuple) or not all(isinstance(v, int | float) for v in values):
+        raise ValueError("sum() needs a list of numbers")
+    return sum(values)
+
+
 _FUNCS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
@@ -47,6 +81,10 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "ceil": math.ceil,
     "floor": math.floor,
     "make_divisible": make_divisible,
+    "round_filters": round_filters,
+    "round_repeats": round_repeats,
+    "letter": letter,
+    "sum": _sum,
 }
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -185,12 +223,22 @@ class _Evaluator:
 
     def visit_Subscript(self, node: ast.Subscript) -> Any:
         seq = self.visit(node.value)
+        if isinstance(node.slice, ast.Slice):
+            return self._slice(seq, node.slice)
         index = self.visit(node.slice)
         if not isinstance(seq, list | tuple) or not isinstance(index, int):
             raise ExpressionError("only lists can be indexed, by an integer")
         if not -len(seq) <= index < len(seq):
             raise ExpressionError(f"index {index} is out of range for a list of {len(seq)}")
         return seq[index]
+
+    def _slice(self, seq: Any, part: ast.Slice) -> Any:
+        bounds = [None if b is None else self.visit(b) for b in (part.lower, part.upper, part.step)]
+        if not isinstance(seq, list | tuple) or not all(b is None or isinstance(b, int) for b in bounds):
+            raise ExpressionError("only lists can be sliced, by integers")
+        if bounds[2] == 0:
+            raise ExpressionError("slice step cannot be zero")
+        return list(seq[slice(*bounds)])
 
     def visit_Call(self, node: ast.Call) -> Any:
         if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS or node.keywords:

@@ -9,7 +9,7 @@ no code emitter and no shape rule of its own: parity with Keras follows from its
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -28,6 +28,9 @@ class Expansion:
     layers: list[Any]
     output: str | None = None
     notes: tuple[str, ...] = ()
+    #: Name the layers ``{prefix}{local}`` instead of ``{instance}_{local}``; ``""`` leaves
+    #: the local names as they are (for Keras names that do not start with the instance's).
+    prefix: str | None = None
 
 
 class BlockType:
@@ -55,6 +58,13 @@ class BlockType:
 
     def expand(self, args: Mapping[str, Any], input_shape: Shape) -> Expansion:
         raise NotImplementedError
+
+    def expand_inputs(self, args: Mapping[str, Any], input_shapes: Sequence[Shape]) -> Expansion:
+        """Expand for the shapes of all of the block's ``inputs``; a block that reads more
+        than one (``input0``, ``input1``, ... in its layers) overrides this."""
+        if len(input_shapes) != 1:
+            raise ValueError(f"takes one input; got {len(input_shapes)}")
+        return self.expand(args, input_shapes[0])
 
 
 def register_block(cls: type[BlockType]) -> type[BlockType]:

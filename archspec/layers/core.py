@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from ..ir import Node, Shape
 from ..registry import Arg, Info, LayerType, ShapeError, register
@@ -66,12 +67,35 @@ class _Identity(LayerType):
 
 @register
 class Dropout(_Identity):
-    """Dropout with ``rate`` (active only in training)."""
+    """Dropout with ``rate`` (active only in training).
+
+    ``noise_shape: [1, 1, 1]`` (per example, without the batch axis) drops whole examples'
+    tensors at once, as EfficientNet's drop-connect does (Keras ``noise_shape=(None, 1, 1, 1)``).
+    """
 
     name = "dropout"
     keras_class = "Dropout"
     primary = "rate"
-    args = (Arg("rate", "float", 0.5, keras="rate", low=0.0, high=1.0),)
+    args = (
+        Arg("rate", "float", 0.5, keras="rate", low=0.0, high=1.0),
+        Arg("noise_shape", "ints", None, low=1, doc="Dropout mask shape per example; 1 broadcasts over that axis."),
+    )
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        noise = node.args["noise_shape"]
+        if noise is not None:
+            shape = inputs[0]
+            if len(noise) != len(shape) or any(n not in (1, d) for n, d in zip(noise, shape)):
+                raise ShapeError(
+                    f"noise_shape {list(noise)} must have one entry per axis of {list(shape)}, each 1 or equal"
+                )
+        return Info(inputs[0])
+
+    def keras_kwargs(self, node: Node, *, explicit_only: bool = False) -> dict[str, Any]:
+        kwargs = super().keras_kwargs(node, explicit_only=explicit_only)
+        if node.args["noise_shape"] is not None:
+            kwargs["noise_shape"] = (None, *node.args["noise_shape"])
+        return kwargs
 
 
 @register
