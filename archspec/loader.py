@@ -115,11 +115,46 @@ def load_text(text: str, file: str = "<spec>") -> Document:
         raise SpecError(Problem("YAML is nested too deeply", Location(file))) from None
     if node is None:
         raise SpecError(Problem("the spec is empty", Location(file, 1, 1)))
+    if _expanded_size(node, MAX_NODES) > MAX_NODES:  # count first: walking 10^8 aliased values takes minutes
+        where = Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+        raise SpecError(
+            Problem(f"the spec expands to more than {MAX_NODES:,} values once YAML aliases are expanded (an alias bomb?)", where)
+        )
     converter = _Converter(file)
     data = converter.convert(node, (), 0)
     if converter.problems:
         raise SpecError(converter.problems)
     return Document(data, file, converter.positions, converter.key_positions)
+
+
+_MAX_INT_DIGITS = 18
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many values ``root`` stands for once aliases are expanded, counting each node once.
+
+    An alias is the same node object reached twice, so sizes are memoised by identity: the
+    classic billion-laughs bomb has ~100 distinct nodes and is measured in microseconds.
+    Counting stops past ``limit``; nesting past MAX_DEPTH is left to the converter to report.
+    """
+    memo: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        memo[key] = 1  # a recursive anchor counts once here; the depth limit reports it
+        total = 1
+        if depth <= MAX_DEPTH and isinstance(node, yaml.SequenceNode | yaml.MappingNode):
+            children = node.value if isinstance(node, yaml.SequenceNode) else [v for _, v in node.value]
+            for child in children:
+                total += size(child, depth + 1)
+                if total > limit:
+                    break
+        memo[key] = min(total, limit + 1)
+        return memo[key]
+
+    return size(root, 0)
 
 
 class _Converter:
@@ -212,8 +247,12 @@ class _Converter:
             return True
         if value in _FALSE:
             return False
-        if _INT.match(value):
-            return int(value.replace("_", ""))
+        if _INT.match(value) or _HEX.match(value):
+            digits = value.replace("_", "").lstrip("+-")
+            if len(digits) > _MAX_INT_DIGITS:  # int() of 4300+ digits raises; nothing in a spec needs 19
+                self.fail(f"the number {value[:12]}... has {len(digits)} digits; the limit is {_MAX_INT_DIGITS}", node, path)
+                return None
+            return int(value.replace("_", ""), 16 if _HEX.match(value) else 10)
         if _LEADING_ZERO.match(value):
             self.fail(
                 f"ambiguous number {value!r}: YAML 1.1 reads a leading zero as octal "

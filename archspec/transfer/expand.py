@@ -121,7 +121,7 @@ def prepend_base(ex: Expander, ctx: _Ctx) -> BaseInfo:
         vars=freeze(raw.get("vars") or {}),
         classes=raw.get("classes"),
         bn_inference=bool(raw.get("bn_inference", True)),
-        location=doc.locate(("base",)),
+        location=doc.locate(("base", "weights") if "weights" in raw else ("base",)),
         base_graph=base_graph if app is None else None,
     )
 
