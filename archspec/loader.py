@@ -118,7 +118,10 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     if _expanded_size(node, MAX_NODES) > MAX_NODES:  # count first: walking 10^8 aliased values takes minutes
         where = Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
         raise SpecError(
-            Problem(f"the spec expands to more than {MAX_NODES:,} values once YAML aliases are expanded (an alias bomb?)", where)
+            Problem(
+                f"the spec expands to more than {MAX_NODES:,} values once YAML aliases are expanded (an alias bomb?)",
+                where,
+            )
         )
     converter = _Converter(file)
     data = converter.convert(node, (), 0)
@@ -250,7 +253,9 @@ class _Converter:
         if _INT.match(value) or _HEX.match(value):
             digits = value.replace("_", "").lstrip("+-")
             if len(digits) > _MAX_INT_DIGITS:  # int() of 4300+ digits raises; nothing in a spec needs 19
-                self.fail(f"the number {value[:12]}... has {len(digits)} digits; the limit is {_MAX_INT_DIGITS}", node, path)
+                self.fail(
+                    f"the number {value[:12]}... has {len(digits)} digits; the limit is {_MAX_INT_DIGITS}", node, path
+                )
                 return None
             return int(value.replace("_", ""), 16 if _HEX.match(value) else 10)
         if _LEADING_ZERO.match(value):
