@@ -104,6 +104,7 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise SpecError(Problem(f"spec text is larger than {MAX_FILE_BYTES} bytes", Location(file)))
     try:
+        _check_depth(text, file)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -131,6 +132,20 @@ def load_text(text: str, file: str = "<spec>") -> Document:
 
 
 _MAX_INT_DIGITS = 18
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse deep nesting before composing: the composer recurses, and 100,000 '[' crash
+    the process (a segmentation fault). The event parser keeps its own stack, so it is safe."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                where = Location(file, event.start_mark.line + 1, event.start_mark.column + 1)
+                raise SpecError(Problem(f"the spec is nested more than {MAX_DEPTH} levels deep", where))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _expanded_size(root: yaml.Node, limit: int) -> int:
