@@ -274,16 +274,23 @@ def normalizer(normalize: dict[str, Any] | None, features: bool) -> Callable[[tf
     return lambda x: x * scale + offset
 
 
-def preprocess_input(module: str) -> Callable[[tf.Tensor], tf.Tensor]:
-    """``keras.applications.<module>.preprocess_input`` (resnet50, vgg16, mobilenet_v2, efficientnet, ...)."""
+def preprocess_input(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
+    """An application's preprocessing on float batches of 0..255 RGB: ``keras.applications.<module>``
+    (resnet50, vgg16, mobilenet_v2, ...) or an imagenet_utils mode (caffe, tf, torch)."""
     import keras
+    from keras.applications import imagenet_utils
 
+    if name == "none":
+        return lambda x: x
+    if name in ("caffe", "tf", "torch"):
+        return lambda x: imagenet_utils.preprocess_input(x, mode=name)
+    module = name.removeprefix("keras.applications.")
     apps = keras.applications
     known = sorted(n for n in dir(apps) if not n.startswith("_") and hasattr(getattr(apps, n), "preprocess_input"))
     if module not in known:
         raise UsageError(
-            f"unknown preprocess_input module {module!r} (keras.applications has {', '.join(known)})."
-            f"{did_you_mean(module, known)}"
+            f"unknown preprocess_input {name!r}: expected caffe, tf, torch or a keras.applications module "
+            f"({', '.join(known)}).{did_you_mean(module, known)}"
         )
     return getattr(apps, module).preprocess_input  # type: ignore[no-any-return]
 

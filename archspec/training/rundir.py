@@ -91,10 +91,13 @@ class EpochRecorder(keras.callbacks.Callback):
         self.history = history
         self.best = dict(best)
 
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._lr = _current_lr(self.model.optimizer)  # the rate this epoch starts with (a schedule moves on)
+
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         logs = dict(logs or {})
         number = epoch + 1  # Keras counts from 0; the run directory from 1
-        logs["lr"] = _current_lr(self.model.optimizer)
+        logs["lr"] = self._lr
         for key, value in logs.items():
             self.history.setdefault(key, [None] * (len(self.history.get("epoch", []))))
             self.history[key].append(_plain(value))

@@ -30,30 +30,44 @@ class Stage:
 
 def plan(graph: Graph, cfg: TrainConfig, epochs_cap: int | None = None) -> list[Stage]:
     """The stages of a run. ``epochs_cap`` (``--epochs``) sets a single stage's epochs, or caps each stage's."""
-    raw = graph.sections.get("fine_tune")
-    if not raw:
+    from ..transfer import plan as transfer_plan  # the plan objects of the transfer-learning stage
+
+    fine_tune = transfer_plan(graph).stages if graph.sections.get("fine_tune") else ()
+    if not fine_tune:
         epochs = epochs_cap if epochs_cap is not None else cfg.epochs
         return [Stage("train", epochs, cfg.optimizer, cfg.schedule, cfg.early_stopping)]
-    appliers = _transfer_appliers(graph)
+    raw = graph.sections["fine_tune"]
     stages = []
-    for index, item in enumerate(raw):
-        epochs = item["epochs"] if epochs_cap is None else min(epochs_cap, item["epochs"])
+    for item, planned in zip(raw, fine_tune):
+        epochs = planned.epochs if epochs_cap is None else min(epochs_cap, planned.epochs)
+        schedule, stopping = _callbacks(item.get("callbacks") or (), cfg)
         stages.append(
             Stage(
-                name=str(item.get("name") or f"stage{index + 1}"),
+                name=planned.name,
                 epochs=epochs,
                 optimizer=optimizer_config(item["optimizer"]),
-                schedule=cfg.schedule,
-                early_stopping=cfg.early_stopping,
-                apply=appliers[index],
+                schedule=schedule,
+                early_stopping=stopping,
+                apply=planned.apply,
             )
         )
     return stages
 
 
-def _transfer_appliers(graph: Graph) -> list[Callable[[Any], Any] | None]:
-    """One function per ``fine_tune`` stage that sets the model's trainable flags, from archspec.transfer."""
-    from ..transfer import plan as transfer_plan  # the transfer-learning stage's plan objects
+def _callbacks(items: Any, cfg: TrainConfig) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    """A stage's ``callbacks``: ``early_stopping`` and ``plateau`` (bare, or with their train-section arguments)."""
+    schedule, stopping = cfg.schedule, cfg.early_stopping
+    for item in items:
+        name, args = (item, {}) if isinstance(item, str) else next(iter(dict(item).items()))
+        if name == "early_stopping":
+            stopping = dict(args or {})
+        elif name in ("plateau", "reduce_lr_on_plateau"):
+            schedule = {"name": "plateau", **dict(args or {})}
+        else:
+            from ..errors import UsageError, did_you_mean
 
-    stages = transfer_plan.stages(graph)
-    return [stage.apply for stage in stages]
+            known = ["early_stopping", "plateau"]
+            raise UsageError(
+                f"fine_tune callbacks: unknown callback {name!r} (known: {', '.join(known)}).{did_you_mean(str(name), known)}"
+            )
+    return schedule, stopping

@@ -106,14 +106,19 @@ def with_l2(graph: Graph, l2: float | None) -> Graph:
 
 
 def build_model(graph: Graph) -> Any:
-    """The Keras model of a graph (a transfer-learning base is built by archspec.transfer when present)."""
-    if graph.sections.get("base"):
-        from ..transfer import build as transfer_build  # the transfer-learning stage owns pretrained bases
-
-        return transfer_build.build_graph(graph)
+    """The Keras model of a graph (keras_backend builds a transfer-learning base too)."""
     from ..keras_backend import build_graph
 
     return build_graph(graph)
+
+
+def resolve_normalize(normalize: Mapping[str, Any] | None, graph: Graph) -> Mapping[str, Any] | None:
+    """The spec's normalization; by default a pretrained base's own preprocess_input (archspec.transfer's plan)."""
+    if normalize is not None or not graph.sections.get("base"):
+        return normalize
+    from ..transfer import plan as transfer_plan
+
+    return {"preprocess_input": transfer_plan(graph).preprocess}
 
 
 def default_run_dir(name: str) -> Path:
@@ -143,6 +148,7 @@ def train(
         )
     if data.path:
         data = replace(data, path=str(Path(data.path).resolve()))
+    data = replace(data, normalize=resolve_normalize(data.normalize, graph))
     cfg = replace(cfg, data=data)
     run = _new_run_dir(run_dir, graph.name)
     from .rundir import RunDir
