@@ -10,6 +10,7 @@ from .analysis import Analysis, analyse
 from .errors import Location, UsageError, did_you_mean
 from .expect import expect_positions
 from .ir import Graph, freeze
+from .limits import check_document, check_graph
 from .loader import Document, load
 from .schema import check as schema_check
 
@@ -38,7 +39,9 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
     """
     doc = validate(spec)
     values = {**variant_values(doc, variant), **(overrides or {})}
+    check_document(doc, values)  # count layers before making them: repeat: 10**9 fails in ms
     graph = _expand_mod.Expander(doc, values).run()
+    check_graph(graph)  # dimensions, parameters and memory, with plain integers
     positions = expect_positions(doc)
     classes = doc.data.get("classes", values.get("classes"))
     sections = {

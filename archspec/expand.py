@@ -18,14 +18,13 @@ from .blocks import BlockType, block_type, canonical_block_keys
 from .errors import Location, Problem, SpecError, SpecPath, did_you_mean
 from .expressions import ExpressionError, substitute
 from .ir import Graph, Node, Scope, Shape, freeze
+from .limits import MAX_INPUT_DIM, MAX_LAYERS, MAX_REPEAT
 from .loader import Document, load
 from .registry import LayerType, ShapeError, registry
 from .schema import COMMON_KEYS
 from .schema import check as schema_check
 
-MAX_NODES = 100_000  # 10x ResNet-1202; beyond this a spec is a mistake or an attack
-MAX_REPEAT = 10_000
-MAX_DIM = 1 << 20
+MAX_NODES, MAX_DIM = MAX_LAYERS, MAX_INPUT_DIM  # one place for every limit: archspec.limits
 _STAGE_CONV_DEFAULTS = {"kernel": 3, "padding": "same", "activation": "relu"}
 
 

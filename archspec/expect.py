@@ -76,10 +76,10 @@ def expect_positions(doc: Any) -> dict[SpecPath, Location]:
     expect = doc.data.get("expect") if isinstance(doc.data, dict) else None
     if not isinstance(expect, dict):
         return {}
-    out: dict[SpecPath, Location] = {(k,): doc.locate(("expect", k)) for k in expect}
+    out: dict[SpecPath, Location] = {(k,): doc.locate(("expect", k), at_key=True) for k in expect}
     for name, figures in (expect.get("variants") or {}).items():
         for k in figures or {}:
-            out[("variants", name, k)] = doc.locate(("expect", "variants", name, k))
+            out[("variants", name, k)] = doc.locate(("expect", "variants", name, k), at_key=True)
     return out
 
 
@@ -102,7 +102,7 @@ def check_expectations(analysis: Analysis) -> None:
     >>> check_expectations(summary(expand("archspec: 1\\ninput: [4]\\nlayers: [{dense: 2}]\\nexpect: {total_params: 9}")))
     Traceback (most recent call last):
     ...
-    archspec.errors.SpecError: <spec>:4:24: expect.total_params: expected total_params = 9, but the architecture gives 10 (difference +1)
+    archspec.errors.SpecError: <spec>:4:10: expect.total_params: expected total_params = 9, but the architecture gives 10 (difference +1)
     """
     problems = [
         Problem(message, where, path) for path, where, message in compare_all(analysis, analysis.graph.sections)
