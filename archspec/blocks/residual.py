@@ -184,7 +184,7 @@ class _Unit:
 
     def conv(self, n: str, filters: int, kernel: int, strides: int, inputs: str | None, bn: bool, groups: int = 1):
         items: list[dict[str, Any]] = []
-        padding = "same"
+        padding = "same" if kernel > 1 else "valid"  # a 1x1 conv never pads; 'valid' is Keras' default
         if kernel > 1 and self.p.explicit_pad:
             pad: dict[str, Any] = {"zeropad": kernel // 2, "name": f"{n}_pad"}
             if inputs:
