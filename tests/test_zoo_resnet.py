@@ -63,7 +63,13 @@ def test_resnet50_stride_placement_changes_flops_not_params():
 
 @pytest.mark.parametrize(
     ("variant", "n", "params_m"),
-    [("resnet20", 3, 0.27), ("resnet32", 5, 0.46), ("resnet44", 7, 0.66), ("resnet56", 9, 0.85), ("resnet110", 18, 1.7)],
+    [
+        ("resnet20", 3, 0.27),
+        ("resnet32", 5, 0.46),
+        ("resnet44", 7, 0.66),
+        ("resnet56", 9, 0.85),
+        ("resnet110", 18, 1.7),
+    ],
 )
 def test_cifar_resnets_table6(variant, n, params_m):
     a = archspec.summary(SPECS / "resnet_cifar.yaml", variant=variant)
