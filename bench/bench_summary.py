@@ -1,0 +1,167 @@
+"""Benchmark of the static analysis (issue 3). Prints measurements and ratios; asserts nothing.
+
+1. ``archspec summary`` of the ResNet-152 spec, as a whole process, against a process that
+   builds ``keras.applications.ResNet152(weights=None)`` and counts its parameters (the
+   quickest way to get the same figure from Keras). Target: archspec at least 20x faster.
+2. ResNet-1202 (specs/resnet_cifar.yaml, ``--variant resnet1202``, n = 200): target under
+   half a second.
+3. Generated specs of 100, 1,000 and 10,000 layers: the time per layer should stay flat
+   (linear growth).
+
+    python bench/bench_summary.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+KERAS_RESNET152 = "import keras; m = keras.applications.ResNet152(weights=None); print(m.count_params())"
+
+
+def run(cmd: list[str]) -> tuple[float, str]:
+    """Wall time of a whole process, and its standard output."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return elapsed, proc.stdout
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def describe(times: list[float]) -> str:
+    return f"median {statistics.median(times):.3f} s (min {min(times):.3f}, n={len(times)})"
+
+
+def bench_resnet152(repeat: int) -> None:
+    spec = SPECS / "resnet152.yaml"
+    summary_cmd = [sys.executable, "-m", "archspec", "summary", str(spec), "--format", "json"]
+    keras_cmd = [sys.executable, "-c", KERAS_RESNET152]
+    run(summary_cmd)  # warm the OS file cache for both before timing
+    ours, theirs = [], []
+    archspec_params = keras_params = None
+    for _ in range(repeat):  # interleaved, so that a change in machine load hits both
+        t, out = run(summary_cmd)
+        ours.append(t)
+        archspec_params = _json_total(out)
+        t, out = run(keras_cmd)
+        theirs.append(t)
+        keras_params = int(out.strip().splitlines()[-1])
+    ratio = statistics.median(theirs) / statistics.median(ours)
+    print("1. ResNet-152, whole processes")
+    print(f"   archspec summary specs/resnet152.yaml      {describe(ours)}  -> {archspec_params:,} params")
+    print(f"   keras.applications.ResNet152 + count_params {describe(theirs)}  -> {keras_params:,} params")
+    print(f"   same parameter count: {archspec_params == keras_params}")
+    print(
+        f"   ratio (Keras / archspec, medians): {ratio:.1f}x   (target >= 20x: {'met' if ratio >= 20 else 'NOT met'})"
+    )
+
+
+def _json_total(text: str) -> int:
+    import json
+
+    return int(json.loads(text)["total_params"])
+
+
+def bench_resnet1202(repeat: int) -> None:
+    import archspec
+    from archspec import report
+    from archspec.analysis import analyse
+
+    spec = SPECS / "resnet_cifar.yaml"
+    holder: dict[str, object] = {}
+
+    def in_process() -> None:
+        graph = archspec.expand(spec, variant="resnet1202")
+        analysis = analyse(graph)
+        holder["layers"] = len(graph)
+        holder["params"] = analysis.total_params
+        report.to_json(analysis)
+
+    in_process()  # first call pays for imports and schema construction
+    inproc = timed(in_process, repeat)
+    cmd = [sys.executable, "-m", "archspec", "summary", str(spec), "--variant", "resnet1202", "--format", "json"]
+    whole = [run(cmd)[0] for _ in range(repeat)]
+    print(
+        f"2. ResNet-1202 (resnet_cifar.yaml --variant resnet1202): {holder['layers']:,} layers, {holder['params']:,} params"
+    )
+    print(f"   in-process expand + analyse + JSON:   {describe(inproc)}")
+    print(f"   whole process (interpreter start-up included): {describe(whole)}")
+    best = statistics.median(inproc)
+    print(f"   target < 0.5 s in process: {'met' if best < 0.5 else 'NOT met'} ({best:.3f} s)")
+
+
+def generated_spec(layers: int) -> str:
+    """A plain chain of ``layers`` layers (conv / bn / relu cycles on a 16x16x16 map)."""
+    lines = ["archspec: 1", f"name: chain{layers}", "input: [16, 16, 16]", "layers:"]
+    kinds = ["{conv: 16, padding: same, bias: false, name: c%d}", "{bn: null, name: b%d}", "{relu: null, name: r%d}"]
+    lines += ["  - " + kinds[i % 3] % i for i in range(layers)]
+    return "\n".join(lines) + "\n"
+
+
+def bench_scaling(repeat: int) -> None:
+    import archspec
+    from archspec import report
+    from archspec.analysis import analyse
+    from archspec.loader import load_file
+
+    print("3. Generated chains (load + expand + analyse + JSON, in process; and the table)")
+    print("   layers      total s     us/layer    table s")
+    per_layer: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (100, 1000, 10000):
+            path = Path(tmp) / f"chain{n}.yaml"
+            path.write_text(generated_spec(n))
+
+            def pipeline(path: Path = path) -> object:
+                analysis = analyse(archspec.expand(load_file(path)))
+                report.to_json(analysis)
+                return analysis
+
+            analysis = pipeline()
+            assert len(analysis.layers) == n
+            t = statistics.median(timed(pipeline, repeat))
+            table = statistics.median(timed(lambda a=analysis: report.render_table(a), max(1, repeat // 2)))
+            per_layer[n] = t / n
+            print(f"   {n:>6}  {t:>10.3f}  {t / n * 1e6:>11.1f}  {table:>9.3f}")
+    growth = per_layer[10000] / per_layer[100]
+    print(f"   time per layer, 10,000 vs 100 layers: {growth:.2f}x (1.0 = linear; 100 = quadratic)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (medians are reported)")
+    parser.add_argument("--skip-keras", action="store_true", help="skip the ResNet-152 comparison (slow)")
+    opts = parser.parse_args()
+    print(
+        f"bench_summary: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
+    )
+    if not opts.skip_keras:
+        bench_resnet152(opts.repeat)
+    bench_resnet1202(opts.repeat)
+    bench_scaling(opts.repeat)
+
+
+if __name__ == "__main__":
+    main()
