@@ -20,7 +20,7 @@ from .expressions import ExpressionError, substitute
 from .ir import Graph, Node, Scope, Shape, freeze
 from .limits import MAX_INPUT_DIM, MAX_LAYERS, MAX_REPEAT
 from .loader import Document, load
-from .registry import LayerType, ShapeError, registry
+from .registry import REQUIRED, LayerType, ShapeError, registry
 from .schema import COMMON_KEYS
 from .schema import check as schema_check
 
@@ -62,6 +62,7 @@ class Expander:
         self.defaults: dict[str, dict[str, Any]] = {}
         # Items the expander generates (from stages, patterns) point back to what the user wrote.
         self.origins: dict[int, SpecPath] = {}
+        self._aliases: dict[type, dict[str, str]] = {}
 
     # -- reporting ---------------------------------------------------------------------------
     def fail(self, message: str, path: SpecPath, at_key: bool = False) -> None:
@@ -383,7 +384,7 @@ class Expander:
         ctx: _Ctx,
         defaults: Mapping[str, Any],
     ) -> dict[str, Any] | None:
-        aliases = lt.alias_map()
+        aliases = self.alias_map(lt)
         raw: dict[str, tuple[Any, SpecPath]] = {}
         ok = True
         for name, value in defaults.items():
@@ -433,6 +434,13 @@ class Expander:
         except ValueError as exc:
             self.fail(f"{key}: {exc}", path)
             return None
+
+    def alias_map(self, lt: LayerType | BlockType) -> dict[str, str]:
+        """``lt.alias_map()``, computed once per type (it is asked for every layer)."""
+        aliases = self._aliases.get(type(lt))
+        if aliases is None:
+            aliases = self._aliases[type(lt)] = lt.alias_map()
+        return aliases
 
     def value(self, value: Any, env: Mapping[str, Any], path: SpecPath) -> Any:
         try:
@@ -602,8 +610,6 @@ _MISSING_SENTINEL: Any = object()
 
 
 def _is_required(default: Any) -> bool:
-    from .registry import REQUIRED
-
     return default is REQUIRED
 
 

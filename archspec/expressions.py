@@ -11,6 +11,7 @@ Python's ``eval``; attribute access, calls of anything else, and huge powers are
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -135,11 +136,17 @@ def evaluate(text: str, env: Mapping[str, Any]) -> Any:
     """Evaluate one expression (without the ``${}``) over ``env``."""
     if len(text) > MAX_EXPR_CHARS:
         raise ExpressionError(f"expression is longer than {MAX_EXPR_CHARS} characters")
+    return _Evaluator(env).visit(_parse(text.strip()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.expr:
+    """The parsed expression; cached, since a repeat evaluates the same text many times
+    (the tree is only read, never changed)."""
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        return ast.parse(text, mode="eval").body
     except SyntaxError:
-        raise ExpressionError(f"cannot parse expression {text.strip()!r}") from None
-    return _Evaluator(env).visit(tree.body)
+        raise ExpressionError(f"cannot parse expression {text!r}") from None
 
 
 class _Evaluator:
