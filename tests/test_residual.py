@@ -308,3 +308,29 @@ def test_expanded_spec_expands_to_the_same_graph():
     assert [(x.name, x.type, x.shape, x.params) for x in again.layers] == [
         (x.name, x.type, x.shape, x.params) for x in first.layers
     ]
+
+
+def test_basic_v2_unit_pads_both_3x3_convs():
+    a = analyse([8, 8, 16], {"residual": 32, "kind": "basic", "version": "v2", "strides": 2, "name": "b"})
+    assert names(a) == [
+        "b_preact_bn", "b_preact_relu", "b_0_conv", "b_1_pad", "b_1_conv", "b_1_bn", "b_1_relu",
+        "b_2_pad", "b_2_conv", "b_out",
+    ]  # fmt: skip
+    assert a["b_1_conv"].shape == (4, 4, 32) and a["b_1_conv"].node.args["strides"] == (2, 2)
+    assert a.total_params == bn(16) + (16 * 32 + 32) + 9 * 16 * 32 + bn(32) + (9 * 32 * 32 + 32)
+
+
+def test_spec_defaults_reach_block_convs_but_cannot_add_activations():
+    s = spec(
+        [8, 8, 16],
+        {"residual": 16, "kind": "basic", "name": "u"},
+        defaults={"conv": {"init": "he_normal", "l2": 1e-4, "activation": "relu"}},
+    )
+    convs = [n for n in archspec.expand(s).nodes if n.type == "conv"]
+    assert {n.args["init"] for n in convs} == {"he_normal"} and {n.args["l2"] for n in convs} == {1e-4}
+    assert {n.args["activation"] for n in convs} == {None}  # the unit's ReLUs are its own layers
+
+
+def test_stride_larger_than_the_map_is_refused():
+    with pytest.raises(SpecError, match="does not fit the 2x2 input"):
+        analyse([2, 2, 16], {"residual": 16, "kind": "basic", "strides": 4})
