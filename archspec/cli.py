@@ -73,12 +73,35 @@ def _print_problems(exc: ArchspecError) -> None:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="archspec")
-def main() -> None:
+@click.option(
+    "--max-params",
+    default=None,
+    envvar="ARCHSPEC_MAX_PARAMS",
+    metavar="N",
+    help="Refuse networks with more parameters (default 10e9). Env: ARCHSPEC_MAX_PARAMS.",
+)
+@click.option(
+    "--max-memory",
+    default=None,
+    envvar="ARCHSPEC_MAX_MEMORY",
+    metavar="SIZE",
+    help="Training-memory budget, e.g. 64GiB (default 256GiB at batch 1). Env: ARCHSPEC_MAX_MEMORY.",
+)
+def main(max_params: str | None, max_memory: str | None) -> None:
     """archspec: a declarative YAML architecture compiler for convolutional networks.
 
     Write a network as a spec; validate it, see its shapes, parameters and MACs without
     TensorFlow, then build the Keras model or write its Keras source.
     """
+    from . import limits
+
+    try:
+        limits.configure(  # every run starts from the defaults (tests run many in one process)
+            max_params=limits.DEFAULT_MAX_PARAMS if max_params is None else limits.parse_count(max_params),
+            max_memory=limits.DEFAULT_MAX_MEMORY if max_memory is None else limits.parse_size(max_memory),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def spec_argument(func: Callable[..., Any]) -> Callable[..., Any]:

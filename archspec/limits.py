@@ -84,6 +84,21 @@ def parse_size(text: str) -> int:
     return int(number * base ** ("_kmgtp".index(unit) if unit else 0))
 
 
+def parse_count(text: str) -> int:
+    """``"10e9"``, ``"10_000_000_000"`` or ``"1000"`` -> an integer >= 1.
+
+    >>> parse_count("1.5e9"), parse_count("2_000")
+    (1500000000, 2000)
+    """
+    try:
+        value = float(str(text).replace("_", ""))
+    except ValueError:
+        raise ValueError(f"cannot read {text!r} as a number; write e.g. 10e9 or 1000000") from None
+    if not math.isfinite(value) or value < 1:
+        raise ValueError(f"a count must be a finite number >= 1; got {text!r}")
+    return int(value)
+
+
 def human(n: int) -> str:
     """Bytes for people: ``human(3 << 30) == '3.0 GiB'``."""
     value = float(n)
