@@ -12,9 +12,11 @@ A selector is one of (or a list of)::
     {block: conv5}                      # a block instance or stage: its scope, or names starting `conv5_`
     {type: bn}                          # a layer type
 
-Indices count like Keras' ``model.layers`` of the built model: the input layer is 0, and the
-base's layers come first, so ``layers[15:]`` of a VGG16 base is ``block5_conv1`` onwards,
-exactly as ``baseModel.layers[15:]`` in the notes.
+Indices and ``from``/``to`` ranges follow Keras' ``model.layers`` order of the built model
+(:func:`keras_order`: the input layer is 0, and the base's layers come first), so
+``layers[15:]`` of a VGG16 base is ``block5_conv1`` onwards, exactly as
+``baseModel.layers[15:]`` in the notes. For branching bases (ResNet) Keras' order is not the
+order the layers were written in; :func:`keras_order` reproduces it.
 
 Within a stage, ``freeze`` is applied before ``unfreeze``. With ``bn_inference`` (the default,
 Keras' fine-tuning advice) the base's batch-norm layers stay frozen, i.e. in inference mode,
@@ -43,14 +45,51 @@ class SelectorError(ValueError):
     """A selector that names nothing, or is malformed."""
 
 
-def select(selector: Any, nodes: Sequence[Node], base_names: frozenset[str]) -> set[str]:
-    """The names of the layers one selector (or a list of selectors) picks."""
+def keras_order(nodes: Sequence[Node], outputs: Sequence[str]) -> list[str]:
+    """The order of Keras' ``Functional.layers`` (without the input layer) for these nodes.
+
+    Keras (``keras/src/ops/function.py``, ``map_graph``) sorts operations by decreasing depth,
+    the longest path to an output, and breaks ties by the order a depth-first walk from the
+    outputs first reaches them.
+    """
+    by_name = {n.name: n for n in nodes}
+    first_seen: dict[str, int] = {}
+    post: list[str] = []
+    for out in outputs:
+        stack: list[tuple[str, bool]] = [(out, False)]
+        while stack:
+            name, done = stack.pop()
+            if done:
+                post.append(name)
+                continue
+            if name in first_seen or name not in by_name:
+                continue
+            first_seen[name] = len(first_seen)
+            stack.append((name, True))
+            stack.extend((i, False) for i in reversed(by_name[name].inputs))
+    depth: dict[str, int] = {}
+    for name in reversed(post):
+        d = depth.setdefault(name, 0)
+        for parent in by_name[name].inputs:
+            if parent in by_name:
+                depth[parent] = max(depth.get(parent, 0), d + 1)
+    ordered = sorted(post, key=lambda n: (-depth[n], first_seen[n]))
+    return ordered + [n.name for n in nodes if n.name not in depth]  # layers no output depends on
+
+
+def select(
+    selector: Any, nodes: Sequence[Node], base_names: frozenset[str], order: Sequence[str] | None = None
+) -> set[str]:
+    """The names of the layers one selector (or a list of selectors) picks.
+
+    ``order`` is Keras' layer order (default: the order of ``nodes``; see :func:`keras_order`).
+    """
     if isinstance(selector, list):
         out: set[str] = set()
         for item in selector:
-            out |= select(item, nodes, base_names)
+            out |= select(item, nodes, base_names, order)
         return out
-    names = [n.name for n in nodes]
+    names = list(order) if order is not None else [n.name for n in nodes]
     if isinstance(selector, str):
         return _keyword_or_name(selector, names, base_names, nodes)
     if not isinstance(selector, Mapping) or not selector:
@@ -141,12 +180,13 @@ def resolve_stages(
     """Trainable layers of every ``fine_tune`` stage, and the state the model is built in
     (the first stage's, or ``freeze:``'s when there is no plan). Raises SpecError with locations."""
     base_names = frozenset(base.nodes) if base else frozenset()
+    order = keras_order(graph.nodes, graph.outputs)
     bn_base = {n.name for n in graph.nodes if n.type == "bn" and n.name in base_names}
     problems: list[Problem] = []
 
     def pick(selector: Any, path: SpecPath) -> set[str]:
         try:
-            return select(selector, graph.nodes, base_names)
+            return select(selector, graph.nodes, base_names, order)
         except SelectorError as exc:
             problems.append(doc.problem(str(exc), path))
             return set()

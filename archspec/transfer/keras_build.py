@@ -46,6 +46,7 @@ def base_tensors(graph: Graph, base: BaseInfo, inputs: Any) -> dict[str, Any]:
     app = _application_model(graph, base, inputs)
     pool = {POOL_NODES[base.pooling][1]} if base.pooling else set()
     wanted = [n.name for n in graph.nodes if n.name in base.nodes and n.name not in pool]
+    _adopt_unnamed_layers(graph, base, app, wanted)
     have = {layer.name: layer for layer in app.layers}
     missing = [n for n in wanted if n not in have]
     if missing:  # the reference spec and Keras disagree: a bug in the reference spec
@@ -54,6 +55,32 @@ def base_tensors(graph: Graph, base: BaseInfo, inputs: Any) -> dict[str, Any]:
             f"{', '.join(missing[:5])}"
         )
     return {name: have[name].output for name in wanted}
+
+
+def _adopt_unnamed_layers(graph: Graph, base: BaseInfo, app: Any, wanted: list[str]) -> None:
+    """Give Keras' auto-named layers the reference spec's names.
+
+    A few application layers have no name in Keras' source (ResNetV2's shortcut max pools
+    become ``max_pooling2d``, ``max_pooling2d_1``, ... depending on what was built before), so
+    the reference spec names them; they are matched by position in Keras' layer order (the
+    same order :func:`archspec.transfer.freeze.keras_order` computes) and by Keras class.
+    """
+    from ..registry import layer_type
+    from .freeze import keras_order
+
+    have = {layer.name for layer in app.layers}
+    if all(n in have for n in wanted):
+        return
+    nodes = [n for n in graph.nodes if n.name in wanted]
+    order = keras_order(nodes, [base.features])
+    layers = app.layers[1:]
+    if len(order) != len(layers):
+        return
+    by_name = {n.name: n for n in nodes}
+    for name, layer in zip(order, layers):
+        same_class = type(layer).__name__ == layer_type(by_name[name].type).keras_class
+        if name not in have and layer.name not in by_name and same_class:
+            layer.name = name
 
 
 def _application_model(graph: Graph, base: BaseInfo, inputs: Any) -> Any:

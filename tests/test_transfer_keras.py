@@ -1,0 +1,279 @@
+"""Transfer learning against Keras itself: the static figures of every supported base and
+freeze selector vs keras.applications' own trainable flags and counts; weights loading; a
+two-stage plan run for a few steps; feature extraction to HDF5 with resume; fit-features."""
+
+from __future__ import annotations
+
+import math
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import archspec
+from archspec.errors import UsageError
+from archspec.transfer import plan
+from archspec.transfer.bases import APPLICATIONS, supported
+from archspec.transfer.freeze import keras_order
+
+pytestmark = pytest.mark.slow
+
+
+def counts(layer) -> tuple[int, int]:
+    return (
+        sum(math.prod(w.shape) for w in layer.trainable_weights),
+        sum(math.prod(w.shape) for w in layer.non_trainable_weights),
+    )
+
+
+def static_table(text: str) -> list[tuple[str, tuple, tuple[int, int]]]:
+    a = archspec.summary(text)
+    return [(s.name, s.shape, (s.trainable_params, s.non_trainable_params)) for s in a.layers]
+
+
+def dict_table(source) -> dict[str, tuple[tuple, tuple[int, int]]]:
+    rows = static_table(source) if isinstance(source, str) else keras_table(source)
+    return {name: rest for name, *rest in rows}
+
+
+def keras_table(model) -> list[tuple[str, tuple, tuple[int, int]]]:
+    return [(layer.name, tuple(layer.output.shape[1:]), counts(layer)) for layer in model.layers[1:]]
+
+
+def base_spec(key: str, size: int, directives: str = "") -> str:
+    return f"archspec: 1\ninput: [{size}, {size}, 3]\nbase: {{application: {key}}}\nlayers: []\n{directives}"
+
+
+def freeze_in_keras(model, frozen) -> None:
+    for layer in model.layers:
+        layer.trainable = layer.name not in frozen
+
+
+# ResNet101/152 differ from ResNet50 only in block counts (and take 15-30 s each to build here)
+@pytest.mark.parametrize("key", [k for k in supported() if k not in ("resnet101", "resnet152")])
+def test_reference_spec_matches_keras_application_under_freezing(key, keras):
+    """Names, shapes and per-layer counts of the static base equal Keras', frozen or not; and
+    the notes' 'freeze all, then unfreeze from the middle' matches Keras with BN kept frozen."""
+    app = APPLICATIONS[key]
+    size = 32
+    model = getattr(keras.applications, app.keras_class)(weights=None, include_top=False, input_shape=(size, size, 3))
+    assert model.layers[-1].name == app.features
+    graph = archspec.expand(base_spec(key, size))
+    order = keras_order(graph.nodes, graph.outputs)
+    analysis = archspec.summary(graph)
+    static = [(n, analysis[n].shape, (analysis[n].trainable_params, analysis[n].non_trainable_params)) for n in order]
+    # Keras leaves ResNetV2's shortcut max pools unnamed (max_pooling2d, _1, ...); the spec names them
+    renamed = {s[0]: k[0] for s, k in zip(static, keras_table(model)) if s[0] != k[0]}
+    assert all(k.startswith("max_pooling2d") for k in renamed.values()), renamed
+    assert [(renamed.get(n, n), *rest) for n, *rest in static] == keras_table(model)
+    built = archspec.build(graph)  # the base made by keras.applications takes the spec's names
+    assert [layer.name for layer in built.layers[1:]] == order
+
+    layers = model.layers[1:]
+    middle = layers[len(layers) // 2].name
+    directives = f"fine_tune:\n  - {{freeze: all, optimizer: sgd, epochs: 1}}\n  - {{unfreeze: {{from: {middle}}}, optimizer: sgd, epochs: 1}}\n"
+    p = plan(archspec.expand(base_spec(key, size, directives)))
+    for layer in model.layers:  # the notes' loops, in plain Keras
+        layer.trainable = False
+    assert (p.stages[0].trainable_params, p.stages[0].non_trainable_params) == (0, model.count_params())
+    start = [layer.name for layer in model.layers].index(middle)
+    for layer in model.layers[start:]:
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = True
+    keras_trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    assert p.stages[1].trainable_params == keras_trainable > 0
+    assert p.stages[1].non_trainable_params == model.count_params() - keras_trainable
+
+
+VGG_SELECTORS = {
+    "layers[15:]": lambda m: [layer.name for layer in m.layers[15:]],
+    "{from: block5_conv1}": lambda m: [layer.name for layer in m.layers[15:]],
+    "{pattern: 'block[34]_conv*'}": lambda m: [
+        n.name for n in m.layers if n.name[:6] in ("block3", "block4") and "conv" in n.name
+    ],
+    "{block: block2}": lambda m: [layer.name for layer in m.layers if layer.name.startswith("block2_")],
+    "{name: [block1_conv1, block5_conv3]}": lambda m: ["block1_conv1", "block5_conv3"],
+    "{type: conv}": lambda m: [n.name for n in m.layers if isinstance(n, __import__("keras").layers.Conv2D)],
+    "all": lambda m: [layer.name for layer in m.layers],
+    "{index: '1:4'}": lambda m: [layer.name for layer in m.layers[1:4]],
+}
+
+
+@pytest.mark.parametrize("selector", list(VGG_SELECTORS))
+def test_every_selector_against_keras_trainable_flags(selector, keras):
+    """`freeze: SELECTOR` gives, layer by layer, Keras' counts after the notes' Python loop."""
+    model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    freeze_in_keras(model, set(VGG_SELECTORS[selector](model)))
+    static = static_table(base_spec("vgg16", 32, f"freeze: {selector}\n"))
+    assert static == keras_table(model)
+    assert sum(t for _, _, (t, _) in static) == sum(math.prod(w.shape) for w in model.trainable_weights)
+
+
+def test_resnet_block_and_bn_selectors_against_keras(keras):
+    model = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
+    frozen = {n.name for n in model.layers if n.name.startswith("conv5_")}
+    frozen |= {n.name for n in model.layers if isinstance(n, keras.layers.BatchNormalization)}
+    freeze_in_keras(model, frozen)
+    assert dict_table(base_spec("resnet50", 32, "freeze: [{block: conv5}, {type: bn}]\n")) == dict_table(model)
+    # `layers[N:]` counts in Keras' own order, which for ResNet is not the order of the spec
+    model = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
+    freeze_in_keras(model, {layer.name for layer in model.layers[:100]})
+    assert dict_table(base_spec("resnet50", 32, "freeze: layers[:100]\n")) == dict_table(model)
+
+
+def test_build_has_keras_names_and_stage_counts_match_keras(keras):
+    graph = archspec.expand(
+        "archspec: 1\ninput: [32, 32, 3]\nclasses: 5\nbase: {application: vgg16, pooling: max}\n"
+        "layers: [{gap_head: 5}]\nfine_tune:\n  - {freeze: base, optimizer: rmsprop, epochs: 1}\n"
+        "  - {unfreeze: 'layers[15:]', optimizer: {name: sgd, lr: 0.001, momentum: 0.9}, epochs: 1}\n"
+    )
+    model = archspec.build(graph)
+    assert [layer.name for layer in model.layers[1:]] == [n.name for n in graph.nodes]
+    assert model.get_layer("block5_conv1").trainable is False  # built in stage 1's state
+    for stage in plan(graph):
+        stage.apply(model)
+        trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+        assert (trainable, model.count_params() - trainable) == (stage.trainable_params, stage.non_trainable_params)
+    assert keras_table(model) == [
+        (s.name, s.shape, (s.trainable_params, s.non_trainable_params))
+        for s in archspec.summary(plan(graph).stages[-1].graph(graph)).layers
+    ]
+
+
+def test_local_weights_file_loads_and_imagenet_fails_cleanly(keras, tmp_path):
+    source = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    source.save_weights(tmp_path / "vgg.weights.h5")
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "archspec: 1\ninput: [32, 32, 3]\nbase: {application: vgg16, weights: vgg.weights.h5}\nlayers: [{gap_head: 3}]\n"
+    )
+    model = archspec.build(spec)
+    for layer in source.layers[1:]:
+        for a, b in zip(layer.get_weights(), model.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+    from pathlib import Path
+
+    if list((Path.home() / ".keras" / "models").glob("vgg16*notop*")):
+        pytest.skip("the imagenet weights are cached here")
+    spec.write_text("archspec: 1\ninput: [32, 32, 3]\nbase: {application: vgg16, weights: imagenet}\nlayers: []\n")
+    with pytest.raises(UsageError, match="cannot load the imagenet weights of VGG16") as info:
+        archspec.build(spec)
+    assert info.value.problems[0].location.line == 3
+
+
+TINY_BASE = """archspec: 1
+name: tinybase
+input: [16, 16, 3]
+layers:
+  - {conv: 8, kernel: 3, padding: same, name: c1}
+  - {bn: null, name: bn1}
+  - {relu: null, name: r1}
+  - {maxpool: 2, name: p1}
+  - {conv: 16, kernel: 3, padding: same, name: c2}
+  - {relu: null, name: r2}
+  - {gap: null, name: pool}
+  - {dense: 10, activation: softmax, name: top}
+"""
+
+
+def test_two_stage_plan_on_a_small_spec_base(keras, tmp_path):
+    """A tiny archspec spec as the base, with its saved weights; each stage recompiles and trains
+    two steps: frozen weights stay, trained ones move, and batch norm stays in inference mode."""
+    (tmp_path / "tiny.yaml").write_text(TINY_BASE)
+    saved = archspec.build(tmp_path / "tiny.yaml")
+    saved.save_weights(tmp_path / "tiny.weights.h5")
+    spec = tmp_path / "ft.yaml"
+    spec.write_text(
+        "archspec: 1\ninput: [16, 16, 3]\nclasses: 3\n"
+        "base: {spec: tiny.yaml, output: r2, weights: tiny.weights.h5}\n"
+        "layers: [{fc_head: 8, classes: 3, pooling: gap}]\n"
+        "fine_tune:\n"
+        "  - {name: head, freeze: base, optimizer: {name: rmsprop, lr: 0.01}, epochs: 1}\n"
+        "  - {name: all, unfreeze: all, optimizer: {name: sgd, lr: 0.1, momentum: 0.9}, epochs: 1}\n"
+    )
+    graph = archspec.expand(spec)
+    model = archspec.build(graph)
+    for name in ("c1", "bn1", "c2"):  # the spec base's weights are the saved ones
+        for a, b in zip(saved.get_layer(name).get_weights(), model.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 16, 16, 3), dtype=np.float32), rng.integers(0, 3, 8)
+    for stage in plan(graph):
+        before = {n: [w.copy() for w in model.get_layer(n).get_weights()] for n in ("c1", "bn1", "fc_head_fc")}
+        stage.apply(model)
+        model.compile(optimizer=stage.optimizer.build(), loss="sparse_categorical_crossentropy")
+        trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+        assert trainable == stage.trainable_params
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # two steps
+        after = {n: model.get_layer(n).get_weights() for n in before}
+        moved = {n: not all(np.array_equal(a, b) for a, b in zip(before[n], after[n])) for n in before}
+        assert moved == {"c1": stage.name == "all", "bn1": False, "fc_head_fc": True}
+
+
+def make_digits(root, per_class: int = 6):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for c in range(10):
+        folder = root / f"digit{c}"
+        folder.mkdir(parents=True)
+        for k, i in enumerate(np.where(digits.target == c)[0][:per_class]):
+            img = Image.fromarray((digits.images[i] * 255 / 16).astype(np.uint8)).resize((32, 32), Image.NEAREST)
+            img.convert("RGB").save(folder / f"{k:03d}.png")
+
+
+def test_extraction_layout_resume_and_shallow_classifier(keras, tmp_path):
+    from archspec.transfer.extract import extract, load_images
+    from archspec.transfer.preprocess import preprocess_function
+
+    make_digits(tmp_path / "digits")
+    weights = tmp_path / "vgg.weights.h5"
+    keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3)).save_weights(weights)
+    spec = tmp_path / "features.yaml"
+    spec.write_text(
+        "archspec: 1\nname: feats\ninput: [32, 32, 3]\n"
+        f"base: {{application: vgg16, weights: {weights.name}}}\nlayers: []\nfreeze: all\n"
+    )
+    graph = archspec.expand(spec)
+    clean = tmp_path / "clean.hdf5"
+    result = extract(graph, tmp_path / "digits", clean, batch_size=8, buffer_size=16, progress=False)
+    assert (result.count, result.dim, result.layers) == (60, 512, ("block5_pool",))
+    with h5py.File(clean, "r") as db:
+        assert sorted(db) == ["features", "label_names", "labels"]
+        assert db["features"].dtype == np.float32 and db["features"].shape == (60, 512)
+        assert db["labels"][()].tolist() == [c for c in range(10) for _ in range(6)]
+        assert [n.decode() for n in db["label_names"][()]] == [f"digit{c}" for c in range(10)]
+        assert db.attrs["layers"] == '["block5_pool"]' and db.attrs["preprocess"] == "keras.applications.vgg16"
+        assert "base: {application: vgg16" in db.attrs["spec"] and len(db.attrs["spec_sha256"]) == 64
+        features = db["features"][()]
+    # the features are the model's own outputs on the application's preprocessing
+    model = archspec.build(graph)
+    paths = sorted((tmp_path / "digits" / "digit3").glob("*.png"))[:2]
+    direct = model.predict(preprocess_function("keras.applications.vgg16")(load_images(paths, (32, 32, 3))), verbose=0)
+    np.testing.assert_allclose(features[18:20], direct.reshape(2, -1), rtol=1e-5, atol=1e-5)
+
+    # interrupted after the first buffer: no target, a partial file and marker; the rerun resumes
+    target = tmp_path / "resumed.hdf5"
+
+    def crash(rows: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract(graph, tmp_path / "digits", target, batch_size=8, buffer_size=16, progress=False, on_flush=crash)
+    assert not target.exists() and (tmp_path / "resumed.hdf5.partial").exists()
+    again = extract(graph, tmp_path / "digits", target, batch_size=8, buffer_size=16, progress=False)
+    assert again.resumed_at == 16
+    assert not (tmp_path / "resumed.hdf5.partial").exists() and not (tmp_path / "resumed.hdf5.progress.json").exists()
+    with h5py.File(target, "r") as db:
+        np.testing.assert_array_equal(db["features"][()], features)
+
+    from archspec.cli import main
+
+    out = CliRunner().invoke(main, ["fit-features", str(clean), "--cv", "2"])
+    assert out.exit_code == 0, out.output
+    assert "best hyperparameters: {'C'" in out.output
+    for word in ("precision", "recall", "f1-score", "support", "digit0", "digit9", "accuracy", "weighted avg"):
+        assert word in out.output
