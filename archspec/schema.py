@@ -306,6 +306,8 @@ def _type_miss(sub: Any, parent: Any) -> bool:
     """The branch fails because the value is of another kind altogether (or lacks its key)."""
     same_place = len(sub.absolute_path) == len(parent.absolute_path)
     expression = sub.validator == "pattern" and "${" in str(sub.validator_value).replace("\\", "")
+    if same_place and sub.validator in ("anyOf", "oneOf") and sub.context:  # e.g. the primary-argument branch
+        return all(_type_miss(e, parent) for e in sub.context)
     return same_place and (sub.validator in ("type", "required", "const", "enum", "not") or expression)
 
 
@@ -335,6 +337,8 @@ def _to_problem(doc: Document, error: Any) -> Problem:
         key = extra[0] if extra else "?"
         hint = did_you_mean(key, allowed)
         layer = _layer_key(error.instance)
+        if not layer and path and _layer_key(_at(doc.data, path[:-1])) == path[-1]:
+            layer = str(path[-1])  # nested form: conv: {filters: 8, kernal: 3}
         if layer:
             return doc.problem(f"{layer} has no argument {key!r}.{hint}", (*path, key), at_key=True)
         where = "at the top level" if not path else "here"
@@ -344,10 +348,8 @@ def _to_problem(doc: Document, error: Any) -> Problem:
             at_key=True,
         )
     if v == "required":
-        return doc.problem(
-            f"missing required key {error.validator_value[0] if len(error.validator_value) == 1 else error.message}",
-            path,
-        )
+        missing = [k for k in error.validator_value if not isinstance(error.instance, dict) or k not in error.instance]
+        return doc.problem(f"missing required key {', '.join(repr(k) for k in missing or error.validator_value)}", path)
     if v == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
@@ -392,6 +394,8 @@ def _layer_arg_message(doc: Document, path: tuple[Any, ...], value: Any) -> str:
             continue
         lt = reg.get(keys[0])
         name = path[-1]
+        if name == keys[0] and isinstance(value, dict):
+            return ""  # the nested form conv: {filters: 8, ...}: its keys get their own messages
         arg_name = lt.primary if name == keys[0] else lt.alias_map().get(str(name))
         arg = lt.arg_map().get(arg_name or "")
         if arg is None:

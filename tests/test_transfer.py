@@ -43,6 +43,8 @@ def test_packaged_reference_specs_are_the_zoo_specs():
     for copy in copies:
         assert filecmp.cmp(copy, SPECS / copy.name, shallow=False), f"{copy.name} differs from specs/{copy.name}"
     assert {a.spec_file for a in APPLICATIONS.values()} >= {c.name for c in copies}
+    in_zoo = {a.spec_file for a in APPLICATIONS.values() if (SPECS / a.spec_file).is_file()}
+    assert in_zoo <= {c.name for c in copies}, "a zoo spec of an application has no packaged copy"
 
 
 def test_vgg16_base_prepends_keras_named_nodes_in_a_scope():
