@@ -180,7 +180,7 @@ class Expander:
             tree = pattern_mod.parse(self.spec["pattern"])
             return pattern_mod.to_items(tree, self.spec.get("tokens") or {})
         except pattern_mod.PatternError as exc:
-            self.fail(f"pattern: {exc}", ("pattern",))
+            self.fail(str(exc), ("pattern",))  # printed after the path "pattern:"
             return None
 
     def stage_items(self) -> list[Any]:

@@ -75,7 +75,11 @@ class Arg:
         try:
             return checker(self, value)
         except ValueError as exc:
-            raise ValueError(f"`{self.name}` {exc}. Received: {self.name}={value!r}") from None
+            message, hint = str(exc), ""
+            if " Did you mean" in message:  # the hint goes last: "... Received: x='rellu'. Did you mean 'relu'?"
+                message, hint = message.split(" Did you mean", 1)
+                hint = ". Did you mean" + hint
+            raise ValueError(f"`{self.name}` {message.rstrip('.')}. Received: {self.name}={value!r}{hint}") from None
 
     def schema(self) -> dict[str, Any]:
         base = dict(_SCHEMAS[self.kind](self))
