@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .analysis import Analysis
-from .errors import Location, Problem, SpecError, SpecPath
+from .errors import Location, Problem, SpecError, SpecPath, did_you_mean
 
 _TOLERANCE = re.compile(r"^\s*([-+0-9.eE_]+)\s*(?:\+-|±|\+/-)\s*([0-9.eE_]+)\s*(%?)\s*$")
 
@@ -78,6 +78,7 @@ def expect_positions(doc: Any) -> dict[SpecPath, Location]:
         return {}
     out: dict[SpecPath, Location] = {(k,): doc.locate(("expect", k), at_key=True) for k in expect}
     for name, figures in (expect.get("variants") or {}).items():
+        out[("variants", name)] = doc.locate(("expect", "variants", name), at_key=True)
         for k in figures or {}:
             out[("variants", name, k)] = doc.locate(("expect", "variants", name, k), at_key=True)
     return out
@@ -123,6 +124,24 @@ def compare_all(analysis: Analysis, sections: Mapping[str, Any]) -> list[tuple[S
         message = compare(key, wanted, MEASURES[key](analysis))
         if message:
             out.append((("expect", *rel), positions.get(rel, Location(analysis.graph.file)), message))
+    if not prefix and figures:
+        out += _unknown_variants(figures, sections, Location(analysis.graph.file))
+    return out
+
+
+def _unknown_variants(
+    figures: Mapping[str, Any], sections: Mapping[str, Any], default: Location
+) -> list[tuple[SpecPath, Location, str]]:
+    """Figures pinned for a variant that ``scales:`` does not define would never be checked."""
+    scales = sections.get("scales") or {}
+    positions = sections.get("_positions", {})
+    out = []
+    for name in figures.get("variants") or {}:
+        if name not in scales:
+            known = ", ".join(sorted(scales)) or "none: the spec has no `scales:` table"
+            where = positions.get(("variants", name), default)
+            message = f"expect.variants names {name!r}, which is not a variant (variants: {known}).{did_you_mean(name, scales)}"
+            out.append((("expect", "variants", name), where, message))
     return out
 
 

@@ -110,6 +110,20 @@ def test_a_drifted_variant_is_reported_at_its_own_key(tmp_path):
     assert "60,965,000" in result.output and "60,965,224" in result.output
 
 
+def test_figures_for_a_variant_that_does_not_exist_are_refused(tmp_path):
+    text = (ROOT / "specs" / "alexnet.yaml").read_text()
+    path = _drifted(tmp_path, text, "    two_tower:\n      authority", "    two_towers:\n      authority")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1
+    line = next(i for i, s in enumerate(path.read_text().splitlines(), 1) if s.strip() == "two_towers:")
+    assert (
+        f"{path}:{line}:5: expect.variants.two_towers: expect.variants names 'two_towers', which is not a variant"
+        in result.output
+    )
+    assert "(variants: two_tower)" in result.output
+    assert "Did you mean 'two_tower'?" in result.output
+
+
 def test_set_overrides_make_another_network_whose_figures_are_not_pinned():
     result = CliRunner().invoke(main, ["summary", _spec("seed_grammar_general"), "--set", "M=2"])
     assert result.exit_code == 0, result.output
