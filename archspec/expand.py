@@ -283,6 +283,8 @@ class Expander:
 
     def repeat(self, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
         count = self.value(item["repeat"], ctx.env, (*path, "repeat"))
+        if count is _MISSING_SENTINEL:
+            return  # the expression's own error is reported
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             self.fail(f"`repeat` must be a whole number >= 0; got {count!r}", (*path, "repeat"))
             return
