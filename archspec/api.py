@@ -7,12 +7,13 @@ from typing import Any
 
 from . import expand as _expand_mod
 from .analysis import Analysis, analyse
-from .errors import Location, UsageError, did_you_mean
+from .errors import Location, Problem, SpecError, UsageError, did_you_mean
 from .expect import expect_positions
 from .ir import Graph, freeze
 from .limits import check_document, check_graph
 from .loader import Document, load
 from .schema import check as schema_check
+from .schema import schema_problems
 
 SCALES_SCHEMA = {
     "type": "object",
@@ -37,7 +38,11 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
     >>> expand("archspec: 1\\ninput: [8, 8, 1]\\nlayers: [flatten, {dense: 2}]").outputs
     ('dense',)
     """
-    doc = validate(spec)
+    doc = load(spec)
+    schema_errors = schema_problems(doc)
+    if schema_errors:  # report the semantic problems elsewhere in the spec too: all errors in one run
+        found = [*schema_errors, *_semantic_problems(doc, variant, overrides, schema_errors)]
+        raise SpecError(sorted(found, key=lambda p: (p.location.line, p.location.column)))
     values = {**variant_values(doc, variant), **(overrides or {})}
     check_document(doc, values)  # count layers before making them: repeat: 10**9 fails in ms
     graph = _expand_mod.Expander(doc, values).run()
@@ -52,6 +57,29 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
         "_classes": classes,
     }
     return Graph(**{**graph.__dict__, "sections": freeze(sections)})
+
+
+def _semantic_problems(
+    doc: Document, variant: str | None, overrides: Mapping[str, Any] | None, known: list[Problem]
+) -> list[Problem]:
+    """Best effort, for a spec the schema refused: the expander's problems in *other* places.
+
+    A problem inside (or around) an item the schema already complained about is dropped, as
+    it is the same mistake seen again. The expander expects a schema-valid spec, so anything
+    else it raises here is ignored: the schema's problems are reported either way.
+    """
+    if not isinstance(doc.data, dict) or "input" not in doc.data:
+        return []
+    try:
+        values = {**variant_values(doc, variant), **(overrides or {})}
+        check_document(doc, values)
+        _expand_mod.Expander(doc, values).run()
+    except SpecError as exc:
+        paths = [p.path for p in known if p.path]
+        return [p for p in exc.problems if not any(p.path[: len(k)] == k or k[: len(p.path)] == p.path for k in paths)]
+    except Exception:
+        return []
+    return []
 
 
 def variant_values(doc: Document, variant: str | None) -> dict[str, Any]:

@@ -233,6 +233,8 @@ class Expander:
             items.append(
                 {"dense": cls["out"], "activation": cls.get("out_activation", "softmax"), "name": "predictions"}
             )
+        if "when" in cls:  # e.g. when: ${top}, for Keras' include_top=False as a variant
+            items = [{**item, "when": cls["when"]} for item in items]
         return items
 
     # -- walking layer items -----------------------------------------------------------------

@@ -144,6 +144,10 @@ def json_schema() -> dict[str, Any]:
             "pooling": {"enum": ["flatten", "gap", "gmp"]},
             "activation": {"type": "string"},
             "out_activation": {"type": ["string", "null"]},
+            "when": {
+                "description": "Include the classifier only if this is true (e.g. ${top} for a no-top variant).",
+                "anyOf": [{"type": "boolean"}, _EXPR],
+            },
         },
         "additionalProperties": False,
     }

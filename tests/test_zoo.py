@@ -190,6 +190,15 @@ def test_vgg_table1_columns():
     assert [n for n, k in kernels.items() if k == (1, 1)] == ["block3_conv3", "block4_conv3", "block5_conv3"]
 
 
+def test_vgg_notop_drops_the_whole_classifier():
+    """classifier: {when: ${top}} guards every layer it generates (Keras' include_top=False)."""
+    full = archspec.summary(_spec("vgg16"))
+    notop = archspec.summary(_spec("vgg16"), variant="notop")
+    assert [s.name for s in full.layers][len(notop.layers) :] == ["flatten", "fc1", "fc2", "predictions"]
+    assert notop.layers[-1].name == "block5_pool" and notop.output_shapes == [(7, 7, 512)]
+    assert full.total_params - notop.total_params == (25088 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
+
+
 # -- the notes' VGG16 table (seed 002: "INPUT: [224x224x3] memory: 224*224*3=150K ...") ------------
 #: Each row: the notes' shape (its memory entry is the product) and its "params (not counting biases)".
 VGG16_NOTES = [
@@ -398,13 +407,10 @@ def _archspec_table(analysis: Analysis) -> list[tuple[str, tuple, int]]:
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "app", "total"), [("vgg16", "VGG16", 138_357_544), ("vgg19", "VGG19", 143_667_240)])
 def test_vgg_equals_keras_applications_with_and_without_top(keras, name, app, total):
-    from archspec.ir import prune
-
     factory = getattr(keras.applications, app)
-    graph = archspec.expand(_spec(name))
     for include_top in (True, False):
         model = factory(weights=None, include_top=include_top, input_shape=(224, 224, 3))
-        ours = archspec.summary(graph if include_top else prune(graph, ["block5_pool"]))
+        ours = archspec.summary(_spec(name), variant=None if include_top else "notop")
         assert _archspec_table(ours) == _keras_table(model)
         assert ours.total_params == model.count_params()
         assert ours.non_trainable_params == 0 == sum(math.prod(w.shape) for w in model.non_trainable_weights)
