@@ -368,6 +368,11 @@ def _to_problem(doc: Document, error: Any) -> Problem:
     if v in ("minimum", "maximum"):
         bound = ">=" if v == "minimum" else "<="
         return doc.problem(f"must be {bound} {error.validator_value}; got {_kind(error.instance)}", path)
+    if v in ("minItems", "maxItems") and isinstance(error.instance, list):
+        bound = "at least" if v == "minItems" else "at most"
+        return doc.problem(
+            f"expected {bound} {error.validator_value} items; got {len(error.instance)}: {error.instance!r}", path
+        )
     if v in ("minItems", "maxItems", "minProperties"):
         return doc.problem(f"{_kind(error.instance)}: {error.message.split(' is ', 1)[-1]}", path)
     return doc.problem(error.message, path)
