@@ -174,6 +174,9 @@ def validate(specs: tuple[str, ...], quiet: bool) -> None:
             graph = load_graph(spec)
             analysis = analyse(graph)
             check_expectations(analysis)
+        except UsageError as exc:  # a missing file is the caller's mistake, not the spec's: exit 2
+            _print_problems(exc)
+            sys.exit(2)
         except ArchspecError as exc:
             _print_problems(exc)
             failed += 1

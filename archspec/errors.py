@@ -50,8 +50,8 @@ class ArchspecError(Exception):
     """
 
     def __init__(self, problems: Problem | Sequence[Problem] | str):
-        if isinstance(problems, str):
-            problems = [Problem(problems)]
+        if isinstance(problems, str):  # not about a place in a spec (a bad option, a missing file)
+            problems = [Problem(problems, Location("archspec"))]
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems: tuple[Problem, ...] = tuple(problems)
