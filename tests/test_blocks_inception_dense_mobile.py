@@ -72,6 +72,14 @@ def test_inception_errors(item, message):
     assert message in problems([item], (8, 8, 32))
 
 
+def test_se_inception_gates_the_concatenated_output():
+    a = run([{"inception": [4, 6, 8, 2, 3, 5], "se_ratio": 4, "name": "m"}, {"gap": None}], (8, 8, 32))
+    assert names(a)[7:13] == ["m_output", "m_se_squeeze", "m_se_reshape", "m_se_reduce", "m_se_expand", "m_se_excite"]
+    # SE on 20 channels, r = 4: 20*5+5 and 5*20+20
+    assert a.total_params == 1154 + 105 + 120
+    assert a.layers[-1].node.inputs == ("m_se_excite",)
+
+
 def test_inception_needs_a_feature_map():
     assert "3-D input" in problems([{"flatten": None}, {"inception": [1, 1, 1, 1, 1, 1]}])
 

@@ -38,10 +38,16 @@ class Inception(BlockType):
         Arg("columns", "ints", None, low=0,
             doc="GoogLeNet Table 1's six columns: [#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj]."),
         *(Arg(c, "int", None, low=0, doc=f"Table 1 column {c}; 0 leaves that conv out.") for c in COLUMNS),
+        Arg("se_ratio", "int", None, low=1, nullable=True,
+            doc="SE-Inception: a squeeze-and-excitation block of ratio r on the concatenated output."),
     )  # fmt: skip
 
     @classmethod
     def check_args(cls, args: Mapping[str, Any]) -> dict[str, Any]:
+        return {**cls._columns(args), "se_ratio": args["se_ratio"]}
+
+    @staticmethod
+    def _columns(args: Mapping[str, Any]) -> dict[str, Any]:
         named = {c: args[c] for c in COLUMNS if args[c] is not None}
         if args["columns"] is not None:
             if named:
@@ -83,6 +89,9 @@ class Inception(BlockType):
         if len(branches) < 2:
             raise ValueError(f"an inception module needs at least two branches; these columns give {len(branches)}")
         layers.append({"concat": None, "inputs": branches, "name": "output"})
+        if args["se_ratio"]:
+            layers.append({"se": args["se_ratio"], "name": "se"})
+            return Expansion(layers, "se")
         return Expansion(layers, "output")
 
 
