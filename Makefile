@@ -36,5 +36,10 @@ lint: $(STAMP)
 zoo-doc: $(STAMP)
 	$(PY) tools/gen_zoo_doc.py
 
+# Performance against Keras (ratios printed, nothing asserted); results in bench/RESULTS.md.
+bench: $(STAMP)
+	$(PY) bench/bench_summary.py
+	$(PY) bench/bench_build.py
+
 clean:
 	rm -rf build .venv .pytest_cache

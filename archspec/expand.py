@@ -140,7 +140,9 @@ class Expander:
         dims: list[int] = []
         for i, d in enumerate(raw):
             value = self.value(d, env, (*path, i))
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_DIM:
+            if value is _MISSING_SENTINEL:  # reported already
+                value = 1
+            elif not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_DIM:
                 self.fail(f"input dimensions must be integers from 1 to {MAX_DIM}; got {value!r}", (*path, i))
                 value = 1
             dims.append(value)
@@ -266,6 +268,8 @@ class Expander:
 
     def condition(self, value: Any, ctx: _Ctx, path: SpecPath) -> bool:
         result = self.value(value, ctx.env, path)
+        if result is _MISSING_SENTINEL:  # reported already
+            return False
         if not isinstance(result, bool):
             self.fail(f"`when` must be true or false; got {result!r}", path)
             return False
@@ -304,8 +308,13 @@ class Expander:
     def local_name(self, item: dict[str, Any], kind: str, ctx: _Ctx, path: SpecPath) -> str | None:
         if "name" in item:
             name = self.value(item["name"], ctx.env, (*path, "name"))
+            if name is _MISSING_SENTINEL:  # reported already
+                return None
             if not isinstance(name, str) or not name or "${" in name:
                 self.fail(f"a layer name must be a non-empty string; got {name!r}", (*path, "name"))
+                return None
+            if "/" in name or not name.isprintable():  # Keras refuses '/'; names end up in tables and files
+                self.fail(f"a layer name must be printable text without '/'; got {name!r}", (*path, "name"))
                 return None
             return name
         n = self.counters.get(ctx.prefix + kind, 0)
@@ -334,6 +343,8 @@ class Expander:
         for k, ref in enumerate(refs):
             ref_path = (*path, "inputs", k) if isinstance(raw, list) else (*path, "inputs")
             name = self.value(ref, ctx.env, ref_path)
+            if name is _MISSING_SENTINEL:  # reported already
+                return None
             resolved = ctx.local.get(name) if isinstance(name, str) else None
             if resolved is None:
                 where = "in this block" if ctx.prefix else "before this layer"
@@ -483,6 +494,7 @@ class Expander:
                 ok = False
                 continue
             out[name] = self.value(value, ctx.env, where)
+            ok = ok and out[name] is not _MISSING_SENTINEL
         for name, default in params.items():
             if name not in out:
                 if default is None:
