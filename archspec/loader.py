@@ -110,6 +110,11 @@ def load_text(text: str, file: str = "<spec>") -> Document:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         raise SpecError(Problem(f"YAML syntax error: {exc.problem or exc.context}", loc)) from None
+    except yaml.reader.ReaderError as exc:  # a control character: say where it is
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        message = f"YAML error: character {chr(exc.character)!r} is not allowed ({exc.reason})"
+        raise SpecError(Problem(message, Location(file, line, column))) from None
     except yaml.YAMLError as exc:  # e.g. more than one document, bad unicode
         raise SpecError(Problem(f"YAML error: {exc}", Location(file))) from None
     except RecursionError:
