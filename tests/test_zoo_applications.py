@@ -190,3 +190,16 @@ def test_googlenet_total_mult_adds_and_aux_heads():
     assert analysis.graph.sections["train"]["loss_weights"] == {
         "predictions": 1.0, "aux1_predictions": 0.3, "aux2_predictions": 0.3,
     }  # fmt: skip
+
+
+def test_googlenet_is_22_layers_deep():
+    """Section 5: "22 layers deep when counting only layers with parameters" (Table 1's depth
+    column: 1 + 2 + 9 x 2 + 1), the longest chain of weight layers from input to predictions."""
+    graph = archspec.ir.prune(archspec.expand(SPECS / "googlenet.yaml"), ["predictions"])
+    depth = {graph.input_name: 0}
+    for node in graph.nodes:
+        depth[node.name] = max(depth[i] for i in node.inputs) + (node.type in ("conv", "dense"))
+    assert depth["predictions"] == 22
+    assert [
+        depth[f"inception_{m}_output"] - depth[src] for m, src in (("3a", "pool2"), ("5b", "inception_5a_output"))
+    ] == [2, 2]
