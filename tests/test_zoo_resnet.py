@@ -84,6 +84,17 @@ def test_resnet1202_by_override():
     assert weight_layers(a) == 1202 and round(a.trainable_params / 1e6, 1) == 19.4
 
 
+def test_cifar_stochastic_depth_variant():
+    plain = archspec.summary(SPECS / "resnet_cifar.yaml", variant="resnet110")
+    sd = archspec.summary(SPECS / "resnet_cifar.yaml", variant="resnet110_sd")
+    assert not any(s.type == "stochastic_depth" for s in plain.layers)
+    merges = [s for s in sd.layers if s.type == "stochastic_depth"]
+    assert len(merges) == 54  # every unit of 3n, n = 18
+    survival = [m.node.args["survival"] for m in merges]
+    assert survival == pytest.approx([1 - k / 54 * 0.5 for k in range(1, 55)])  # Huang et al.: p_L = 0.5
+    assert sd.trainable_params == plain.trainable_params and sd.macs == plain.macs
+
+
 def test_resnext50_table1():
     a = archspec.summary(SPECS / "resnext50.yaml")
     assert round(a.trainable_params / 1e6, 1) == 25.0  # Xie et al. 2017, Table 1
