@@ -124,7 +124,8 @@ def _check_float(arg: Arg, value: Any) -> float:
 
 def _check_bool(arg: Arg, value: Any) -> bool:
     if not isinstance(value, bool):
-        hint = " (YAML 1.2: write true or false)" if str(value).lower() in {"yes", "no", "on", "off", "y", "n"} else ""
+        yaml11 = str(value).lower() in {"yes", "no", "on", "off", "y", "n"}
+        hint = f" ({value!r} is a boolean only in YAML 1.1: write true or false)" if yaml11 else ""
         raise ValueError(f"must be true or false{hint}")
     return value
 
