@@ -157,7 +157,7 @@ class Expander:
         form = forms[0]
         if form == "layers":
             return self.spec["layers"], ("layers",)
-        items = self.stage_items() if form == "stages" else self.pattern_items()
+        items = self.stage_items(env) if form == "stages" else self.pattern_items()
         return items, (form,)
 
     def collect_defaults(self) -> dict[str, dict[str, Any]]:
@@ -185,12 +185,15 @@ class Expander:
             self.fail(str(exc), ("pattern",))  # printed after the path "pattern:"
             return None
 
-    def stage_items(self) -> list[Any]:
+    def stage_items(self, env: Mapping[str, Any]) -> list[Any]:
         items: list[Any] = []
         for s, stage in enumerate(self.spec["stages"], 1):
             made: list[Any] = []
-            n = stage.get("n", 1)
-            count = n if isinstance(n, int) else 1
+            count = self.value(stage.get("n", 1), env, ("stages", s - 1, "n"))  # n may be "${N}"
+            if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_REPEAT:
+                if count is not _MISSING_SENTINEL:
+                    self.fail(f"`n` must be a whole number from 0 to {MAX_REPEAT}; got {count!r}", ("stages", s - 1, "n"))
+                count = 0
             for i in range(1, count + 1):
                 made.extend(self.stage_conv(stage, s, i, count))
             if stage.get("pool", "max"):

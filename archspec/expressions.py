@@ -196,6 +196,8 @@ class _Evaluator:
         return _bounded(result)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
+        if isinstance(node.op, ast.Not):  # `not` negates a condition, which is often a boolean
+            return not self.visit(node.operand)
         value = _number(self.visit(node.operand))
         if isinstance(node.op, ast.USub):
             return -value
