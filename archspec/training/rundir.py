@@ -72,6 +72,16 @@ class RunDir:
         with atomic_path(target, suffix=".keras") as tmp:
             model.save(tmp)
 
+    def clean_temporaries(self) -> list[Path]:
+        """Remove half-written temporary files a killed run left (atomic_path's ``.NAME.*``)."""
+        removed = []
+        for folder in (self.path, self.path / "checkpoints"):
+            for file in folder.glob(".*"):
+                if file.is_file():
+                    file.unlink()
+                    removed.append(file)
+        return removed
+
     @staticmethod
     def open_existing(path: str | Path) -> RunDir:
         run = RunDir(path)

@@ -190,6 +190,8 @@ def resume(
     stored = dict(meta["data"])
     stored["image_size"] = tuple(stored["image_size"]) if stored.get("image_size") else None
     cfg = replace(cfg, data=replace(data_config({}), **stored))
+    for leftover in rd.clean_temporaries():
+        rd.log(f"removed the half-written {leftover.name}")
     rd.log(f"resuming (state: {rd.read_json('state.json')})")
     return _run(rd, doc, graph, cfg, options, echo, resume=True)
 
