@@ -149,14 +149,19 @@ def _existing(path: str) -> Any:
 
 
 def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
-    import yaml
+    """``--set N=3 --set widths=[64,128]``: values read by the spec loader (YAML 1.2 scalars, no tags)."""
+    from .errors import SpecError
+    from .loader import load_text
 
     out: dict[str, Any] = {}
     for item in sets:
         if "=" not in item:
             raise UsageError(f"--set takes NAME=VALUE; got {item!r}")
         key, _, raw = item.partition("=")
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            out[key.strip()] = load_text(raw, f"--set {key.strip()}").data if raw.strip() else None
+        except SpecError as exc:
+            raise UsageError(exc.problems) from None
     return out
 
 
