@@ -23,10 +23,14 @@ def graph_to_spec(graph: Graph) -> dict[str, Any]:
         if graph.input_name == "input"
         else {"shape": list(graph.input_shape), "name": graph.input_name}
     )
-    prev = graph.input_name
+    transfer = graph.sections.get("_transfer")
+    base = transfer.base if transfer is not None else None
+    prev = base.output if base is not None else graph.input_name
     layers = []
     seen: set[str] = set()
     for node in graph.nodes:
+        if base is not None and node.name in base.nodes:
+            continue  # the base's layers come from the `base:` section, written below
         # A block's notes (a projection shortcut inserted, a rounded width) go on its first layer.
         notes = [n for scope in node.scope if scope not in seen for n in _notes(graph, scope)]
         seen.update(node.scope)

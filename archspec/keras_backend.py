@@ -32,7 +32,13 @@ def build(
     >>> model.count_params()
     195
     """
-    graph = spec if isinstance(spec, Graph) else expand(spec, variant=variant, overrides=overrides)
+    if isinstance(spec, Graph):
+        graph = spec
+    else:
+        from .transfer.keras_build import probing  # a base without a reference spec is measured by Keras
+
+        with probing():
+            graph = expand(spec, variant=variant, overrides=overrides)
     if outputs:
         graph = prune(graph, outputs)
     return build_graph(graph)
@@ -46,7 +52,8 @@ def build_graph(graph: Graph) -> keras.Model:
     if base is not None:  # a keras.applications base is made by Keras itself: its names, its weights
         from .transfer.keras_build import base_tensors
 
-        tensors.update(base_tensors(graph, base, inputs))
+        inputs, made = base_tensors(graph, base, inputs)
+        tensors.update(made)
     mixed = keras.mixed_precision.global_policy().compute_dtype != "float32"
     outputs = set(graph.outputs)
     for node in graph.nodes:

@@ -37,11 +37,13 @@ VGG_HEAD = spec(
 
 
 def test_packaged_reference_specs_are_the_zoo_specs():
-    """archspec/data/bases/ ships copies of specs/; refresh with `cp specs/NAME.yaml archspec/data/bases/`."""
+    """archspec/data/bases/ ships copies of specs/; refresh them with `python tools/sync_bases.py`."""
     copies = sorted(DATA_DIR.glob("*.yaml"))
     assert copies, "no packaged reference specs"
     for copy in copies:
-        assert filecmp.cmp(copy, SPECS / copy.name, shallow=False), f"{copy.name} differs from specs/{copy.name}"
+        assert filecmp.cmp(copy, SPECS / copy.name, shallow=False), (
+            f"{copy.name} differs from specs/{copy.name}: run python tools/sync_bases.py"
+        )
     assert {a.spec_file for a in APPLICATIONS.values()} >= {c.name for c in copies}
     in_zoo = {a.spec_file for a in APPLICATIONS.values() if (SPECS / a.spec_file).is_file()}
     assert in_zoo <= {c.name for c in copies}, "a zoo spec of an application has no packaged copy"
@@ -175,7 +177,8 @@ layers:
         ("base: {application: vgg16, weights: imagenet}\nlayers: []\n", "[64, 64, 1]", "input", "3 input channels"),
         ("base: {application: vgg61}\nlayers: []\n", "[64, 64, 3]", "base.application", "'vgg16'?"),
         ("base: {application: xception}\nlayers: []\n", "[96, 96, 3]", "base.application", "static figures"),
-        ("base: {model: m.keras}\nlayers: []\n", "[64, 64, 3]", "base.model", "static figures are not available"),
+        ("base: {model: m.keras}\nlayers: []\n", "[64, 64, 3]", "base.model", "saved model not found"),
+        ("base: {model: m.h5}\nlayers: []\n", "[64, 64, 3]", "base.model", "trust: true"),
         ("base: {application: vgg16, output: block9_pool}\nlayers: []\n", "[64, 64, 3]", "base.output", "block5_pool"),
         (
             "base: {application: vgg16}\nlayers: [{dense: 3, inputs: block5_conv3}]\n",
@@ -272,3 +275,25 @@ def test_fit_features_report_on_separable_data(tmp_path):
     assert report.accuracy == 1.0 and report.best_params["C"] in (0.1, 1.0, 10.0, 100.0, 1000.0)
     for word in ("precision", "recall", "f1-score", "support", "cats", "dogs", "panda", "macro avg"):
         assert word in report.report
+
+
+def test_bases_without_reference_spec_have_no_static_figures(tmp_path):
+    (tmp_path / "m.keras").write_bytes(b"not read statically")
+    for base in ("{application: xception}", "{model: m.keras}"):
+        path = tmp_path / "t.yaml"
+        path.write_text(spec(f"base: {base}\nlayers: [{{gap_head: 3}}]\n", "[96, 96, 3]"))
+        result = CliRunner().invoke(main, ["summary", str(path)])
+        assert result.exit_code == 1 and "static figures are not available" in result.output, result.output
+
+
+def test_expanded_transfer_spec_expands_to_the_same_graph():
+    from archspec.emit_yaml import dump
+
+    g = archspec.expand(SPECS / "transfer" / "resnet50_taps.yaml")
+    again = archspec.expand(dump(g))
+    assert [(n.name, n.type, dict(n.args), n.inputs, n.trainable) for n in again.nodes] == [
+        (n.name, n.type, dict(n.args), n.inputs, n.trainable) for n in g.nodes
+    ]
+    g = archspec.expand(SPECS / "transfer" / "vgg16_finetune.yaml")
+    p1, p2 = plan(g), plan(archspec.expand(dump(g)))
+    assert [(s.trainable, s.trainable_params) for s in p1] == [(s.trainable, s.trainable_params) for s in p2]

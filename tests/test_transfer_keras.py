@@ -277,3 +277,43 @@ def test_extraction_layout_resume_and_shallow_classifier(keras, tmp_path):
     assert "best hyperparameters: {'C'" in out.output
     for word in ("precision", "recall", "f1-score", "support", "digit0", "digit9", "accuracy", "weighted avg"):
         assert word in out.output
+
+
+def test_application_without_reference_spec_is_built_and_measured_by_keras(keras):
+    """MobileNetV3Small has no reference spec: one opaque base, its figures measured by Keras."""
+    text = (
+        "archspec: 1\ninput: [32, 32, 3]\nbase: {application: MobileNetV3Small, pooling: avg, vars: {alpha: 0.75}}\n"
+        "layers: [{dense: 3, activation: softmax, name: out}]\n"
+        "fine_tune:\n  - {freeze: base, optimizer: rmsprop, epochs: 1}\n  - {unfreeze: all, optimizer: sgd, epochs: 1}\n"
+    )
+    model = archspec.build(text)
+    assert [layer.name for layer in model.layers] == ["input", "mobilenetv3small", "out"]
+    from archspec.transfer.keras_build import probing
+
+    with probing():
+        graph = archspec.expand(text)
+    p = plan(graph)
+    assert p.input_shape == (32, 32, 3) and graph.input_shape == (model.get_layer("mobilenetv3small").output.shape[1],)
+    reference = keras.applications.MobileNetV3Small(
+        weights=None, include_top=False, pooling="avg", alpha=0.75, input_shape=(32, 32, 3)
+    )
+    assert model.get_layer("mobilenetv3small").count_params() == reference.count_params()
+    for stage in p:
+        stage.apply(model)
+        trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+        assert (trainable, model.count_params() - trainable) == (stage.trainable_params, stage.non_trainable_params)
+
+
+def test_saved_keras_model_as_base(keras, tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY_BASE)
+    source = archspec.build(tmp_path / "tiny.yaml")
+    source.save(tmp_path / "tiny.keras")
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "archspec: 1\ninput: [16, 16, 3]\nbase: {model: tiny.keras, name: tiny}\nlayers: [{gap_head: 3}]\nfreeze: base\n"
+    )
+    model = archspec.build(spec)
+    assert model.get_layer("tiny").trainable is False
+    for a, b in zip(source.weights, model.get_layer("tiny").weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert sum(math.prod(w.shape) for w in model.trainable_weights) == 10 * 3 + 3

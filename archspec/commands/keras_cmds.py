@@ -20,7 +20,10 @@ def build(
     spec: str, variant: str | None, sets: tuple[str, ...], outputs: str | None, output: str, weights_only: bool
 ) -> None:
     """Build the Keras model and save it untrained (.keras), or its weights (.h5)."""
-    graph = load_graph(spec, variant, sets, outputs)
+    from ..transfer.keras_build import probing
+
+    with probing():  # a transfer base without a reference spec is measured by Keras
+        graph = load_graph(spec, variant, sets, outputs)
     if weights_only and not output.endswith(".weights.h5"):
         raise UsageError(f"--weights writes Keras weights files, whose names end in .weights.h5; got {output!r}")
     if not weights_only and not output.endswith(".keras"):

@@ -36,8 +36,10 @@ def extract(
     resumes where it stopped; the file appears only when complete.
     """
     from ..transfer.extract import extract as run
+    from ..transfer.keras_build import probing
 
-    graph = load_graph(spec, variant, sets, outputs)
+    with probing():  # a base without a reference spec is measured by Keras
+        graph = load_graph(spec, variant, sets, outputs)
     result = run(
         graph,
         data,

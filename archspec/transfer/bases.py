@@ -87,9 +87,9 @@ def supported() -> list[str]:
     return [key for key, app in APPLICATIONS.items() if reference_spec(app) is not None]
 
 
-#: Every model in keras.applications (Keras 3), normalised, to tell "no reference spec" from a typo.
-KERAS_APPLICATIONS = frozenset(
-    normalise(n)
+#: Every model in keras.applications (Keras 3): normalised key -> class name.
+KERAS_APPLICATIONS = {
+    normalise(n): n
     for n in (
         "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtSmall", "ConvNeXtTiny", "ConvNeXtXLarge", "DenseNet121",
         "DenseNet169", "DenseNet201", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
@@ -99,4 +99,4 @@ KERAS_APPLICATIONS = frozenset(
         "MobileNetV3Small", "NASNetLarge", "NASNetMobile", "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2",
         "ResNet50", "ResNet50V2", "VGG16", "VGG19", "Xception",
     )
-)  # fmt: skip
+}  # fmt: skip

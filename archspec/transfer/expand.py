@@ -9,7 +9,8 @@ other layers. :func:`finish` resolves ``freeze:`` and ``fine_tune:`` into traina
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from ..expand import Expander, _Ctx
 
 POOL_NODES = {"avg": ("gap", "avg_pool"), "max": ("gmp", "max_pool")}
+
+#: Set by the Keras builder (:func:`archspec.transfer.keras_build.probing`): measures a base
+#: that has no reference spec by building it. Static commands never set it.
+PROBE: ContextVar[Callable[..., tuple[Shape, int, int]] | None] = ContextVar("archspec_probe", default=None)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,14 @@ class BaseInfo:
     bn_inference: bool
     location: Location = Location()
     base_graph: Graph | None = None  # the whole base spec, for loading a spec base's weights
+    #: A base with no reference spec (another keras.applications model, a saved model) is one
+    #: opaque unit named ``scope``, built and measured by Keras; the graph is then the head
+    #: alone, whose input (``graph.input_name == scope``) is the base's output.
+    opaque: bool = False
+    image_shape: Shape = ()
+    output_shape: Shape = ()
+    measured: tuple[int, int] = (0, 0)  # the opaque base's trainable, non-trainable params
+    trust: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,7 @@ class TransferInfo:
 
     base: BaseInfo | None
     stages: tuple[tuple[str, frozenset[str], Mapping[str, Any]], ...]  # (name, trainable layers, raw stage)
+    initial: frozenset[str] = frozenset()  # the trainable layers the model is built with
 
 
 def _fail(doc: Document, message: str, path: tuple[Any, ...]) -> SpecError:
@@ -73,14 +87,9 @@ def prepend_base(ex: Expander, ctx: _Ctx) -> BaseInfo:
     if len(kinds) != 1:
         raise _fail(doc, f"`base` needs exactly one of application, spec or model; got {kinds or 'none'}", ("base",))
     kind = kinds[0]
-    if kind == "model":
-        raise _fail(
-            doc,
-            "static figures are not available for a base loaded from a saved model, and archspec cannot build "
-            "one yet; use `application:` (a keras.applications model) or `spec:` (an archspec spec)",
-            ("base", "model"),
-        )
     input_shape = ex.shapes[ctx.input_name] or ()
+    if kind == "model" or (kind == "application" and _opaque_application(doc, raw)):
+        return _opaque_base(ex, ctx, kind, raw, input_shape)
     app = _application(doc, raw) if kind == "application" else None
     ref = reference_spec(app) if app else _spec_path(doc, raw["spec"])
     if app is not None:
@@ -131,16 +140,85 @@ def _application(doc: Document, raw: Mapping[str, Any]) -> Application:
     app = application(name)
     if app is not None and reference_spec(app) is not None:
         return app
-    known = supported()
-    if app is not None or normalise(name) in KERAS_APPLICATIONS:
-        msg = (
-            f"keras.applications model {name!r} has no reference spec in archspec, so its static figures "
-            f"(shapes, parameters, freeze selectors) are not available and archspec cannot build it. "
-            f"Bases with a reference spec: {', '.join(known)}"
-        )
-    else:
-        msg = f"unknown application {name!r}.{did_you_mean(normalise(name), known)} Known: {', '.join(known)}"
+    known = sorted(KERAS_APPLICATIONS)
+    msg = f"unknown application {name!r}.{did_you_mean(normalise(name), known)} Known: {', '.join(known)}"
     raise _fail(doc, msg, ("base", "application"))
+
+
+def _opaque_application(doc: Document, raw: Mapping[str, Any]) -> bool:
+    """A real keras.applications model without a reference spec (a typo is an error)."""
+    app = application(str(raw["application"]))
+    if app is not None and reference_spec(app) is not None:
+        return False
+    if normalise(str(raw["application"])) not in KERAS_APPLICATIONS:
+        _application(doc, raw)  # raises, with "Did you mean"
+    return True
+
+
+def _opaque_base(ex: Expander, ctx: _Ctx, kind: str, raw: Mapping[str, Any], shape: Shape) -> BaseInfo:
+    """A base only Keras knows: measured by building it (under :data:`PROBE`), else refused."""
+    doc = ex.doc
+    key = normalise(str(raw.get("application", "")))
+    source = KERAS_APPLICATIONS[key] if kind == "application" else _model_path(doc, raw)
+    what = f"keras.applications.{source}" if kind == "application" else f"the saved model {raw['model']}"
+    probe = PROBE.get()
+    if probe is None:
+        raise _fail(
+            doc,
+            f"static figures are not available for {what}: archspec has no reference spec of it (bases with one: "
+            f"{', '.join(supported())}). `archspec build` and `archspec extract` build it with Keras "
+            "(archspec.build in Python); `validate`, `summary` and `expand` cannot analyse it",
+            ("base", kind),
+        )
+    try:
+        out_shape, trainable, frozen = probe(kind, source, raw, shape)
+    except (ValueError, OSError, TypeError) as exc:
+        raise _fail(doc, f"cannot build the base {what}: {exc}", ("base", kind)) from None
+    scope = str(raw.get("name") or (key if kind == "application" else "base"))
+    location = doc.locate(("base",))
+    ex.scopes[scope] = Scope(scope, "base", location, (f"{what}, built by Keras: no static figures",))
+    ex.names[scope], ex.shapes[scope], ctx.local[scope], ctx.prev = location, tuple(out_shape), scope, scope
+    return BaseInfo(
+        kind=kind,
+        source=source,
+        scope=scope,
+        nodes=(scope,),
+        output=scope,
+        features=scope,
+        include_top=bool(raw.get("include_top", False)),
+        pooling=raw.get("pooling"),
+        weights=_weights(doc, raw) if kind == "application" else None,
+        preprocess=_preprocess(doc, raw, None),
+        keras_class=source if kind == "application" else None,
+        vars=freeze(raw.get("vars") or {}),
+        classes=raw.get("classes"),
+        bn_inference=bool(raw.get("bn_inference", True)),
+        location=doc.locate(("base", "weights") if "weights" in raw else ("base", kind)),
+        opaque=True,
+        image_shape=tuple(shape),
+        output_shape=tuple(out_shape),
+        measured=(trainable, frozen),
+        trust=bool(raw.get("trust", False)),
+    )
+
+
+def _model_path(doc: Document, raw: Mapping[str, Any]) -> str:
+    folder = Path(doc.file).parent if Path(doc.file).is_file() else Path.cwd()
+    path = (folder / str(raw["model"])).resolve()
+    if path.suffix not in (".keras", ".h5"):
+        raise _fail(
+            doc, f"a saved base model is a .keras file (or .h5 with trust: true); got {path.name}", ("base", "model")
+        )
+    if path.suffix == ".h5" and not raw.get("trust"):
+        raise _fail(
+            doc,
+            "a .h5 full model can run code when loaded; set `trust: true` in `base:` if you trust its source, "
+            "or save it as .keras (loaded with safe_mode=True)",
+            ("base", "model"),
+        )
+    if not path.is_file():
+        raise _fail(doc, f"saved model not found: {raw['model']} (looked for {path})", ("base", "model"))
+    return str(path)
 
 
 def _spec_path(doc: Document, value: str) -> Path:
@@ -248,10 +326,12 @@ def finish(doc: Document, graph: Graph, base: BaseInfo | None) -> Graph:
     """Apply ``freeze:`` and the first ``fine_tune:`` stage to the nodes; keep the plan on the graph."""
     from .plan import check_optimizers
 
+    if base is not None and base.opaque:  # the graph is the head; its input is the base's output
+        graph = replace(graph, input_name=base.scope, input_shape=base.output_shape)
     stages, initial = resolve_stages(doc, graph, base)
     bad = check_optimizers(stages)
     if bad:
         raise SpecError([doc.problem(msg, ("fine_tune", k, "optimizer")) for k, msg in bad])
     nodes = tuple(n if n.trainable == (n.name in initial) else replace(n, trainable=n.name in initial) for n in graph)
-    info = TransferInfo(base, stages)
+    info = TransferInfo(base, stages, initial)
     return replace(graph, nodes=nodes, sections=freeze({**graph.sections, "_transfer": info}))

@@ -146,14 +146,15 @@ def extract(
             raise UsageError(f"--layer: the model has no layer {name!r}.{did_you_mean(name, names)}")
     extractor = keras.Model(model.inputs, [model.get_layer(n).output for n in tapped])
     dim = sum(int(np.prod(t.shape[1:])) for t in extractor.outputs)
-    preprocess = plan(graph).preprocess
+    the_plan = plan(graph)
+    preprocess, image_shape = the_plan.preprocess, the_plan.input_shape
     text = spec_text(graph)
     meta = {
         "spec": text,
         "spec_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "layers": json.dumps(list(tapped)),
         "preprocess": preprocess,
-        "input_shape": json.dumps(list(graph.input_shape)),
+        "input_shape": json.dumps(list(image_shape)),
         "images": len(folder.paths),
         "data": str(Path(data).resolve()),
     }
@@ -164,7 +165,7 @@ def extract(
     start = writer.open()
     fn = preprocess_function(preprocess)
     try:
-        _run(extractor, folder, graph.input_shape, fn, writer, start, batch_size, buffer_size, progress, on_flush)
+        _run(extractor, folder, image_shape, fn, writer, start, batch_size, buffer_size, progress, on_flush)
     except BaseException:
         writer.h5.close()  # the partial file and its marker stay for the next run to resume
         raise

@@ -181,6 +181,8 @@ def resolve_stages(
     (the first stage's, or ``freeze:``'s when there is no plan). Raises SpecError with locations."""
     base_names = frozenset(base.nodes) if base else frozenset()
     order = keras_order(graph.nodes, graph.outputs)
+    opaque = [base.scope] if base is not None and base.opaque else []
+    order = opaque + order  # an opaque base is one unit, before the head
     bn_base = {n.name for n in graph.nodes if n.type == "bn" and n.name in base_names}
     problems: list[Problem] = []
 
@@ -191,7 +193,7 @@ def resolve_stages(
             problems.append(doc.problem(str(exc), path))
             return set()
 
-    state = {n.name for n in graph.nodes if n.trainable}
+    state = {n.name for n in graph.nodes if n.trainable} | set(opaque)
     if doc.data.get("freeze") is not None:
         state -= pick(doc.data["freeze"], ("freeze",))
     stages = []

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from ..errors import Problem, UsageError
-from ..ir import Graph
-from .expand import POOL_NODES, BaseInfo
+from ..ir import Graph, Shape
+from .expand import POOL_NODES, PROBE, BaseInfo
 
 DOWNLOAD_TIMEOUT = 20  # seconds; with no network the download fails instead of hanging
 
@@ -39,10 +40,61 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(old)
 
 
-def base_tensors(graph: Graph, base: BaseInfo, inputs: Any) -> dict[str, Any]:
-    """The output tensor of every base layer of the graph, made by keras.applications."""
+@contextlib.contextmanager
+def probing() -> Iterator[None]:
+    """Let expansion measure bases without a reference spec by building them with Keras."""
+    token = PROBE.set(_probe)
+    try:
+        yield
+    finally:
+        PROBE.reset(token)
+
+
+def _probe(kind: str, source: str, raw: Any, shape: Shape) -> tuple[Shape, int, int]:
+    """Output shape, trainable and non-trainable parameters of an opaque base (random weights)."""
+    if kind == "model":
+        model = _load_saved(source, bool(raw.get("trust")), shape)
+    else:
+        kwargs = _app_kwargs(raw.get("include_top", False), raw.get("pooling"), raw.get("classes"), raw.get("vars"))
+        model = getattr(keras.applications, source)(weights=None, input_shape=tuple(shape), **kwargs)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return tuple(model.output.shape[1:]), trainable, model.count_params() - trainable
+
+
+def _app_kwargs(include_top: bool, pooling: str | None, classes: int | None, variables: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"include_top": bool(include_top), "pooling": pooling, **dict(variables or {})}
+    if include_top and classes:
+        kwargs["classes"] = classes
+    return kwargs
+
+
+def _load_saved(path: str, trust: bool, shape: Shape) -> Any:
+    try:
+        if path.endswith(".h5"):
+            if not trust:
+                raise ValueError("a .h5 full model needs `trust: true`")
+            model = keras.saving.load_model(path, compile=False)  # legacy format: trusted by the user
+        else:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (ValueError, OSError, TypeError) as exc:
+        raise ValueError(f"cannot load {path} (safe_mode=True): {exc}") from None
+    expected = tuple(model.input_shape[1:])
+    if len(expected) != len(shape) or any(e is not None and e != s for e, s in zip(expected, shape)):
+        raise ValueError(f"the saved model reads inputs of shape {list(expected)}; the spec's input is {list(shape)}")
+    return model
+
+
+def base_tensors(graph: Graph, base: BaseInfo, inputs: Any) -> tuple[Any, dict[str, Any]]:
+    """The model's input and the output tensor of every base layer of the graph.
+
+    A keras.applications base with a reference spec is built on ``inputs`` (its layers become
+    the model's); an opaque base is called as one nested model on a new image input (in
+    inference mode when ``bn_inference``, as Keras' fine-tuning guide does).
+    """
+    if base.opaque:
+        return _opaque_tensors(base)
     if base.kind != "application":
-        return {}
+        return inputs, {}
     app = _application_model(graph, base, inputs)
     pool = {POOL_NODES[base.pooling][1]} if base.pooling else set()
     wanted = [n.name for n in graph.nodes if n.name in base.nodes and n.name not in pool]
@@ -54,7 +106,19 @@ def base_tensors(graph: Graph, base: BaseInfo, inputs: Any) -> dict[str, Any]:
             f"the reference spec of {base.keras_class} names layers keras.applications does not have: "
             f"{', '.join(missing[:5])}"
         )
-    return {name: have[name].output for name in wanted}
+    return inputs, {name: have[name].output for name in wanted}
+
+
+def _opaque_tensors(base: BaseInfo) -> tuple[Any, dict[str, Any]]:
+    image = keras.Input(shape=base.image_shape, name="input")
+    if base.kind == "model":
+        model = _load_saved(base.source, base.trust, base.image_shape)
+    else:
+        kwargs = _app_kwargs(base.include_top, base.pooling, base.classes, base.vars)
+        model = _construct(base, getattr(keras.applications, base.source), input_shape=base.image_shape, **kwargs)
+    model.name = base.scope  # so that plan stages and selectors find it by the spec's name
+    out = model(image, training=False) if base.bn_inference else model(image)
+    return image, {base.scope: out}
 
 
 def _adopt_unnamed_layers(graph: Graph, base: BaseInfo, app: Any, wanted: list[str]) -> None:
@@ -85,22 +149,18 @@ def _adopt_unnamed_layers(graph: Graph, base: BaseInfo, app: Any, wanted: list[s
 
 def _application_model(graph: Graph, base: BaseInfo, inputs: Any) -> Any:
     constructor = getattr(keras.applications, str(base.keras_class))
+    # archspec adds the pooling layer itself, named avg_pool / max_pool
+    kwargs = _app_kwargs(base.include_top, None, base.classes, base.vars)
+    return _construct(base, constructor, input_tensor=inputs, input_shape=tuple(graph.input_shape), **kwargs)
+
+
+def _construct(base: BaseInfo, constructor: Any, **kwargs: Any) -> Any:
     weights = base.weights
     if weights not in (None, "imagenet") and not Path(weights).is_file():
         raise _error(base, f"weights file not found: {weights}")
-    kwargs: dict[str, Any] = dict(
-        include_top=base.include_top,
-        weights=weights,
-        input_tensor=inputs,
-        input_shape=tuple(graph.input_shape),
-        pooling=None,  # archspec adds the pooling layer itself, named avg_pool / max_pool
-        **dict(base.vars),
-    )
-    if base.include_top and base.classes:
-        kwargs["classes"] = base.classes
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT):
-            return constructor(**kwargs)
+            return constructor(weights=weights, **kwargs)
     except Exception as exc:  # Keras raises URL, OS and Value errors: all mean "cannot load"
         if weights == "imagenet":
             raise _error(
@@ -117,6 +177,9 @@ def finish_model(model: Any, graph: Graph, base: BaseInfo) -> None:
     if base.kind == "spec" and base.weights is not None:
         _load_spec_weights(model, graph, base)
     layers = {layer.name: layer for layer in model.layers}
+    if base.opaque:
+        info = graph.sections["_transfer"]
+        layers[base.scope].trainable = base.scope in info.initial
     for node in graph.nodes:
         if node.name in layers:
             layers[node.name].trainable = node.trainable

@@ -129,6 +129,7 @@ class Plan:
 
     base: BaseInfo | None
     stages: tuple[Stage, ...]
+    input_shape: tuple[int, ...] = ()  # the images the model reads (for an opaque base, not graph.input_shape)
 
     @property
     def preprocess(self) -> str:
@@ -159,11 +160,13 @@ def plan(graph: Graph) -> Plan:
     """
     info: TransferInfo | None = graph.sections.get("_transfer")
     if info is None:
-        return Plan(None, ())
-    layers = tuple(n.name for n in graph.nodes)
+        return Plan(None, (), tuple(graph.input_shape))
+    base = info.base
+    opaque = base is not None and base.opaque
+    layers = ((base.scope,) if opaque else ()) + tuple(n.name for n in graph.nodes)  # type: ignore[union-attr]
     stages = []
     for k, (name, trainable, raw) in enumerate(info.stages):
-        analysis = analyse(_with_flags(graph, trainable))
+        t, nt = _counts(graph, trainable, base if opaque else None)
         stages.append(
             Stage(
                 index=k,
@@ -173,11 +176,21 @@ def plan(graph: Graph) -> Plan:
                 callbacks=tuple(raw.get("callbacks") or ()),
                 trainable=trainable,
                 layers=layers,
-                trainable_params=analysis.trainable_params,
-                non_trainable_params=analysis.non_trainable_params,
+                trainable_params=t,
+                non_trainable_params=nt,
             )
         )
-    return Plan(info.base, tuple(stages))
+    return Plan(base, tuple(stages), tuple(base.image_shape if opaque else graph.input_shape))  # type: ignore[union-attr]
+
+
+def _counts(graph: Graph, trainable: frozenset[str], opaque: BaseInfo | None) -> tuple[int, int]:
+    """Trainable and non-trainable parameters; an opaque base adds what Keras measured of it."""
+    analysis = analyse(_with_flags(graph, trainable))
+    t, nt = analysis.trainable_params, analysis.non_trainable_params
+    if opaque is not None:
+        bt, bnt = opaque.measured
+        t, nt = (t + bt, nt + bnt) if opaque.scope in trainable else (t, nt + bt + bnt)
+    return t, nt
 
 
 def _with_flags(graph: Graph, trainable: frozenset[str]) -> Graph:
