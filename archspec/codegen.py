@@ -184,5 +184,7 @@ def render(graph: Graph) -> str:
 
 
 def _docstring_text(text: str) -> str:
-    """Text safe inside a triple-quoted docstring: no quotes or backslashes can end it."""
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    """Text safe inside a triple-quoted docstring: no quotes or backslashes can end it, and
+    characters that are not printable (NUL, lone surrogates) are written as escapes."""
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return "".join(c if c.isprintable() or c == "\t" else c.encode("unicode_escape").decode("ascii") for c in text)
