@@ -95,13 +95,16 @@ def main(max_params: str | None, max_memory: str | None) -> None:
     """
     from . import limits
 
+    before = limits.current()
     try:
-        limits.configure(  # every run starts from the defaults (tests run many in one process)
-            max_params=limits.DEFAULT_MAX_PARAMS if max_params is None else limits.parse_count(max_params),
-            max_memory=limits.DEFAULT_MAX_MEMORY if max_memory is None else limits.parse_size(max_memory),
+        limits.configure(
+            max_params=None if max_params is None else limits.parse_count(max_params),
+            max_memory=None if max_memory is None else limits.parse_size(max_memory),
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    # the options hold for this command only (a test or a program may run many in one process)
+    click.get_current_context().call_on_close(lambda: limits.configure(**before.__dict__))
 
 
 def spec_argument(func: Callable[..., Any]) -> Callable[..., Any]:
