@@ -105,7 +105,7 @@ CODE_TAGS = [
 def test_tags_are_refused_and_run_nothing(tag, tmp_path):
     marker = tmp_path / "pwned"
     text = f"archspec: 1\ninput: [8, 8, 1]\ndescription: {tag.format(marker=marker)}\nlayers: [flatten]\n"
-    with pytest.raises(SpecError, match="YAML tag .* is not allowed in a spec"):
+    with pytest.raises(SpecError, match=r"YAML tag .* is not allowed in a spec"):
         archspec.expand(text)
     assert not marker.exists()
 
