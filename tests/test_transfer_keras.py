@@ -317,3 +317,10 @@ def test_saved_keras_model_as_base(keras, tmp_path):
     for a, b in zip(source.weights, model.get_layer("tiny").weights, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert sum(math.prod(w.shape) for w in model.trainable_weights) == 10 * 3 + 3
+
+
+def test_include_top_with_own_classes_matches_keras(keras):
+    text = "archspec: 1\ninput: [32, 32, 3]\nbase: {application: resnet50, include_top: true, classes: 7}\nlayers: []\n"
+    model = keras.applications.ResNet50(weights=None, include_top=True, classes=7, input_shape=(32, 32, 3))
+    assert dict_table(text) == dict_table(model)
+    assert archspec.build(text).count_params() == model.count_params()

@@ -272,7 +272,7 @@ def _expand_base(
             hint = did_you_mean(key, known_vars)
             raise _fail(doc, f"the base spec {ref.name} has no variable {key!r}.{hint}", ("base", "vars", key))
     if raw.get("include_top") and "classes" in raw:
-        overrides["classes"] = raw["classes"]
+        data["classes"] = raw["classes"]  # the base's own top, as keras.applications' `classes`
     sub_doc = Document(data, base_doc.file, base_doc.positions)
     check(sub_doc)
     sub = Expander(sub_doc, overrides)

@@ -26,6 +26,7 @@ from ..errors import UsageError
 from ..fileio import atomic_path, atomic_write_text
 from ..ir import Graph
 
+ATTR_LIMIT = 32_000  # bytes of text kept as an HDF5 attribute
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
@@ -261,7 +262,13 @@ class _Writer:
         self._mark(row + len(features))  # only after the rows are on disk
 
     def finish(self, meta: dict[str, Any]) -> None:
+        import h5py
+
         for key, value in meta.items():
+            if isinstance(value, str) and len(value.encode()) > ATTR_LIMIT:
+                # HDF5 keeps attributes in the object header (64 KiB); a long spec goes in a dataset
+                self.h5.create_dataset(key, data=value, dtype=h5py.string_dtype())
+                value = f"(in dataset {key!r})"
             self.h5.attrs[key] = value
         self.h5.close()
         with atomic_path(self.target) as tmp:
