@@ -90,11 +90,8 @@ def evaluate_dataset(model: keras.Model, dataset: Any, class_names: Sequence[str
 
     model = main_output(model)
     classes = int(model.outputs[0].shape[-1])
-    ys, ps = [], []
-    for x, y in dataset:
-        ps.append(np.asarray(model(x, training=False), dtype=np.float32))
-        ys.append(np.asarray(y))
-    probs, onehot = np.concatenate(ps), np.concatenate(ys)
+    probs = np.asarray(model.predict(dataset.map(lambda x, y: x), verbose=0), dtype=np.float32)
+    onehot = np.concatenate([np.asarray(y) for _, y in dataset])
     truth, pred = onehot.argmax(-1), probs.argmax(-1)
     loss = float(keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(onehot, probs)).mean())
     metrics = {"loss": loss, "accuracy": float(np.mean(truth == pred))}

@@ -8,8 +8,8 @@ Layout::
     RUN_DIR/checkpoints/epoch-NNNN.keras   model + optimizer state after epoch NNNN (latest only)
     RUN_DIR/best.keras           the best model by the monitored metric
     RUN_DIR/last.keras           the model after the last epoch
-    RUN_DIR/history.json         per-epoch metrics, learning rate, stage; continues across resumes
-    RUN_DIR/curves.png           accuracy and loss curves (training and validation)
+    RUN_DIR/history.json         per-epoch metrics, learning rate, seconds, stage; continues across resumes
+    RUN_DIR/curves.png           accuracy and loss curves (training and validation), drawn after each stage
     RUN_DIR/train.log            what happened, one line per event
     RUN_DIR/test.json            test-split loss and metrics, when there is a test split
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,6 +69,10 @@ class RunDir:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         atomic_write_text(file, f"{old}{stamp} {message}\n")
 
+    def copy(self, source: Path, target: Path) -> None:
+        with atomic_path(target, suffix=target.suffix) as tmp:
+            shutil.copyfile(source, tmp)
+
     def save_model(self, model: keras.Model, target: Path) -> None:
         with atomic_path(target, suffix=".keras") as tmp:
             model.save(tmp)
@@ -103,11 +108,13 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._lr = _current_lr(self.model.optimizer)  # the rate this epoch starts with (a schedule moves on)
+        self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         logs = dict(logs or {})
         number = epoch + 1  # Keras counts from 0; the run directory from 1
         logs["lr"] = self._lr
+        logs["seconds"] = time.perf_counter() - self._start  # training + validation, before this bookkeeping
         for key, value in logs.items():
             self.history.setdefault(key, [None] * (len(self.history.get("epoch", []))))
             self.history[key].append(_plain(value))
@@ -117,28 +124,24 @@ class EpochRecorder(keras.callbacks.Callback):
             if len(values) < len(self.history["epoch"]):
                 values.append(None)
         improved = self._improved(logs.get(self.monitor))
-        if improved:
-            self.run.save_model(self.model, self.run.best)
-            self.best = {"monitor": self.monitor, "value": _plain(logs[self.monitor]), "epoch": number}
         checkpoint = self.run / f"checkpoints/epoch-{number:04d}.keras"
         self.run.save_model(self.model, checkpoint)
+        if improved:  # the best model is this epoch's checkpoint: copy it rather than save twice
+            self.run.copy(checkpoint, self.run.best)
+            self.best = {"monitor": self.monitor, "value": _plain(logs[self.monitor]), "epoch": number}
         previous = (self.run.read_json("state.json") or {}).get("checkpoint")
-        self.run.write_json(
-            "state.json",
-            {
-                "epoch": number,
-                "stage": self.stage,
-                "checkpoint": str(checkpoint.relative_to(self.run.path)),
-                "best": self.best,
-                "finished": False,
-            },
-        )
-        if previous and previous != str(checkpoint.relative_to(self.run.path)):
+        relative = str(checkpoint.relative_to(self.run.path))
+        state = {"epoch": number, "stage": self.stage, "checkpoint": relative, "best": self.best, "finished": False}
+        self.run.write_json("state.json", state)
+        if previous and previous != relative:
             (self.run.path / previous).unlink(missing_ok=True)
         self.run.write_json("history.json", self.history)
-        plot_curves(self.history, self.run / "curves.png")
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in logs.items())
         self.run.log(f"epoch {number} (stage {self.stage}): {shown}{' [best]' if improved else ''}")
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        # Drawing takes longer than a small model's epoch; the curves are drawn once per stage (and on resume).
+        plot_curves(self.history, self.run / "curves.png")
 
     def _improved(self, value: Any) -> bool:
         if value is None or (isinstance(value, float) and math.isnan(value)):

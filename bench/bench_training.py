@@ -1,0 +1,153 @@
+"""Benchmark of training throughput (issue 8). Prints measurements and ratios; asserts nothing.
+
+The same model (specs/seed_cnn.yaml) on the same data (scikit-learn's digits, the spec's
+train/validation split) with the same optimizer, batch size and epochs, trained two ways in
+one process, in alternating rounds:
+
+* plain: a hand-written ``model.fit`` on NumPy arrays (x / 255, one-hot labels, shuffle,
+  validation data), timed around the ``fit`` call;
+* archspec: ``archspec.training.trainer.train`` (the ``archspec train`` command without its
+  CLI), timed as a whole run: spec, data loading, tf.data pipeline, fit with a checkpoint,
+  history, curves and log after every epoch, and the test-split evaluation.
+
+Throughput is training images per second. Two figures: per epoch, from the marginal cost of
+an epoch, (T(N epochs) - T(1 epoch)) / (N - 1), which holds the input pipeline, training,
+validation and everything either side does after each epoch (archspec: checkpoint with the
+optimizer state, best model, history, state, log); and whole run, N x images / T(N), which
+also holds the fixed costs (spec, model build, graph traces, curves, test report).
+Target: archspec not slower per epoch (ratio >= 1).
+
+    python bench/bench_training.py [--epochs 6] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "specs" / "seed_cnn.yaml"
+
+
+class EpochTimer:
+    """Seconds of every epoch (training + validation), as archspec's history records them."""
+
+    def __init__(self) -> None:
+        import keras
+
+        outer = self
+
+        class _Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                outer.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                outer.seconds.append(time.perf_counter() - outer.start)
+
+        self.start = 0.0
+        self.seconds: list[float] = []
+        self.callback = _Timer()
+
+
+def plain_fit(data: Path, epochs: int) -> tuple[float, list[float], int]:
+    """The hand-written baseline: arrays in memory, model.fit, evaluate on the test split."""
+    import keras
+    import numpy as np
+
+    from archspec import build
+    from archspec.api import validate
+    from archspec.training.config import train_config
+    from archspec.training.data import split_assignment
+
+    doc = validate(str(SPEC))
+    cfg = train_config(doc, doc.data["train"])
+    with np.load(data) as npz:
+        x, y = npz["images"].astype("float32") / 255.0, keras.utils.to_categorical(npz["labels"], 10)
+    assign = split_assignment(len(x), {"validation": cfg.data.validation, "test": cfg.data.test}, cfg.seed)
+    keras.utils.set_random_seed(cfg.seed)
+    start = time.perf_counter()
+    model = build(str(SPEC))
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.optimizer.lr), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
+    timer = EpochTimer()
+    model.fit(
+        x[assign == 0],
+        y[assign == 0],
+        batch_size=cfg.batch_size,
+        epochs=epochs,
+        shuffle=True,
+        validation_data=(x[assign == 1], y[assign == 1]),
+        callbacks=[timer.callback],
+        verbose=0,
+    )
+    model.evaluate(x[assign == 2], y[assign == 2], verbose=0)
+    return time.perf_counter() - start, timer.seconds, int(np.sum(assign == 0))
+
+
+def archspec_run(data: Path, epochs: int) -> tuple[float, list[float], int]:
+    import json
+
+    from archspec.training import trainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = trainer.train(
+            str(SPEC),
+            trainer.Options(data=str(data), epochs=epochs, verbose=0),
+            run_dir=Path(tmp) / "run",
+            echo=lambda s: None,
+        )
+        elapsed = time.perf_counter() - start
+        count = json.loads((result.run_dir / "run.json").read_text())["counts"]["train"]
+    return elapsed, list(result.history["seconds"]), count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    from archspec.training import datasets
+
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TensorFlow {tf.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = datasets.write("npz", Path(tmp) / "digits.npz")
+        plain_fit(data, 1)  # warm-up: TensorFlow's first graph traces and thread pools
+        archspec_run(data, 1)
+        results: dict[str, list[tuple[float, float]]] = {"plain": [], "archspec": []}
+        for _ in range(args.rounds):
+            for name, fn in (("plain", plain_fit), ("archspec", archspec_run)):
+                one, _, n = fn(data, 1)
+                total, _, n = fn(data, args.epochs)
+                whole = n * args.epochs / total
+                per_epoch = (total - one) / (args.epochs - 1)  # the marginal cost of an epoch, bookkeeping included
+                results[name].append((whole, n / per_epoch))
+                print(
+                    f"  {name:9s} 1 epoch {one:6.2f} s, {args.epochs} epochs {total:6.2f} s: whole run {whole:6.0f} img/s,"
+                    f" per added epoch {per_epoch:5.2f} s = {n / per_epoch:6.0f} img/s"
+                )
+    best = {k: (max(w for w, _ in v), max(s for _, s in v)) for k, v in results.items()}
+    print(f"\nseed_cnn on digits ({n} training images x {args.epochs} epochs, best of {args.rounds} rounds)")
+    print(
+        f"  per epoch (pipeline + training + validation + per-epoch bookkeeping): plain {best['plain'][1]:6.0f} img/s,"
+        f" archspec {best['archspec'][1]:6.0f} img/s, ratio archspec/plain = {best['archspec'][1] / best['plain'][1]:.2f}"
+        "  (target >= 1)"
+    )
+    print(
+        f"  whole run (also spec, model build, traces, curves, test report): plain {best['plain'][0]:6.0f} img/s,"
+        f" archspec {best['archspec'][0]:6.0f} img/s, ratio archspec/plain = {best['archspec'][0] / best['plain'][0]:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
