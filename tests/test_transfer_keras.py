@@ -279,7 +279,7 @@ def test_extraction_layout_resume_and_shallow_classifier(keras, tmp_path):
         assert word in out.output
 
 
-def test_application_without_reference_spec_is_built_and_measured_by_keras(keras):
+def test_application_without_reference_spec_is_built_and_measured_by_keras(keras, tmp_path):
     """MobileNetV3Small has no reference spec: one opaque base, its figures measured by Keras."""
     text = (
         "archspec: 1\ninput: [32, 32, 3]\nbase: {application: MobileNetV3Small, pooling: avg, vars: {alpha: 0.75}}\n"
@@ -302,6 +302,12 @@ def test_application_without_reference_spec_is_built_and_measured_by_keras(keras
         stage.apply(model)
         trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
         assert (trainable, model.count_params() - trainable) == (stage.trainable_params, stage.non_trainable_params)
+
+    from archspec.transfer.extract import extract
+
+    make_digits(tmp_path / "digits", per_class=1)
+    result = extract(graph, tmp_path / "digits", tmp_path / "f.hdf5", model=model, progress=False)
+    assert (result.count, result.dim, result.layers) == (10, graph.input_shape[0], ("mobilenetv3small",))
 
 
 def test_saved_keras_model_as_base(keras, tmp_path):

@@ -145,7 +145,7 @@ def extract(
             from ..errors import did_you_mean
 
             raise UsageError(f"--layer: the model has no layer {name!r}.{did_you_mean(name, names)}")
-    extractor = keras.Model(model.inputs, [model.get_layer(n).output for n in tapped])
+    extractor = keras.Model(model.inputs, [_tap(model, n) for n in tapped])
     dim = sum(int(np.prod(t.shape[1:])) for t in extractor.outputs)
     the_plan = plan(graph)
     preprocess, image_shape = the_plan.preprocess, the_plan.input_shape
@@ -172,6 +172,17 @@ def extract(
         raise
     writer.finish(meta)
     return ExtractResult(output, len(folder.paths), dim, tapped, start)
+
+
+def _tap(model: Any, name: str) -> Any:
+    """The tensor of a layer inside ``model``; an opaque base (a nested model) is called afresh
+    on the model's input, because its own ``output`` belongs to its inner graph."""
+    import keras
+
+    layer = model.get_layer(name)
+    if isinstance(layer, keras.Model):
+        return layer(model.inputs[0], training=False)
+    return layer.output
 
 
 def _run(
