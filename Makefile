@@ -21,6 +21,10 @@ demo: $(STAMP)
 	$(PY) -m archspec expand specs/seed_cnn.yaml | head -n 12
 	$(PY) -m archspec compile specs/seed_cnn.yaml -o build/seed_cnn.py
 	$(PY) -m archspec build specs/seed_cnn.yaml -o build/seed_cnn.keras
+	$(PY) -m archspec.training.datasets npz build/digits.npz
+	rm -rf build/run_seed_cnn
+	$(PY) -m archspec train specs/seed_cnn.yaml --data build/digits.npz --run-dir build/run_seed_cnn -q
+	$(PY) -m archspec evaluate build/run_seed_cnn
 
 test: $(STAMP)
 	$(PY) -m ruff check archspec tests bench
