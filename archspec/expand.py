@@ -280,6 +280,8 @@ class Expander:
 
     def type_key(self, item: dict[str, Any], path: SpecPath) -> str | None:
         keys = [k for k in item if k in self.reg or k in self.user_blocks or k in self.block_keys]
+        if len(keys) > 1:  # a type name can also be an argument of the item's type: {fc_head: 256, dropout: 0.3}
+            keys = [k for k in keys if not any(k in self.arg_names(other) for other in keys if other != k)]
         if len(keys) == 1:
             return keys[0]
         if len(keys) > 1:
@@ -289,6 +291,13 @@ class Expander:
         known = [*self.reg.names(), *self.user_blocks, *self.block_keys]
         self.fail(f"unknown layer type {first!r}.{did_you_mean(first, known)}", (*path, first), at_key=True)
         return None
+
+    def arg_names(self, key: str) -> Any:
+        """The argument names (and aliases) of a layer type, built-in block or user block."""
+        if key in self.user_blocks:
+            return self.user_blocks[key].get("params") or {}
+        bt = block_type(key) if key in self.block_keys else None
+        return bt.alias_map() if bt is not None else self.reg.get(key).alias_map()
 
     def repeat(self, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
         count = self.value(item["repeat"], ctx.env, (*path, "repeat"))

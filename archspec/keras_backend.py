@@ -28,7 +28,7 @@ def build(
     Under a mixed-precision policy the output layers compute in float32, as Keras'
     mixed-precision guide asks, so that softmax and the loss stay numerically stable.
 
-    >>> model = build("archspec: 1\ninput: [8, 8, 1]\nlayers: [flatten, {dense: 3}]")
+    >>> model = build("archspec: 1\\ninput: [8, 8, 1]\\nlayers: [flatten, {dense: 3}]")
     >>> model.count_params()
     195
     """

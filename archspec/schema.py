@@ -68,12 +68,18 @@ def _layer_defs() -> dict[str, Any]:
     return defs
 
 
-def _layer_item(layer_keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """A layer item: a bare name, a repeat, or a mapping whose type key selects its schema."""
-    dispatch = [
-        {"if": {"type": "object", "required": [key]}, "then": {"$ref": f"#/$defs/layer_{canon}"}}
-        for key, canon in layer_keys
-    ]
+def _layer_item(layer_keys: Iterable[tuple[str, str]], shadowed: dict[str, list[str]]) -> dict[str, Any]:
+    """A layer item: a bare name, a repeat, or a mapping whose type key selects its schema.
+
+    ``shadowed`` maps a type name that is also an argument of other types (``dropout`` of
+    ``fc_head``) to those types: next to one of them, it is that argument, not a type.
+    """
+    dispatch = []
+    for key, canon in layer_keys:
+        cond: dict[str, Any] = {"type": "object", "required": [key]}
+        if shadowed.get(key):
+            cond["not"] = {"anyOf": [{"required": [other]} for other in shadowed[key]]}
+        dispatch.append({"if": cond, "then": {"$ref": f"#/$defs/layer_{canon}"}})
     return {
         "anyOf": [
             {"type": "string", "pattern": _IDENT},
@@ -81,6 +87,23 @@ def _layer_item(layer_keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
             {"type": "object", "minProperties": 1, "not": {"required": ["repeat"]}, "allOf": dispatch},
         ]
     }
+
+
+def _shadowed(layer_keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Type names that are also argument names of other types, and those types' keys."""
+    from .blocks import block_type
+    from .registry import registry
+
+    reg = registry()
+    keys = list(layer_keys)
+    names = {key for key, _ in keys}
+    out: dict[str, list[str]] = {}
+    for key, _ in keys:
+        owner = block_type(key) or reg.get(key)
+        for arg in owner.alias_map():
+            if arg in names and arg != key:
+                out.setdefault(arg, []).append(key)
+    return out
 
 
 @functools.cache
@@ -93,7 +116,7 @@ def json_schema() -> dict[str, Any]:
     layer_keys = sorted({**reg.canonical, **canonical_block_keys()}.items())
     defs = _layer_defs()
     defs.update(block_schemas())
-    defs["layer"] = _layer_item(layer_keys)
+    defs["layer"] = _layer_item(layer_keys, _shadowed(layer_keys))
     defs["common"] = {
         "type": "object",
         "properties": {
@@ -239,18 +262,27 @@ def _fast_schema(schema: dict[str, Any]) -> dict[str, Any]:
     item = fast["$defs"]["layer"]
     branches = list(item["anyOf"])
     obj = dict(branches.pop(2))
-    obj[_DISPATCH] = {b["if"]["required"][0]: b["then"]["$ref"] for b in obj.pop("allOf")}
+    dispatch = obj.pop("allOf")
+    obj[_DISPATCH] = {
+        "refs": {b["if"]["required"][0]: b["then"]["$ref"] for b in dispatch},
+        "shadowed": {
+            b["if"]["required"][0]: [r["required"][0] for r in b["if"]["not"]["anyOf"]]
+            for b in dispatch
+            if "not" in b["if"]
+        },
+    }
     # Most items are mappings: try that branch first (anyOf stops at the first that fits).
     fast["$defs"]["layer"] = {**item, "anyOf": [obj, *branches[:2]]}
     return fast
 
 
-def _dispatch(validator: Any, table: dict[str, str], instance: Any, schema: Any) -> Any:
+def _dispatch(validator: Any, table: dict[str, Any], instance: Any, schema: Any) -> Any:
     """Validate a layer item against the fragment of each type key it has (as the allOf would)."""
     if validator.is_type(instance, "object"):
+        refs, shadowed = table["refs"], table["shadowed"]
         for key in instance:
-            ref = table.get(key)
-            if ref is not None:
+            ref = refs.get(key)
+            if ref is not None and not any(other in instance for other in shadowed.get(key, ())):
                 yield from validator.descend(instance, {"$ref": ref})
 
 
