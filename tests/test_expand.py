@@ -81,7 +81,7 @@ def test_graph_is_immutable():
         ("layers: [{conv: 8, name: a}, {conv: 8, name: a}]", "duplicate layer name 'a'"),
         ("layers: [{repeat: -1, layers: [relu]}]", "4:19: layers[0].repeat: must be >= 0; got number -1"),
         ("layers: [{repeat: '${2.5}', layers: [relu]}]", "`repeat` must be a whole number >= 0; got 2.5"),
-        ("layers: [{conv: 8, bias: no}]", "`bias` must be true or false (YAML 1.2: write true or false)"),
+        ("layers: [{conv: 8, bias: no}]", "`bias` must be true or false ('no' is a boolean only in YAML 1.1"),
         ("layers: [{maxpool: 64}]", "does not fit the 32x32 input"),
         ("layers: [{conv: 8}, {dense: 3}]", "dense needs a flat input; got shape [30, 30, 8]"),
         ("layers: [{conv: 8, name: a}, {conv: 4, name: b}, {add: null, inputs: [a, b]}]", "projection shortcut"),

@@ -288,3 +288,61 @@ def test_seed_spec_train_section_is_the_documented_one():
 
     doc = validate(str(ROOT / "specs" / "seed_cnn.yaml"))
     assert train_config(doc, doc.data["train"]).data.test == 0.2
+
+
+def test_feature_file_head_with_early_stopping(tmp_path):
+    """The feature layout of `archspec extract` (features/labels/label_names) trains a head; features are not rescaled."""
+    import h5py
+
+    images, labels, names = datasets.digits()
+    with h5py.File(tmp_path / "features.h5", "w") as fh:
+        fh["features"] = images.reshape(len(images), -1)[:600].astype("float32") / 255.0
+        fh["labels"] = labels[:600]
+        fh["label_names"] = np.array([f"digit{n}" for n in names], dtype="S")
+    spec = _spec(
+        tmp_path,
+        """archspec: 1
+name: head
+input: [64]
+layers: [{dense: 32, activation: relu}, {dense: 10, activation: softmax, name: predictions}]
+train:
+  data: {validation: 0.2}
+  epochs: 6
+  optimizer: {name: adam, lr: 0.01}
+  early_stopping: {monitor: val_accuracy, patience: 0, min_delta: 1.0}
+""",
+    )
+    result = _train(spec, tmp_path / "features.h5", tmp_path / "run")
+    assert result.history["epoch"] == [1, 2]  # no epoch improves accuracy by 1.0: stop after the first that fails
+    assert "early stopping after epoch 2" in (tmp_path / "run" / "train.log").read_text()
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["class_names"][:2] == ["digit0", "digit1"] and meta["data"]["normalize"] is None
+    assert result.history["val_accuracy"][-1] > 0.5
+    from archspec.training.data import normalizer
+
+    assert float(normalizer(None, features=True)(0.5)) == 0.5 and float(normalizer(None, features=False)(51.0)) == 0.2
+
+
+def test_resume_extends_a_fine_tune_plan_mid_stage(digits_dir, tmp_path):
+    """--epochs caps each stage; resuming with a larger cap continues stage 2 with its optimizer state."""
+    import keras
+
+    from archspec.training import trainer
+
+    spec = _spec(
+        tmp_path,
+        TINY
+        + """train: {data: {validation: 0.2}, batch_size: 50}
+fine_tune:
+  - {name: head, freeze: c1, optimizer: rmsprop, epochs: 1}
+  - {name: all, unfreeze: all, optimizer: {name: sgd, lr: 0.01, momentum: 0.9}, epochs: 5}
+""",
+    )
+    first = _train(spec, digits_dir / "small.npz", tmp_path / "run", epochs=1)
+    assert first.history["stage"] == [0, 1]
+    second = trainer.resume(tmp_path / "run", epochs=2, echo=lambda s: None, verbose=0)
+    assert second.history["epoch"] == [1, 2, 3] and second.history["stage"] == [0, 1, 1]
+    assert "resumed from epoch 2 in stage 1 (all)" in (tmp_path / "run" / "train.log").read_text()
+    model = keras.models.load_model(tmp_path / "run" / "last.keras")
+    assert int(model.optimizer.iterations.numpy()) == 2 * 5  # stage 2's SGD: 2 epochs of 240/50 -> 5 steps
+    assert trainer.resume(tmp_path / "run", echo=lambda s: None).epochs == 3  # finished: nothing to do

@@ -261,7 +261,9 @@ def as_dataset(source: Source, assign: np.ndarray | None = None, code: int = 0) 
     if assign is None:
         return ds
     table = tf.constant(assign)
-    return ds.enumerate().filter(lambda i, xy: tf.gather(table, i) == code).map(lambda i, xy: xy)
+    kept = ds.enumerate().filter(lambda i, xy: tf.gather(table, i) == code).map(lambda i, xy: xy)
+    # A filter hides the size; Keras needs it for progress bars and to know where an epoch ends.
+    return kept.apply(tf.data.experimental.assert_cardinality(int(np.sum(assign == code))))
 
 
 def normalizer(normalize: dict[str, Any] | None, features: bool) -> Callable[[tf.Tensor], tf.Tensor]:

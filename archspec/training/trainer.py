@@ -179,8 +179,10 @@ def resume(
     rd = RunDir.open_existing(run_dir)
     meta = rd.read_json("run.json")
     opts = dict(meta["options"])
-    if epochs is not None:
+    if epochs is not None:  # extending the run: later resumes keep the new length
         opts["epochs"] = epochs
+        meta["options"]["epochs"] = epochs
+        rd.write_json("run.json", meta)
     if verbose is not None:
         opts["verbose"] = verbose
     options = Options(**opts)
