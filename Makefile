@@ -45,5 +45,10 @@ bench: $(STAMP)
 	$(PY) bench/bench_summary.py
 	$(PY) bench/bench_build.py
 
+# A longer fuzz run than the test suite's (tools/fuzz.py; crashes are saved to fuzz-crashes/).
+FUZZ_SECONDS ?= 300
+fuzz: $(STAMP)
+	$(PY) tools/fuzz.py --seconds $(FUZZ_SECONDS)
+
 clean:
 	rm -rf build .venv .pytest_cache
