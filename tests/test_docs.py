@@ -189,3 +189,16 @@ def test_doc_links_resolve():
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+PYTHON_BLOCKS = [b for b in ALL_BLOCKS if b.lang == "python" and b.file.name == "README.md"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=lambda b: b.id)
+def test_readme_python_runs_and_prints_what_it_says(block):
+    """The README's Python example runs, and each `print(...)  # X` prints X."""
+    expected = [line.split("#", 1)[1].strip() for line in block.text.splitlines() if line.startswith("print(")]
+    proc = subprocess.run([sys.executable, "-c", block.text], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == expected
