@@ -44,6 +44,7 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
         found = [*schema_errors, *_semantic_problems(doc, variant, overrides, schema_errors)]
         raise SpecError(sorted(found, key=lambda p: (p.location.line, p.location.column)))
     values = {**variant_values(doc, variant), **(overrides or {})}
+    _check_known_vars(doc, overrides or {})
     check_document(doc, values)  # count layers before making them: repeat: 10**9 fails in ms
     graph = _expand_mod.Expander(doc, values).run()
     check_graph(graph)  # dimensions, parameters and memory, with plain integers
@@ -82,8 +83,35 @@ def _semantic_problems(
     return []
 
 
+def _check_known_vars(doc: Document, overrides: Mapping[str, Any]) -> None:
+    """``--set`` may only set what the spec declares: a typo must not be silently ignored."""
+    declared = [*(doc.data.get("vars") or {}), "classes"]
+    for key in overrides:
+        if key not in declared:
+            raise UsageError(
+                f"--set {key}: the spec has no variable {key!r} (declared: {', '.join(declared)}).{did_you_mean(key, declared)}"
+            )
+
+
+def _check_variant_vars(doc: Document) -> None:
+    declared = [*(doc.data.get("vars") or {}), "classes"]
+    problems = [
+        doc.problem(
+            f"variant {name!r} sets {key!r}, which is not declared under `vars`.{did_you_mean(key, declared)}",
+            ("scales", name, key),
+            at_key=True,
+        )
+        for name, values in (doc.data.get("scales") or {}).items()
+        for key in (values or {})
+        if key not in declared
+    ]
+    if problems:
+        raise SpecError(problems)
+
+
 def variant_values(doc: Document, variant: str | None) -> dict[str, Any]:
     scales = doc.data.get("scales") or {}
+    _check_variant_vars(doc)
     if variant is None:
         return {}
     if variant not in scales:
