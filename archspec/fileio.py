@@ -26,6 +26,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
         yield tmp_path
         _fsync(tmp_path)
         os.replace(tmp_path, target)
+        _fsync_dir(target.parent)  # the rename itself survives a power cut, not only a crash
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -40,6 +41,19 @@ def _umask() -> int:
 def _fsync(path: Path) -> None:
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. a platform that cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(target: str | os.PathLike[str], text: str) -> None:
