@@ -632,3 +632,19 @@ def test_sigkill_during_an_atomic_write_leaves_the_old_file(tmp_path):
     proc.kill()
     proc.wait(timeout=30)
     assert target.read_text() == "old and complete\n"
+
+
+def test_feature_files_are_checked_before_they_are_read(tmp_path):
+    from archspec.transfer.shallow import read_features
+
+    good = _good_h5(tmp_path / "ok.h5")
+    with h5py.File(good, "a") as f:
+        f["label_names"] = np.array([b"a", b"b"])
+    assert read_features(good)[0].shape == (20, 8)
+    evil = tmp_path / "evil.h5"
+    with h5py.File(evil, "w") as f:
+        f["features"] = h5py.ExternalLink(str(good), "/features")
+        f["labels"] = np.arange(20)
+        f["label_names"] = np.array([b"a"])
+    with pytest.raises(UnsafeFileError, match="external link"):
+        read_features(evil)

@@ -109,9 +109,9 @@ def _folder(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tup
 
 
 def _hdf5(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> Source:
-    import h5py
+    from ..safe_hdf5 import open_hdf5
 
-    with h5py.File(path, "r") as fh:
+    with open_hdf5(path) as fh:  # refuses external links, virtual datasets, declared-size bombs
         keys = list(fh.keys())
         features = "features" in fh and cfg.images_key is None
         x_key = cfg.images_key or ("features" if features else "images")

@@ -29,10 +29,10 @@ class FitReport:
 
 
 def read_features(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    import h5py
+    from ..safe_hdf5 import open_hdf5
 
     try:
-        with h5py.File(path, "r") as db:
+        with open_hdf5(path) as db:  # refuses external links, virtual datasets, declared-size bombs
             missing = [k for k in ("features", "labels", "label_names") if k not in db]
             if missing:
                 raise UsageError(f"{path}: not a feature file (no dataset {', '.join(missing)})")
