@@ -239,20 +239,14 @@ class Window:
     dilation: tuple[int, int] = (1, 1)
 
 
-class LayerType:
-    """Base class of every layer type. Subclasses set the class attributes and ``infer``."""
+class Configurable:
+    """What layer types and built-in blocks share: named arguments with aliases."""
 
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
-    keras_class: ClassVar[str] = ""
     primary: ClassVar[str | None] = None  # the argument a bare scalar sets: ``conv: 64``
     args: ClassVar[tuple[Arg, ...]] = ()
-    multi_input: ClassVar[bool] = False
-    custom: ClassVar[bool] = False  # an archspec layer Keras lacks (needs archspec at run time)
-    doc: ClassVar[str] = ""
-    fixed_keras_args: ClassVar[Mapping[str, Any]] = {}
 
-    # -- arguments -------------------------------------------------------------------------
     @classmethod
     def arg_map(cls) -> dict[str, Arg]:
         return {a.name: a for a in cls.args}
@@ -268,6 +262,16 @@ class LayerType:
     def check_args(cls, args: Mapping[str, Any]) -> dict[str, Any]:
         """Hook for rules that involve more than one argument. Return the final args."""
         return dict(args)
+
+
+class LayerType(Configurable):
+    """Base class of every layer type. Subclasses set the class attributes and ``infer``."""
+
+    keras_class: ClassVar[str] = ""
+    multi_input: ClassVar[bool] = False
+    custom: ClassVar[bool] = False  # an archspec layer Keras lacks (needs archspec at run time)
+    doc: ClassVar[str] = ""
+    fixed_keras_args: ClassVar[Mapping[str, Any]] = {}
 
     # -- static analysis -------------------------------------------------------------------
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:

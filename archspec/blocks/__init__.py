@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from ..ir import Shape
-from ..registry import Arg
+from ..registry import Configurable
 
 BLOCKS: dict[str, BlockType] = {}
 _CANONICAL: dict[str, str] = {}
@@ -33,28 +33,8 @@ class Expansion:
     prefix: str | None = None
 
 
-class BlockType:
-    """Base class of built-in blocks."""
-
-    name: ClassVar[str]
-    aliases: ClassVar[tuple[str, ...]] = ()
-    primary: ClassVar[str | None] = None
-    args: ClassVar[tuple[Arg, ...]] = ()
-
-    @classmethod
-    def arg_map(cls) -> dict[str, Arg]:
-        return {a.name: a for a in cls.args}
-
-    @classmethod
-    def alias_map(cls) -> dict[str, str]:
-        out = {a.name: a.name for a in cls.args}
-        for a in cls.args:
-            out.update({alias: a.name for alias in a.aliases})
-        return out
-
-    @classmethod
-    def check_args(cls, args: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(args)
+class BlockType(Configurable):
+    """Base class of built-in blocks: ``name``, ``aliases``, ``primary``, ``args`` as for layers."""
 
     def expand(self, args: Mapping[str, Any], input_shape: Shape) -> Expansion:
         raise NotImplementedError

@@ -69,11 +69,17 @@ def _app_kwargs(include_top: bool, pooling: str | None, classes: int | None, var
 
 
 def _load_saved(path: str, trust: bool, shape: Shape) -> Any:
+    from ..safe_hdf5 import check_hdf5, check_keras_archive
+
     try:
         if path.endswith(".h5"):
             if not trust:
                 raise ValueError("a .h5 full model needs `trust: true`")
+            check_hdf5(path)  # trusted code, but still no external links or size bombs
             model = keras.saving.load_model(path, compile=False)  # legacy format: trusted by the user
+        elif path.endswith(".keras"):
+            check_keras_archive(path)  # no zip bomb, no member outside the archive
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
         else:
             model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except (ValueError, OSError, TypeError) as exc:
