@@ -10,8 +10,9 @@ global batch (Keras splits each batch across the replicas).
 from __future__ import annotations
 
 import json
+import math
 import os
-import sys
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -150,6 +151,10 @@ def train(
         data = replace(data, path=str(Path(data.path).resolve()))
     data = replace(data, normalize=resolve_normalize(data.normalize, graph))
     cfg = replace(cfg, data=data)
+    if not data.path:
+        raise UsageError("no training data: give --data PATH or train.data.path in the spec")
+    if not Path(data.path).exists():
+        raise UsageError(f"no such data file or folder: {data.path}")
     run = _new_run_dir(run_dir, graph.name)
     from .rundir import RunDir
 
@@ -165,7 +170,12 @@ def train(
         },
     )
     rd.log(f"new run of {spec} -> {run}")
-    return _run(rd, doc, graph, cfg, options, echo, resume=False)
+    try:
+        return _run(rd, doc, graph, cfg, options, echo, resume=False)
+    except BaseException:
+        if not (rd / "state.json").exists():  # no epoch completed: nothing to resume, leave no debris
+            shutil.rmtree(run, ignore_errors=True)
+        raise
 
 
 def resume(
@@ -206,71 +216,101 @@ def _new_run_dir(run_dir: str | Path | None, name: str) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """The prepared data of a run: splits, batched datasets, and what the pipelines share."""
+
+    splits: Any
+    train: Any
+    validation: Any
+    common: Mapping[str, Any]
+    steps: int
+
+
 def _run(
     rd: Any, doc: Any, graph: Graph, cfg: TrainConfig, options: Options, echo: Callable[[str], None], resume: bool
 ) -> RunResult:
     setup_devices(options.cpu_devices)
     import keras
-    import numpy as np
-
-    from . import augment as aug
-    from . import data as data_mod
-    from .rundir import EpochRecorder
 
     if cfg.seed is not None:
         keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy("mixed_float16" if options.mixed_precision else "float32")
     strategy = make_strategy(options.strategy)
-    replicas = strategy.num_replicas_in_sync
     batch = options.batch_size or cfg.batch_size
     graph = with_l2(graph, cfg.l2)
     stages = plan(graph, cfg, options.epochs)
-    state = rd.read_json("state.json") or {}
-    if resume and state.get("finished") and state.get("epoch", 0) >= sum(s.epochs for s in stages):
-        echo(
-            f"{rd.path}: the run finished after epoch {state['epoch']}; nothing to resume (pass --epochs to extend it)"
-        )
-        history = rd.read_json("history.json", {})
-        return RunResult(rd.path, state["epoch"], history, rd.read_json("test.json"))
-
-    splits = data_mod.load_splits(cfg.data, graph.input_shape, cfg.seed)
+    state = rd.read_json("state.json") or {} if resume else {}
+    if state.get("finished") and state.get("epoch", 0) >= sum(s.epochs for s in stages):
+        echo(f"{rd.path}: the run finished after epoch {state['epoch']}; nothing to resume (--epochs extends it)")
+        return RunResult(rd.path, state["epoch"], rd.read_json("history.json", {}), rd.read_json("test.json"))
     with strategy.scope():
         model = build_model(graph)
-    outputs = tuple(model.output_names)
+    inputs = _inputs(cfg, graph, model, batch)
+    monitor = cfg.monitor or _default_monitor(inputs.validation is not None)
+    _describe(rd, echo, inputs, graph, model, stages, strategy.num_replicas_in_sync, batch, monitor)
+    history: dict[str, list[Any]] = rd.read_json("history.json", {}) if resume else {}
+    done = _fit_stages(rd, echo, model, strategy, stages, inputs, cfg, options, state, history, monitor)
+    rd.save_model(model, rd.last)
+    test = _test(rd, inputs, echo) if inputs.splits.test is not None else None
+    rd.write_json("state.json", {**(rd.read_json("state.json") or {}), "finished": True})
+    rd.log(f"finished after epoch {done}" + (f"; test {_summary(test)}" if test else ""))
+    return RunResult(rd.path, done, history, test)
+
+
+def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
+    """Load and split the data, and build the training and validation pipelines for ``model``."""
+    from . import augment as aug
+    from . import data as data_mod
+
+    splits = data_mod.load_splits(cfg.data, graph.input_shape, cfg.seed)
     classes = int(model.outputs[0].shape[-1])
     _check_labels(splits, classes)
-    normalize = data_mod.normalizer(dict(cfg.data.normalize) if cfg.data.normalize else None, splits.features)
     common = {
         "classes": classes,
         "input_shape": graph.input_shape,
-        "normalize": normalize,
-        "outputs": outputs,
+        "normalize": data_mod.normalizer(dict(cfg.data.normalize) if cfg.data.normalize else None, splits.features),
+        "outputs": tuple(model.output_names),
         "batch_size": batch,
         "cache": cfg.data.cache,
     }
-    train_ds = data_mod.pipeline(
+    augment, noise = aug.augmenter(cfg.augment, cfg.seed), aug.noise(cfg.augment, cfg.seed)
+    train = data_mod.pipeline(
         splits.train,
         training=True,
-        augment=aug.augmenter(cfg.augment, cfg.seed),
-        noise=aug.noise(cfg.augment, cfg.seed),
+        augment=augment,
+        noise=noise,
         shuffle_buffer=cfg.data.shuffle_buffer,
         seed=cfg.seed,
         **common,
     )
-    val_ds = data_mod.pipeline(splits.validation, **common) if splits.validation is not None else None
-    steps = max(1, -(-splits.counts["train"] // batch))
-    monitor = cfg.monitor or _default_monitor(cfg, outputs, val_ds is not None)
+    validation = data_mod.pipeline(splits.validation, **common) if splits.validation is not None else None
+    return _Inputs(splits, train, validation, common, max(1, -(-splits.counts["train"] // batch)))
+
+
+def _describe(
+    rd: Any,
+    echo: Callable[[str], None],
+    inputs: _Inputs,
+    graph: Graph,
+    model: Any,
+    stages: Sequence[Stage],
+    replicas: int,
+    batch: int,
+    monitor: str,
+) -> None:
+    """Record the run's data, classes and distribution in run.json, and say them."""
+    splits = inputs.splits
     meta = rd.read_json("run.json")
     meta.update(
         {
             "class_names": list(splits.class_names),
             "counts": splits.counts,
-            "outputs": list(outputs),
+            "outputs": list(model.output_names),
             "input_shape": list(graph.input_shape),
             "replicas": replicas,
             "global_batch": batch,
             "per_replica_batch": batch / replicas,
-            "strategy_devices": replicas,
             "monitor": monitor,
             "stages": [{"name": s.name, "epochs": s.epochs, "optimizer": s.optimizer.name} for s in stages],
         }
@@ -279,16 +319,35 @@ def _run(
         rd.write_json("run.json", meta)
     echo(f"run directory: {rd.path}")
     echo(
-        f"data: {splits.counts} examples, {classes} classes; global batch {batch} over {replicas} replica(s)"
-        f" = {batch / replicas:g} per replica; {len(stages)} stage(s), {sum(s.epochs for s in stages)} epochs"
+        f"data: {splits.counts} examples, {inputs.common['classes']} classes; global batch {batch} over {replicas}"
+        f" replica(s) = {batch / replicas:g} per replica; {len(stages)} stage(s), {sum(s.epochs for s in stages)} epochs"
     )
     if batch % replicas:
         echo(f"warning: the global batch {batch} does not divide evenly over {replicas} replicas")
 
-    history: dict[str, list[Any]] = rd.read_json("history.json", {}) if resume else {}
-    done = int(state.get("epoch", 0)) if resume else 0
-    best = state.get("best", {}) if resume else {}
-    class_weight = _class_weight(cfg, splits, classes, outputs)
+
+def _fit_stages(
+    rd: Any,
+    echo: Callable[[str], None],
+    model: Any,
+    strategy: Any,
+    stages: Sequence[Stage],
+    inputs: _Inputs,
+    cfg: TrainConfig,
+    options: Options,
+    state: Mapping[str, Any],
+    history: dict[str, list[Any]],
+    monitor: str,
+) -> int:
+    """Fit stage after stage (recompiling between them); resume mid-plan from ``state``. Returns the last epoch."""
+    import keras
+
+    from .rundir import EpochRecorder
+
+    done, best = int(state.get("epoch", 0)), dict(state.get("best", {}))
+    pending = bool(done and state.get("checkpoint"))
+    outputs, classes = inputs.common["outputs"], inputs.common["classes"]
+    class_weight = _class_weight(cfg, inputs.splits, classes, outputs)
     start = 0
     for index, stage in enumerate(stages):
         end = start + stage.epochs
@@ -297,19 +356,20 @@ def _run(
             continue
         with strategy.scope():
             if stage.apply is not None:
-                stage.apply(model)
-            _compile(model, cfg, stage, steps, options, outputs, classes)
-        if resume and done > 0 and state.get("checkpoint"):
+                stage.apply(model)  # trainable flags take effect on the compile below
+            _compile(model, cfg, stage, inputs.steps, options, outputs, classes)
+        if pending:
             if done > start:  # mid-stage: the optimizer state (slots, iterations, learning rate) carries on
                 with strategy.scope():
                     model.optimizer.build(model.trainable_variables)
             _load_weights(model, rd.path / state["checkpoint"])
             echo(f"resumed from epoch {done} ({state['checkpoint']})")
             rd.log(f"resumed from epoch {done} in stage {index} ({stage.name})")
-            resume = False  # weights are live from here on
+            pending = False
+        trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
         rd.log(
             f"stage {index} ({stage.name}): epochs {max(start, done) + 1}..{end}, optimizer {stage.optimizer.name}, "
-            f"trainable params {sum(int(np.prod(w.shape)) for w in model.trainable_weights):,}"
+            f"trainable params {trainable:,}"
         )
         recorder = EpochRecorder(rd, monitor, index, history, best)
         callbacks: list[Any] = [recorder]
@@ -319,25 +379,21 @@ def _run(
         if stage.early_stopping is not None:
             callbacks.append(_early_stopping(stage.early_stopping, monitor))
         model.fit(
-            train_ds,
-            validation_data=val_ds,
+            inputs.train,
+            validation_data=inputs.validation,
             epochs=end,
             initial_epoch=max(start, done),
             class_weight=class_weight,
             callbacks=callbacks,
             verbose=options.verbose,
-            shuffle=False,
+            shuffle=False,  # the pipeline shuffles
         )
         best = recorder.best
         done = history["epoch"][-1] if history.get("epoch") else done
         if model.stop_training and any(isinstance(c, keras.callbacks.EarlyStopping) for c in callbacks):
             rd.log(f"early stopping after epoch {done}")
         start = end
-    rd.save_model(model, rd.last)
-    test = _test(rd, splits, common, outputs, echo) if splits.test is not None else None
-    rd.write_json("state.json", {**(rd.read_json("state.json") or {}), "finished": True})
-    rd.log(f"finished after epoch {done}" + (f"; test {_summary(test)}" if test else ""))
-    return RunResult(rd.path, done, history, test)
+    return done
 
 
 def _load_weights(model: Any, path: Path) -> None:
@@ -350,7 +406,7 @@ def _load_weights(model: Any, path: Path) -> None:
         model.load_weights(path)
 
 
-def _default_monitor(cfg: TrainConfig, outputs: Sequence[str], validation: bool) -> str:
+def _default_monitor(validation: bool) -> str:
     """val_loss (robust on small validation sets, where accuracies tie), or loss without validation data."""
     return "val_loss" if validation else "loss"
 
@@ -432,26 +488,20 @@ def _class_weight(cfg: TrainConfig, splits: Any, classes: int, outputs: Sequence
     return {i: float(len(labels) / (classes * c)) if c else 1.0 for i, c in enumerate(counts)}
 
 
-def _test(
-    rd: Any, splits: Any, common: Mapping[str, Any], outputs: Sequence[str], echo: Callable[[str], None]
-) -> dict[str, Any]:
+def _test(rd: Any, inputs: _Inputs, echo: Callable[[str], None]) -> dict[str, Any]:
     """Evaluate the best model (chosen on validation) on the held-out test split; write test.json."""
     from . import data as data_mod
     from .evaluate import evaluate_dataset, load_model
 
     model_path = rd.best if rd.best.exists() else rd.last
     model = load_model(model_path)
-    test_ds = data_mod.pipeline(splits.test, **{**common, "outputs": ()})
-    result = evaluate_dataset(model, test_ds, splits.class_names)
+    test_ds = data_mod.pipeline(inputs.splits.test, **{**inputs.common, "outputs": ()})
+    result = evaluate_dataset(model, test_ds, inputs.splits.class_names)
     result["model"] = model_path.name
     rd.write_json("test.json", result)
-    echo(f"test ({splits.counts['test']} examples, {model_path.name}): {_summary(result)}")
+    echo(f"test ({inputs.splits.counts['test']} examples, {model_path.name}): {_summary(result)}")
     return result
 
 
 def _summary(result: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use `archspec train`")
