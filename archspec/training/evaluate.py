@@ -43,6 +43,9 @@ def load_model(path: str | Path) -> keras.Model:
         raise UsageError(f"no such model file: {path}")
     if path.suffix != ".keras":
         raise UsageError(f"expected a .keras model file or a run directory; got {path}")
+    from ..safe_hdf5 import check_keras_archive
+
+    check_keras_archive(path)  # no zip bomb, no member outside the archive
     return keras.models.load_model(path, safe_mode=True, compile=False)
 
 
