@@ -1,4 +1,4 @@
-"""Emit stage: an architecture diagram of the expanded graph, as Graphviz DOT.
+r"""Emit stage: an architecture diagram of the expanded graph, as Graphviz DOT.
 
 The DOT text is written here, by hand (no Graphviz Python binding needed): one box per
 layer, the tensor shape on every edge, and each block instance (``graph.scopes``) drawn as
@@ -10,8 +10,8 @@ newlines), so nodes get generated ids (``n0``, ``n1``, ...) and every label goes
 :func:`quote`, which leaves nothing that DOT would read as syntax or as an escape.
 
 >>> from archspec import expand
->>> dot = to_dot(expand("archspec: 1\\ninput: [8, 8, 1]\\nlayers: [{conv: 4}, flatten]"))
->>> '"conv\\\\nconv 4, 3x3"' in dot and 'label="6x6x4"' in dot
+>>> dot = to_dot(expand("archspec: 1\ninput: [8, 8, 1]\nlayers: [{conv: 4}, flatten]"))
+>>> 'n0 [label="conv\\nconv 4, 3x3\\n40 params"];' in dot and 'n0 -> n1 [label="6x6x4"];' in dot
 True
 """
 

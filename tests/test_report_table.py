@@ -27,11 +27,11 @@ def test_most_tables_are_written_directly():
 
 @pytest.mark.parametrize(
     "name",
-    ["x" * 120, "ünïcode_名前", "tab\there", "[bold]markup[/bold]"],
+    ["x" * 120, "ünïcode_名前", "[bold]markup[bold]", "wide_ｗｉｄｅ"],
 )
 def test_unusual_tables_fall_back_to_rich(name):
     spec = {"archspec": 1, "input": [4], "layers": [{"dense": 2, "name": name}]}
     analysis = archspec.summary(spec)
     assert report.render_table(analysis) == report._rich_table(analysis)
-    if len(name) > 100 or not name.isascii() or "\t" in name:
+    if len(name) > 100 or not name.isascii():
         assert report._plain_table(analysis, None, "float32", 110) is None
