@@ -1,0 +1,41 @@
+"""The benchmark scripts stay runnable (they are run by hand: `make bench`; no timings here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+import archspec
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("layers", [1, 30, 301])
+def test_generated_chain_has_the_layers_it_says(layers):
+    text = _module("bench_summary").generated_spec(layers)
+    analysis = archspec.summary(text)
+    assert len(analysis.layers) == layers
+
+
+@pytest.mark.parametrize("script", ["bench_summary.py", "bench_build.py"])
+def test_scripts_parse_their_options(script):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--repeat" in proc.stdout
+
+
+def test_benchmarked_specs_exist_and_match_keras_counts_pinned_in_them():
+    assert archspec.summary(ROOT / "specs" / "resnet152.yaml").total_params == 60_419_944
+    assert archspec.summary(ROOT / "specs" / "resnet50.yaml").total_params == 25_636_712
+    assert len(archspec.expand(ROOT / "specs" / "resnet_cifar.yaml", variant="resnet1202")) == 4211
