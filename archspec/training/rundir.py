@@ -4,7 +4,7 @@ Layout::
 
     RUN_DIR/spec.yaml            the exact spec text trained
     RUN_DIR/run.json             options, data settings, class names, strategy, replicas
-    RUN_DIR/state.json           last completed epoch, its checkpoint, the best value so far
+    RUN_DIR/state.json           last completed epoch, its checkpoint, the best value so far, the history
     RUN_DIR/checkpoints/epoch-NNNN.keras   model + optimizer state after epoch NNNN (latest only)
     RUN_DIR/best.keras           the best model by the monitored metric
     RUN_DIR/last.keras           the model after the last epoch
@@ -13,9 +13,10 @@ Layout::
     RUN_DIR/train.log            what happened, one line per event
     RUN_DIR/test.json            test-split loss and metrics, when there is a test split
 
-Every file is written atomically (temporary file + rename). The checkpoint of epoch N is
-written before ``state.json`` names it, and the previous one is deleted only after, so a
-kill at any moment leaves a state that names a complete checkpoint.
+Every file is written atomically (temporary file + rename). ``state.json`` is the commit
+point of an epoch: one write names the epoch's complete checkpoint and holds the history up
+to it; the previous checkpoint is deleted only after. So a kill at any moment leaves a state
+that names a complete checkpoint with its matching history.
 """
 
 from __future__ import annotations
@@ -129,15 +130,18 @@ class EpochRecorder(keras.callbacks.Callback):
         if improved:  # the best model is this epoch's checkpoint: copy it rather than save twice
             self.run.copy(checkpoint, self.run.best)
             self.best = {"monitor": self.monitor, "value": _plain(logs[self.monitor]), "epoch": number}
-        previous = (self.run.read_json("state.json") or {}).get("checkpoint")
-        relative = str(checkpoint.relative_to(self.run.path))
-        state = {"epoch": number, "stage": self.stage, "checkpoint": relative, "best": self.best, "finished": False}
-        self.run.write_json("state.json", state)
-        if previous and previous != relative:
-            (self.run.path / previous).unlink(missing_ok=True)
         self.run.write_json("history.json", self.history)
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in logs.items())
         self.run.log(f"epoch {number} (stage {self.stage}): {shown}{' [best]' if improved else ''}")
+        # The commit point: state.json names the checkpoint and carries the history up to this epoch, in one
+        # atomic write. A kill before it resumes at this epoch (history.json, which may be one epoch ahead, is
+        # rewritten from the state); a kill after it resumes at the next.
+        previous = (self.run.read_json("state.json") or {}).get("checkpoint")
+        relative = str(checkpoint.relative_to(self.run.path))
+        state = {"epoch": number, "stage": self.stage, "checkpoint": relative, "best": self.best, "finished": False}
+        self.run.write_json("state.json", {**state, "history": self.history})
+        if previous and previous != relative:
+            (self.run.path / previous).unlink(missing_ok=True)
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         # Drawing takes longer than a small model's epoch; the curves are drawn once per stage (and on resume).

@@ -249,7 +249,7 @@ def _run(
     inputs = _inputs(cfg, graph, model, batch)
     monitor = cfg.monitor or _default_monitor(inputs.validation is not None)
     _describe(rd, echo, inputs, graph, model, stages, strategy.num_replicas_in_sync, batch, monitor)
-    history: dict[str, list[Any]] = rd.read_json("history.json", {}) if resume else {}
+    history: dict[str, list[Any]] = dict(state.get("history") or {})  # the history committed with the checkpoint
     done = _fit_stages(rd, echo, model, strategy, stages, inputs, cfg, options, state, history, monitor)
     rd.save_model(model, rd.last)
     test = _test(rd, inputs, echo) if inputs.splits.test is not None else None
