@@ -346,3 +346,41 @@ fine_tune:
     model = keras.models.load_model(tmp_path / "run" / "last.keras")
     assert int(model.optimizer.iterations.numpy()) == 2 * 5  # stage 2's SGD: 2 epochs of 240/50 -> 5 steps
     assert trainer.resume(tmp_path / "run", echo=lambda s: None).epochs == 3  # finished: nothing to do
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("point", "resumed_from"), [("before_commit", 1), ("after_commit", 2)])
+def test_a_crash_around_the_epoch_commit_loses_and_repeats_nothing(
+    digits_dir, tmp_path, monkeypatch, point, resumed_from
+):
+    """Crash in epoch 2 just before state.json commits it (log written, history.json ahead) or just after."""
+    from archspec.training import trainer
+    from archspec.training.rundir import RunDir
+
+    log, write_json = RunDir.log, RunDir.write_json
+
+    def crashing_log(self, message):
+        log(self, message)
+        if point == "before_commit" and message.startswith("epoch 2 "):
+            raise _Crash
+
+    def crashing_write_json(self, name, data):
+        write_json(self, name, data)
+        if point == "after_commit" and name == "state.json" and data.get("epoch") == 2:
+            raise _Crash
+
+    monkeypatch.setattr(RunDir, "log", crashing_log)
+    monkeypatch.setattr(RunDir, "write_json", crashing_write_json)
+    spec = _spec(tmp_path, TINY + "train: {epochs: 3, data: {validation: 0.2}}\n")
+    with pytest.raises(_Crash):
+        _train(spec, digits_dir / "small.npz", tmp_path / "run")
+    monkeypatch.undo()
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["epoch"] == [1, 2]  # written before the commit in both cases
+    result = trainer.resume(tmp_path / "run", echo=lambda s: None, verbose=0)
+    assert result.history["epoch"] == [1, 2, 3] and all(len(v) == 3 for v in result.history.values())
+    assert json.loads((tmp_path / "run" / "history.json").read_text())["epoch"] == [1, 2, 3]
+    assert f"resumed from epoch {resumed_from} in stage 0" in (tmp_path / "run" / "train.log").read_text()
