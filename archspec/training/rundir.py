@@ -78,6 +78,14 @@ class RunDir:
         with atomic_path(target, suffix=".keras") as tmp:
             model.save(tmp)
 
+    def repair_best(self, state: Mapping[str, Any]) -> bool:
+        """After a kill between an epoch's commit and its best-model copy: make the copy. True if it was needed."""
+        best, checkpoint = state.get("best") or {}, state.get("checkpoint")
+        if not checkpoint or best.get("epoch") != state.get("epoch") or not (self.path / checkpoint).exists():
+            return False
+        self.copy(self.path / checkpoint, self.best)
+        return True
+
     def clean_temporaries(self) -> list[Path]:
         """Remove half-written temporary files a killed run left (atomic_path's ``.NAME.*``)."""
         removed = []
@@ -127,8 +135,7 @@ class EpochRecorder(keras.callbacks.Callback):
         improved = self._improved(logs.get(self.monitor))
         checkpoint = self.run / f"checkpoints/epoch-{number:04d}.keras"
         self.run.save_model(self.model, checkpoint)
-        if improved:  # the best model is this epoch's checkpoint: copy it rather than save twice
-            self.run.copy(checkpoint, self.run.best)
+        if improved:
             self.best = {"monitor": self.monitor, "value": _plain(logs[self.monitor]), "epoch": number}
         self.run.write_json("history.json", self.history)
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in logs.items())
@@ -140,6 +147,8 @@ class EpochRecorder(keras.callbacks.Callback):
         relative = str(checkpoint.relative_to(self.run.path))
         state = {"epoch": number, "stage": self.stage, "checkpoint": relative, "best": self.best, "finished": False}
         self.run.write_json("state.json", {**state, "history": self.history})
+        if improved:  # the best model is this epoch's checkpoint: a copy, after the commit (resume redoes it)
+            self.run.copy(checkpoint, self.run.best)
         if previous and previous != relative:
             (self.run.path / previous).unlink(missing_ok=True)
 

@@ -204,6 +204,7 @@ def resume(
     cfg = replace(cfg, data=replace(data_config({}), **stored))
     for leftover in rd.clean_temporaries():
         rd.log(f"removed the half-written {leftover.name}")
+    rd.repair_best(rd.read_json("state.json") or {})
     rd.log(f"resuming (state: {rd.read_json('state.json')})")
     return _run(rd, doc, graph, cfg, options, echo, resume=True)
 
