@@ -39,7 +39,8 @@ def graph_to_spec(graph: Graph) -> dict[str, Any]:
     spec["layers"] = layers
     if graph.outputs != (prev,):
         spec["outputs"] = list(graph.outputs)
-    spec.update({k: v for k, v in graph.sections.items() if not k.startswith("_")})
+    # variables are resolved here, so the variants of `scales:` (which set them) no longer apply
+    spec.update({k: v for k, v in graph.sections.items() if not k.startswith("_") and k != "scales"})
     return spec
 
 

@@ -353,11 +353,14 @@ def test_stage_and_pattern_counts_are_bounded_too():
     with pytest.raises(SpecError, match=r"stages\[0\]\.n: `n: 1,000,000,000` convs"):
         archspec.expand(stages)
     pattern = (
-        'archspec: 1\ninput: [8, 8, 1]\nclasses: 2\nvars: {N: 100000}\npattern: "INPUT -> [CONV]*N -> FC"\n'
+        'archspec: 1\ninput: [8, 8, 1]\nclasses: 2\nvars: {N: 25000}\npattern: "INPUT -> [CONV]*N -> FC"\n'
         "tokens: {CONV: {conv: 1, padding: same}}\n"
     )
-    with pytest.raises(SpecError, match=r"pattern: `repeat: 100,001` of 1 layer makes 100,001 layers"):
-        archspec.expand(pattern, overrides={"N": 100_001})
+    assert len(archspec.expand(pattern, overrides={"N": 10}).nodes) == 12
+    with pytest.raises(
+        SpecError, match=r"pattern: `repeat: 25,001` of 1 layer makes 25,001 layers; the limit is 25,000"
+    ):
+        archspec.expand(pattern, overrides={"N": 25_001})
 
 
 def test_counting_is_exact_for_a_real_network():
