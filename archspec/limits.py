@@ -341,8 +341,10 @@ def check_memory(
 
 
 def _memory_problem(analysis: Any, batch: int, optimizer: str, dtype: str, limits: Limits) -> Problem | None:
+    from .analysis import OPTIMIZER_SLOTS
     from .errors import Location
 
+    optimizer = optimizer if optimizer in OPTIMIZER_SLOTS else "adam"  # an unknown one: assume Adam's two slots
     mem = analysis.training_memory(batch, optimizer, dtype)
     if mem["total"] <= limits.max_memory:
         return None

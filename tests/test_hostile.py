@@ -651,3 +651,24 @@ def test_feature_files_are_checked_before_they_are_read(tmp_path):
         f["label_names"] = np.array([b"a"])
     with pytest.raises(UnsafeFileError, match="external link"):
         read_features(evil)
+
+
+def test_training_checks_the_memory_budget_at_its_batch_size_before_tensorflow(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "archspec: 1\ninput: [8, 8, 1]\nclasses: 10\nlayers: [flatten, {dense: 10, activation: softmax}]\n"
+        "train: {batch_size: 32}\n"
+    )
+    (tmp_path / "x.npz").write_bytes(b"")
+    code = (
+        "import sys\nfrom archspec.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as exc:\n"
+        "    print('tensorflow imported:', 'tensorflow' in sys.modules)\n    raise\n"
+    )
+    args = ["--max-memory", "20KiB", "train", str(spec), "--data", str(tmp_path / "x.npz"), "--run-dir", "run"]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "training needs an estimated 27.4 KiB at batch size 32 with adam" in proc.stderr  # 10.7 KiB at batch 1
+    assert "tensorflow imported: False" in proc.stdout
+    assert not (tmp_path / "run").exists()

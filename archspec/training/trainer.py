@@ -151,6 +151,10 @@ def train(
         data = replace(data, path=str(Path(data.path).resolve()))
     data = replace(data, normalize=resolve_normalize(data.normalize, graph))
     cfg = replace(cfg, data=data)
+    from ..analysis import analyse
+    from ..limits import check_memory
+
+    check_memory(analyse(graph), options.batch_size or cfg.batch_size, cfg.optimizer.name)  # before any tensor
     if not data.path:
         raise UsageError("no training data: give --data PATH or train.data.path in the spec")
     if not Path(data.path).exists():
