@@ -156,7 +156,7 @@ def plan(graph: Graph) -> Plan:
     ...   - {unfreeze: all, optimizer: {name: sgd, lr: 0.001, momentum: 0.9}, epochs: 5}
     ... ''')
     >>> [(s.name, s.trainable_params, s.non_trainable_params) for s in plan(g)]
-    [('stage1', 514, 40), ('stage2', 554, 0)]
+    [('stage1', 290, 40), ('stage2', 330, 0)]
     """
     info: TransferInfo | None = graph.sections.get("_transfer")
     if info is None:
