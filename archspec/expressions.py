@@ -15,6 +15,7 @@ import functools
 import math
 import operator
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -144,8 +145,10 @@ def _parse(text: str) -> ast.expr:
     """The parsed expression; cached, since a repeat evaluates the same text many times
     (the tree is only read, never changed)."""
     try:
-        return ast.parse(text, mode="eval").body
-    except SyntaxError:
+        with warnings.catch_warnings():  # "1if x" parses with a SyntaxWarning on stderr: refuse it instead
+            warnings.simplefilter("error", SyntaxWarning)
+            return ast.parse(text, mode="eval").body
+    except (SyntaxError, SyntaxWarning):
         raise ExpressionError(f"cannot parse expression {text!r}") from None
 
 
