@@ -322,6 +322,8 @@ def pipeline(
         return x, y
 
     ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is None:  # deterministic: normalize and encode once, before the cache, not every epoch
+        ds = ds.map(lambda x, y: (normalize(x), tf.one_hot(y, classes)), num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
     if training and shuffle_buffer:
@@ -329,15 +331,14 @@ def pipeline(
     ds = ds.batch(batch_size, drop_remainder=False)
 
     def prepare(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Any]:
-        if augment is not None:
-            x = augment(x)
-        x = normalize(x)
+        if augment is not None:  # augmentation works on raw pixels, as ImageDataGenerator's does
+            x, y = normalize(augment(x)), tf.one_hot(y, classes)
         if noise is not None:
             x = noise(x)
-        onehot = tf.one_hot(y, classes)
-        return x, ({name: onehot for name in outputs} if len(outputs) > 1 else onehot)
+        return x, ({name: y for name in outputs} if len(outputs) > 1 else y)
 
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None or noise is not None or len(outputs) > 1:
+        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     # In-memory sources cannot be sharded by file across workers; shard by data instead.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
