@@ -1,0 +1,295 @@
+"""Crashes mid-write: `archspec extract` and `archspec train` killed with SIGKILL at random
+points leave files that are complete or absent, and resuming finishes the job.
+
+Each command runs in a child process on a tiny network, is killed at moments drawn from a
+seeded random generator (printed on failure: ``KILL_SEED``), and after every kill the output
+directory is inspected: every file archspec names is complete (HDF5 opens and holds every
+row, JSON parses, `.keras` and `.png` files pass their format's integrity check); only
+hidden temporary files (``.NAME.XXXXXXXX.suffix``) may be partial. Then the command is run
+again and must give what an uninterrupted run gives: for extraction the same features, bit
+for bit; for training the same epochs, history and optimizer step count (not the same
+weights: a resumed epoch shuffles its data differently, see docs/training.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+KILL_SEED = int(os.environ.get("KILL_SEED", "20261122"))
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+TINY_BASE = """archspec: 1
+name: tiny
+input: [16, 16, 3]
+layers:
+  - {conv: 4, kernel: 3, strides: 2, padding: same, name: c1}
+  - {relu: null, name: r1}
+  - {conv: 8, kernel: 3, padding: same, name: c2}
+  - {gap: null, name: pool}
+"""
+
+FEATURES = """archspec: 1
+name: feats
+input: [16, 16, 3]
+base: {spec: tiny.yaml, output: pool, weights: tiny.weights.h5}
+layers: []
+"""
+
+TRAIN = """archspec: 1
+name: tinytrain
+input: [8, 8, 1]
+classes: 10
+layers:
+  - {conv: 8, kernel: 3, padding: same, activation: relu}
+  - {maxpool: 2}
+  - flatten
+  - {dense: 10, activation: softmax}
+train:
+  data: {validation: 0.1, test: 0.2, normalize: rescale}
+  epochs: 8
+  batch_size: 32
+  optimizer: {name: adam, lr: 0.01}
+  seed: 1
+"""
+
+
+def _cmd(*args: object) -> list[str]:
+    return [sys.executable, "-m", "archspec", *map(str, args)]
+
+
+def _run(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.run(_cmd(*args), capture_output=True, text=True, env=ENV, cwd=cwd, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def _kill_when(args: list[object], cwd: Path, ready, delay: float) -> tuple[int | None, str]:
+    """Start archspec, wait until ``ready()`` (or the process ends), sleep ``delay``, SIGKILL it.
+    Returns the exit code (None if killed) and the output."""
+    proc = subprocess.Popen(_cmd(*args), cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and not ready() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(delay)
+    finished = proc.poll() is not None
+    if not finished:
+        proc.send_signal(signal.SIGKILL)
+    out = proc.communicate()[0].decode(errors="replace")
+    return (proc.returncode if finished else None), out
+
+
+def _hidden_temporaries(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob(".*") if p.is_file()]
+
+
+# -- extraction ---------------------------------------------------------------------------------
+
+
+def _digit_images(root: Path, per_class: int = 20) -> None:
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for c in range(10):
+        folder = root / f"digit{c}"
+        folder.mkdir(parents=True)
+        for k, i in enumerate(np.where(digits.target == c)[0][:per_class]):
+            img = Image.fromarray((digits.images[i] * 255 / 16).astype(np.uint8)).resize((16, 16), Image.NEAREST)
+            img.convert("RGB").save(folder / f"{k:03d}.png")
+
+
+def _read_features(path: Path) -> dict[str, object]:
+    with h5py.File(path, "r") as db:
+        return {
+            "features": db["features"][()],
+            "labels": db["labels"][()],
+            "label_names": list(db["label_names"][()]),
+            "attrs": {k: db.attrs[k] for k in db.attrs if k not in ("data",)},
+        }
+
+
+def _assert_same_features(path: Path, clean: dict[str, object]) -> None:
+    got = _read_features(path)
+    np.testing.assert_array_equal(got["features"], clean["features"])
+    np.testing.assert_array_equal(got["labels"], clean["labels"])
+    assert got["label_names"] == clean["label_names"]
+
+
+@pytest.fixture(scope="module")
+def extraction(tmp_path_factory):
+    root = tmp_path_factory.mktemp("extract")
+    (root / "tiny.yaml").write_text(TINY_BASE)
+    (root / "feats.yaml").write_text(FEATURES)
+    _digit_images(root / "digits")
+    _run("build", "tiny.yaml", "--weights", "-o", "tiny.weights.h5", cwd=root)
+    args = ["extract", "feats.yaml", "--data", "digits", "--batch-size", "4", "--buffer-size", "8", "--no-progress"]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        _cmd(*args, "-o", "clean.h5"), cwd=root, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    marker = root / "clean.h5.progress.json"
+    while proc.poll() is None and not marker.exists():
+        time.sleep(0.005)
+    writing = time.monotonic()
+    out = proc.communicate()[0].decode(errors="replace")
+    assert proc.returncode == 0, out
+    done = time.monotonic()
+    return root, args, _read_features(root / "clean.h5"), (writing - started, done - writing)
+
+
+def test_extract_killed_at_random_points_resumes_to_the_clean_result(extraction):
+    root, args, clean, (starting, writing) = extraction
+    rng = random.Random(KILL_SEED)
+    target, partial = root / "out.h5", root / "out.h5.partial"
+    marker = root / "out.h5.progress.json"
+
+    def rows_written(at_least: int):
+        def ready() -> bool:
+            try:
+                return json.loads(marker.read_text())["rows"] >= at_least
+            except (FileNotFoundError, ValueError, KeyError):
+                return False
+
+        return ready
+
+    kills = []
+    for trial in range(4):
+        # trial 0 dies at a random moment of the whole run (most likely while starting); trials 1-2
+        # at random moments of the writing; trial 3 just after some rows are written (so the
+        # last run must resume from the middle of the file, not from the start)
+        if trial == 0:
+            ready, delay = (lambda: True), rng.uniform(0, starting + writing)
+        elif trial < 3:
+            ready, delay = rows_written(0), rng.uniform(0, writing)
+        else:
+            ready, delay = rows_written(8), rng.uniform(0, 0.05)
+        code, out = _kill_when([*args, "-o", "out.h5"], root, ready, delay)
+        kills.append((trial, round(delay, 3), code))
+        assert code in (None, 0), out
+        if target.exists():  # complete, or not there at all
+            _assert_same_features(target, clean)
+            assert not partial.exists() and not marker.exists()
+            target.unlink()  # it finished before the kill: start over for the next trial
+            continue
+        if marker.exists():  # the marker is written atomically and never claims rows the partial lacks
+            rows = json.loads(marker.read_text())["rows"]
+            assert 0 <= rows <= len(clean["labels"])
+            with h5py.File(partial, "r") as db:
+                np.testing.assert_array_equal(db["features"][:rows], clean["features"][:rows])
+    resumable = json.loads(marker.read_text())["rows"] if marker.exists() else 0
+    final = _run(*args, "-o", "out.h5", cwd=root)
+    _assert_same_features(target, clean)
+    if resumable:
+        assert f"resumed at {resumable}" in final.stdout, final.stdout
+    assert not partial.exists() and not marker.exists()
+    assert any(code is None for _, _, code in kills), f"no run was killed: {kills} (seed {KILL_SEED})"
+    print(f"kills (trial, delay s, exit): {kills}; final: {final.stdout.strip()}")
+
+
+# -- training ------------------------------------------------------------------------------------
+
+
+def _state(run: Path) -> dict:
+    try:
+        return json.loads((run / "state.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _check_run_dir(run: Path) -> dict[str, int]:
+    """Every file archspec names in a run directory is complete; returns what was checked."""
+    seen = {"json": 0, "keras": 0, "png": 0, "other": 0}
+    temporaries = set(_hidden_temporaries(run))
+    for path in sorted(p for p in run.rglob("*") if p.is_file() and p not in temporaries):
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+            seen["json"] += 1
+        elif path.suffix == ".keras":
+            with zipfile.ZipFile(path) as zf:
+                assert zf.testzip() is None, path  # every member's CRC checks out
+                assert "config.json" in zf.namelist(), path
+            seen["keras"] += 1
+        elif path.suffix == ".png":
+            data = path.read_bytes()
+            assert data.startswith(b"\x89PNG\r\n\x1a\n") and data.rstrip(b"\0").endswith(b"IEND\xaeB`\x82"), path
+            seen["png"] += 1
+        else:
+            assert path.stat().st_size > 0 or path.suffix in (".log",), path
+            seen["other"] += 1
+    state = _state(run)
+    if state.get("checkpoint"):
+        assert (run / state["checkpoint"]).is_file(), state  # the state never names a missing checkpoint
+    return seen
+
+
+def _optimizer_steps(path: Path) -> int:
+    import keras
+
+    from archspec import keras_layers  # noqa: F401
+
+    model = keras.models.load_model(path, safe_mode=True)
+    return int(model.optimizer.iterations.numpy())
+
+
+@pytest.fixture(scope="module")
+def training(tmp_path_factory):
+    from archspec.training import datasets
+
+    root = tmp_path_factory.mktemp("train")
+    (root / "tiny.yaml").write_text(TRAIN)
+    datasets.write("npz", root / "digits.npz", limit=600)
+    _run("train", "tiny.yaml", "--data", "digits.npz", "--run-dir", "clean", "-q", cwd=root)
+    return root
+
+
+def _epochs(run: Path) -> list[int]:
+    history = json.loads((run / "history.json").read_text())
+    return [h["epoch"] for h in history] if isinstance(history, list) else list(history["epoch"])
+
+
+def _epoch_seconds(run: Path) -> float:
+    history = json.loads((run / "history.json").read_text())
+    seconds = [h["seconds"] for h in history] if isinstance(history, list) else list(history["seconds"])
+    return sum(seconds) / len(seconds)
+
+
+def test_train_killed_at_random_points_resumes_to_the_clean_epochs(training):
+    root = training
+    clean, run = root / "clean", root / "run"
+    total = _state(clean)["epoch"]
+    epoch_s = _epoch_seconds(clean)
+    rng = random.Random(KILL_SEED + 1)
+    kills: list[tuple[int, float, int | None]] = []
+    # first kill: a random moment after the first epoch is saved; then random moments of resumed runs
+    args = ["train", "tiny.yaml", "--data", "digits.npz", "--run-dir", "run", "-q"]
+    while _state(run).get("epoch", 0) < total and len(kills) < 4:
+        before = _state(run).get("epoch", 0)
+        delay = rng.uniform(0, 2.5 * epoch_s)
+        code, out = _kill_when(args, root, lambda before=before: _state(run).get("epoch", 0) > before, delay)
+        kills.append((before, round(delay, 3), code))
+        assert code in (None, 0), out
+        _check_run_dir(run)
+        args = ["train", "--resume", "run", "-q"]
+    if _state(run).get("epoch", 0) < total:
+        _run("train", "--resume", "run", "-q", cwd=root)
+    checked = _check_run_dir(run)
+    assert checked["keras"] >= 2 and checked["json"] >= 3, checked
+    assert _state(run)["epoch"] == total
+    assert _epochs(run) == _epochs(clean) == list(range(1, total + 1))  # no epoch lost or repeated
+    assert _optimizer_steps(run / _state(run)["checkpoint"]) == _optimizer_steps(clean / _state(clean)["checkpoint"])
+    assert any(code is None for _, _, code in kills), f"no run was killed: {kills} (seed {KILL_SEED})"
+    print(f"kills (epoch before, delay s, exit): {kills}")
