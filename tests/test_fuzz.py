@@ -127,7 +127,7 @@ def test_valid_specs_expand_analyse_compile_and_round_trip(spec):
 
 
 @pytest.mark.slow
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=valid_specs())
 def test_small_valid_specs_build_in_keras_with_identical_counts(spec):
     analysis = archspec.summary(_yaml(spec))
@@ -263,3 +263,9 @@ def test_a_type_name_next_to_a_type_that_takes_it_is_an_argument(item, type_, ar
     assert {k: node.args[k] for k in args} == args
     with pytest.raises(ArchspecError, match=r"exactly one type|unknown key"):
         archspec.expand({"archspec": 1, "input": [4, 4, 2], "layers": [{"conv": 8, "dropout": 0.5}]})
+
+
+def test_values_keras_refuses_are_refused_statically():
+    # found by the Keras-parity property: archspec accepted gaussian_noise stddev 2.0, Keras raised
+    with pytest.raises(ArchspecError, match=r"`stddev` must be <= 1. Received: stddev=2.0"):
+        archspec.expand({"archspec": 1, "input": [4, 4, 1], "layers": [{"gaussian_noise": 2.0}, "flatten"]})

@@ -115,7 +115,7 @@ class GaussianNoise(_Identity):
     name = "gaussian_noise"
     keras_class = "GaussianNoise"
     primary = "stddev"
-    args = (Arg("stddev", "float", 0.1, keras="stddev", low=0.0),)
+    args = (Arg("stddev", "float", 0.1, keras="stddev", low=0.0, high=1.0),)  # Keras refuses stddev > 1
 
 
 @register
