@@ -203,7 +203,7 @@ def load_model_file(path: str | os.PathLike[str], *, trust_h5: bool = False, **k
     """Load a Keras model from a file that may come from anyone.
 
     ``.keras``: archive checked, then ``keras.models.load_model(safe_mode=True)``.
-    ``.h5``/``.hdf5`` full models: refused unless ``trust_h5`` (the CLI's ``--trust-h5``);
+    ``.h5``/``.hdf5`` full models: refused unless ``trust_h5`` (in a spec: ``base: {model: m.h5, trust: true}``);
     even then the file is checked with :func:`check_hdf5` first.
     """
     from .errors import UsageError
@@ -220,14 +220,14 @@ def load_model_file(path: str | os.PathLike[str], *, trust_h5: bool = False, **k
             raise UsageError(
                 Problem(
                     "legacy .h5 full models are loaded only from sources you trust (their config is "
-                    "deserialised without Keras' safe mode); pass --trust-h5 (trust_h5=True) if you do, "
+                    "deserialised without Keras' safe mode); pass trust_h5=True (in a spec, `trust: true`) if you do, "
                     "or convert it to .keras",
                     Location(name),
                 )
             )
         check_hdf5(name)
     else:
-        raise UsageError(Problem("a model file must end in .keras (or .h5 with --trust-h5)", Location(name)))
+        raise UsageError(Problem("a model file must end in .keras (or .h5, trusted explicitly)", Location(name)))
     import keras
 
     from . import keras_layers  # noqa: F401  (archspec's own layers deserialise by name)

@@ -562,7 +562,7 @@ def test_not_hdf5_is_refused(tmp_path):
 
 def test_legacy_h5_models_need_trust(tmp_path):
     path = _good_h5(tmp_path / "model.h5")
-    with pytest.raises(UsageError, match="pass --trust-h5"):
+    with pytest.raises(UsageError, match="pass trust_h5=True"):
         load_model_file(path)
     link = tmp_path / "linked.h5"
     with h5py.File(link, "w") as f:
