@@ -47,7 +47,15 @@ FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 #: (groups must divide channels, noise_shape and target must match it) or to each other.
 _FIXED = {"groups", "noise_shape", "target", "dilation", "seed", "mean", "variance", "axis", "keepdims"}
 _SINGLE = sorted(n for n, lt in registry().types.items() if not lt.multi_input and n not in ("reshape",))
-_SPATIAL_SAFE = {"maxpool": {"padding": "same"}, "avgpool": {"padding": "same"}, "crop": {"cropping": 0}}
+_SAME = {"padding": "same"}
+_SPATIAL_SAFE = {
+    "maxpool": _SAME,
+    "avgpool": _SAME,
+    "conv": _SAME,
+    "depthwise": _SAME,
+    "separable": _SAME,
+    "crop": {"cropping": 0},
+}
 
 
 def _arg_value(arg: Arg) -> st.SearchStrategy[Any]:
