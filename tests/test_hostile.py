@@ -672,3 +672,39 @@ def test_training_checks_the_memory_budget_at_its_batch_size_before_tensorflow(t
     assert "training needs an estimated 27.4 KiB at batch size 32 with adam" in proc.stderr  # 10.7 KiB at batch 1
     assert "tensorflow imported: False" in proc.stdout
     assert not (tmp_path / "run").exists()
+
+
+_WRITES = re.compile(
+    r"open\([^)]*['\"][wax]b?\+?['\"]|\.write_(text|bytes)\(|\.save\(|savefig\(|np\.save|savez|save_weights\(|"
+    r"h5py\.File\([^)]*['\"](w|a|r\+|x)['\"]|json\.dump\(|shutil\.(copy\w*|move)\("
+)
+#: Writes that are not through atomic_path, and why that is safe.
+_WRITE_EXCEPTIONS = {
+    ("transfer/extract.py", 'h5py.File(self.partial, "r+")'): "the partial file is never the target",
+    ("transfer/extract.py", 'h5py.File(self.partial, "w")'): "the partial file is never the target",
+}
+
+
+def test_every_writer_in_the_package_goes_through_atomic_path():
+    """A write call must sit inside `with atomic_path(...)` (within the six lines above it)."""
+    offenders = []
+    for path in _package_sources():
+        if path.name == "fileio.py":
+            continue
+        rel = path.relative_to(PACKAGE).as_posix()
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            code = line.split("#", 1)[0]
+            if not _WRITES.search(code) or code.lstrip().startswith(('"', "'")):
+                continue
+            context = "\n".join(lines[max(0, number - 7) : number])
+            excused = any(rel == f and snippet in code for (f, snippet) in _WRITE_EXCEPTIONS)
+            if "atomic_path(" not in context and not excused:
+                offenders.append(f"archspec/{rel}:{number}: {line.strip()}")
+    assert not offenders, "writes outside atomic_path:\n" + "\n".join(offenders)
+
+
+def test_the_writer_audit_can_fail():
+    for bad in ['open(path, "w")', "model.save(path)", "fig.savefig(out)", 'h5py.File(p, "w")', "p.write_text(s)"]:
+        assert _WRITES.search(bad), bad
+    assert not _WRITES.search('h5py.File(p, "r")') and not _WRITES.search('open(p, "rb")')
