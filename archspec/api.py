@@ -56,6 +56,7 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
         "_variant": variant,
         "_overrides": dict(overrides or {}),
         "_classes": classes,
+        "_output_names": _output_names(doc, graph),
     }
     return Graph(**{**graph.__dict__, "sections": freeze(sections)})
 
@@ -81,6 +82,15 @@ def _semantic_problems(
     except Exception:
         return []
     return []
+
+
+def _output_names(doc: Document, graph: Graph) -> dict[str, str]:
+    """The spec's own names for its outputs (``aux1``: a block instance) -> layer names."""
+    written = doc.data.get("outputs")
+    if written is None:
+        return {}
+    written = written if isinstance(written, list) else [written]
+    return {str(w): name for w, name in zip(written, graph.outputs, strict=False) if w != name}
 
 
 def _check_known_vars(doc: Document, overrides: Mapping[str, Any]) -> None:

@@ -237,6 +237,31 @@ train:
     assert math.isclose(h["val_loss"][0], h["val_predictions_loss"][0] + 0.3 * h["val_aux1_loss"][0], rel_tol=1e-3)
 
 
+def test_loss_weights_may_use_the_specs_output_names(digits_dir, tmp_path):
+    # `aux1` is a block instance: its output layer is aux1_out, and either name works
+    spec = _spec(
+        tmp_path,
+        """archspec: 1
+name: block_head
+input: [8, 8, 1]
+blocks:
+  head: {layers: [{dense: 10, activation: softmax, name: out}]}
+layers:
+  - {conv: 8, kernel: 3, padding: same, activation: relu, name: c1}
+  - {flatten: null, name: flat}
+  - {head: null, name: aux1}
+  - {dense: 10, activation: softmax, name: predictions, inputs: flat}
+outputs: [predictions, aux1]
+train:
+  data: {validation: 0.2}
+  epochs: 1
+  loss_weights: {predictions: 1.0, aux1: 0.3}
+""",
+    )
+    h = _train(spec, digits_dir / "small.npz", tmp_path / "run").history
+    assert math.isclose(h["val_loss"][0], h["val_predictions_loss"][0] + 0.3 * h["val_aux1_out_loss"][0], rel_tol=1e-3)
+
+
 def test_fine_tune_stages_run_in_order_with_their_trainable_sets(digits_dir, tmp_path):
     from archspec import expand
     from archspec.transfer import plan

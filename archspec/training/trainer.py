@@ -141,7 +141,7 @@ def train(
     text = Path(spec).read_text(encoding="utf-8")
     doc = load_file(spec)
     graph = expand(doc, variant=options.variant, overrides=dict(options.sets or {}))
-    cfg = train_config(doc, graph.sections.get("train"), Path(spec).resolve().parent)
+    cfg = _with_output_aliases(train_config(doc, graph.sections.get("train"), Path(spec).resolve().parent), graph)
     data = cfg.data
     if options.data:
         data = replace(
@@ -202,7 +202,7 @@ def resume(
     options = Options(**opts)
     doc = load_file(rd / "spec.yaml")
     graph = expand(doc, variant=options.variant, overrides=dict(options.sets or {}))
-    cfg = train_config(doc, graph.sections.get("train"), Path(meta["spec"]).parent)
+    cfg = _with_output_aliases(train_config(doc, graph.sections.get("train"), Path(meta["spec"]).parent), graph)
     stored = dict(meta["data"])
     stored["image_size"] = tuple(stored["image_size"]) if stored.get("image_size") else None
     cfg = replace(cfg, data=replace(data_config({}), **stored))
@@ -423,6 +423,16 @@ def _check_labels(splits: Any, classes: int) -> None:
         )
     if len(splits.class_names) > classes:
         raise UsageError(f"the data has {len(splits.class_names)} classes but the model has {classes} outputs")
+
+
+def _with_output_aliases(cfg: TrainConfig, graph: Any) -> TrainConfig:
+    """``loss_weights`` may name outputs as the spec's ``outputs:`` writes them (``aux1``, a
+    block instance) as well as by their layer names (``aux1_predictions``)."""
+    aliases = graph.sections.get("_output_names") or {}
+    if not cfg.loss_weights or not aliases:
+        return cfg
+    weights = {aliases.get(key, key): value for key, value in cfg.loss_weights.items()}
+    return replace(cfg, loss_weights=weights)
 
 
 def _compile(
