@@ -171,7 +171,9 @@ class Expander:
             for arg in args:
                 if arg not in aliases:
                     self.fail(
-                        f"{key} has no argument {arg!r}.{did_you_mean(arg, aliases)}", ("defaults", key, arg), at_key=True
+                        f"{key} has no argument {arg!r}.{did_you_mean(arg, aliases)}",
+                        ("defaults", key, arg),
+                        at_key=True,
                     )
             out.setdefault(canon, {}).update({aliases.get(a, a): v for a, v in args.items()})
         return out
@@ -192,7 +194,9 @@ class Expander:
             count = self.value(stage.get("n", 1), env, ("stages", s - 1, "n"))  # n may be "${N}"
             if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_REPEAT:
                 if count is not _MISSING_SENTINEL:
-                    self.fail(f"`n` must be a whole number from 0 to {MAX_REPEAT}; got {count!r}", ("stages", s - 1, "n"))
+                    self.fail(
+                        f"`n` must be a whole number from 0 to {MAX_REPEAT}; got {count!r}", ("stages", s - 1, "n")
+                    )
                 count = 0
             for i in range(1, count + 1):
                 made.extend(self.stage_conv(stage, s, i, count))

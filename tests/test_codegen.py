@@ -51,7 +51,9 @@ def test_generated_code_is_ruff_format_clean(tmp_path):
     for spec in ("vgg16.yaml", "seed_cnn.yaml"):
         path = tmp_path / spec.replace(".yaml", ".py")
         path.write_text(archspec.compile_source(ROOT / "specs" / spec))
-        proc = subprocess.run([ruff, "format", "--isolated", "--check", "--diff", str(path)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [ruff, "format", "--isolated", "--check", "--diff", str(path)], capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -20,7 +20,9 @@ def problems(text: str) -> list[str]:
 
 
 def test_defaults_apply_and_layers_override_them():
-    g = archspec.expand(HEAD + "defaults: {conv: {kernel: 5, padding: same}}\nlayers: [{conv: 8}, {conv: 8, kernel: 1}]\n")
+    g = archspec.expand(
+        HEAD + "defaults: {conv: {kernel: 5, padding: same}}\nlayers: [{conv: 8}, {conv: 8, kernel: 1}]\n"
+    )
     assert [n.args["kernel"] for n in g.nodes] == [(5, 5), (1, 1)]
     assert g.nodes[0].args["padding"] == "same"
 
@@ -49,7 +51,16 @@ def test_user_blocks_are_parameterized_nested_and_scoped():
     text = text.replace("{conv: '${filters}', strides", "{conv: '${filters}', padding: same, strides")
     g = archspec.expand(text)
     names = [n.name for n in g.nodes]
-    assert names[:8] == ["stem", "unit1_a_conv", "unit1_a_bn", "unit1_a_relu", "unit1_b_conv", "unit1_b_bn", "unit1_b_relu", "unit1_add"]
+    assert names[:8] == [
+        "stem",
+        "unit1_a_conv",
+        "unit1_a_bn",
+        "unit1_a_relu",
+        "unit1_b_conv",
+        "unit1_b_bn",
+        "unit1_b_relu",
+        "unit1_add",
+    ]
     assert g.node("unit1_add").inputs == ("stem", "unit1_b_relu")
     assert g.node("unit2_add").inputs == ("unit1_add", "unit2_b_relu")
     assert g.node("unit1_a_conv").scope == ("unit1", "unit1_a")
@@ -57,7 +68,10 @@ def test_user_blocks_are_parameterized_nested_and_scoped():
 
 
 def test_multi_output_graph():
-    text = HEAD + "layers:\n  - {conv: 8, name: trunk}\n  - {gap: null, name: g1}\n  - {dense: 3, name: main}\n  - {gap: null, inputs: trunk, name: g2}\n  - {dense: 2, name: aux}\noutputs: [main, aux]\n"
+    text = (
+        HEAD
+        + "layers:\n  - {conv: 8, name: trunk}\n  - {gap: null, name: g1}\n  - {dense: 3, name: main}\n  - {gap: null, inputs: trunk, name: g2}\n  - {dense: 2, name: aux}\noutputs: [main, aux]\n"
+    )
     g = archspec.expand(text)
     assert g.outputs == ("main", "aux")
     assert g.node("g2").inputs == ("trunk",)
@@ -74,7 +88,10 @@ def test_graph_is_immutable():
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("layers: [{conv: 8, kernal: 3}]", "4:20: layers[0].kernal: conv has no argument 'kernal'. Did you mean 'kernel'"),
+        (
+            "layers: [{conv: 8, kernal: 3}]",
+            "4:20: layers[0].kernal: conv has no argument 'kernal'. Did you mean 'kernel'",
+        ),
         ("layers: [{convv: 8}]", "4:11: layers[0].convv: unknown layer type 'convv'. Did you mean one of 'conv'"),
         ("layers: [{conv: -3}]", "`filters` must be a positive integer. Received: filters=-3"),
         ("layers: [{conv: 8, inputs: nope}]", "unknown input 'nope'"),
@@ -85,7 +102,10 @@ def test_graph_is_immutable():
         ("layers: [{maxpool: 64}]", "does not fit the 32x32 input"),
         ("layers: [{conv: 8}, {dense: 3}]", "dense needs a flat input; got shape [30, 30, 8]"),
         ("layers: [{conv: 8, name: a}, {conv: 4, name: b}, {add: null, inputs: [a, b]}]", "projection shortcut"),
-        ("layers: [{conv: 8, name: a}, {maxpool: 2, name: b}, {concat: null, inputs: [a, b]}]", "concat on axis -1 needs"),
+        (
+            "layers: [{conv: 8, name: a}, {maxpool: 2, name: b}, {concat: null, inputs: [a, b]}]",
+            "concat on axis -1 needs",
+        ),
         ("layers: [{conv: 8, groups: 3}]", "groups=3 must divide"),
         ("layers: [{conv: '${filters}'}]", "unknown name 'filters'"),
         ("blocks: {a: {layers: [b]}, b: {layers: [a]}}\nlayers: [a]", "blocks use each other in a cycle"),
@@ -111,11 +131,16 @@ def test_schema_errors_have_locations_and_suggestions():
 
 
 def test_expand_output_is_a_spec_that_expands_to_the_same_graph():
-    text = HEAD + "defaults: {conv: {padding: same}}\nlayers:\n  - {repeat: 2, as: i, layers: [{conv: '${8*(i+1)}'}, relu]}\n  - {conv: 4, name: side, inputs: conv}\n  - {add: null, inputs: [side, relu_1]}\n"
+    text = (
+        HEAD
+        + "defaults: {conv: {padding: same}}\nlayers:\n  - {repeat: 2, as: i, layers: [{conv: '${8*(i+1)}'}, relu]}\n  - {conv: 4, name: side, inputs: conv}\n  - {add: null, inputs: [side, relu_1]}\n"
+    )
     text = text.replace("{conv: 4, name: side, inputs: conv}", "{conv: 16, name: side, inputs: conv}")
     g1 = archspec.expand(text)
     g2 = archspec.expand(dump(g1))
-    assert [(n.name, n.type, dict(n.args), n.inputs) for n in g1.nodes] == [(n.name, n.type, dict(n.args), n.inputs) for n in g2.nodes]
+    assert [(n.name, n.type, dict(n.args), n.inputs) for n in g1.nodes] == [
+        (n.name, n.type, dict(n.args), n.inputs) for n in g2.nodes
+    ]
 
 
 def test_variants_and_overrides():

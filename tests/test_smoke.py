@@ -27,10 +27,27 @@ def test_shipped_schema_is_current():
 def test_summary_json_contract():
     result = CliRunner().invoke(main, ["summary", str(ROOT / "specs" / "vgg16.yaml"), "--format", "json"])
     data = json.loads(result.output)
-    for key in ("name", "input_shape", "output_shape", "total_params", "trainable_params", "non_trainable_params", "macs", "flops", "activation_bytes", "layers"):
+    for key in (
+        "name",
+        "input_shape",
+        "output_shape",
+        "total_params",
+        "trainable_params",
+        "non_trainable_params",
+        "macs",
+        "flops",
+        "activation_bytes",
+        "layers",
+    ):
         assert key in data
     assert data["total_params"] == 138_357_544
-    assert data["layers"][0] == {**data["layers"][0], "name": "block1_conv1", "type": "conv", "output_shape": [224, 224, 64], "params": 1792}
+    assert data["layers"][0] == {
+        **data["layers"][0],
+        "name": "block1_conv1",
+        "type": "conv",
+        "output_shape": [224, 224, 64],
+        "params": 1792,
+    }
 
 
 def test_static_commands_do_not_import_tensorflow():
