@@ -11,6 +11,7 @@ everything else (bias adds, batch norm, activations, pooling, merges) is ``other
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -129,14 +130,28 @@ class Analysis:
         return out
 
 
+# Graphs are immutable, so an analysis stays valid as long as its graph lives; expansion's
+# size limits analyse the graph once and ``summary`` then reuses that work.
+_ANALYSED: weakref.WeakKeyDictionary[Graph, Analysis] = weakref.WeakKeyDictionary()
+
+
 def analyse(graph: Graph) -> Analysis:
-    """Compute shapes, parameters, MACs and receptive fields of every layer.
+    """Compute shapes, parameters, MACs and receptive fields of every layer (once per graph).
+
+    Raises SpecError for a layer whose input shape it cannot take.
 
     >>> from archspec import expand
     >>> a = analyse(expand("archspec: 1\\ninput: [32, 32, 3]\\nlayers: [{conv: 16}, gap, {dense: 10}]"))
     >>> a.total_params, a["conv"].shape
     (618, (30, 30, 16))
     """
+    cached = _ANALYSED.get(graph)
+    if cached is None:
+        cached = _ANALYSED[graph] = _analyse(graph)
+    return cached
+
+
+def _analyse(graph: Graph) -> Analysis:
     shapes: dict[str, Shape] = {graph.input_name: graph.input_shape}
     first_rf = RF((1, 1), (1, 1)) if len(graph.input_shape) == 3 else None
     rfs: dict[str, RF | None] = {graph.input_name: first_rf}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from . import expand as _expand_mod
@@ -47,7 +48,6 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
     _check_known_vars(doc, overrides or {})
     check_document(doc, values)  # count layers before making them: repeat: 10**9 fails in ms
     graph = _expand_mod.Expander(doc, values).run()
-    check_graph(graph)  # dimensions, parameters and memory, with plain integers
     positions = expect_positions(doc)
     classes = doc.data.get("classes", values.get("classes"))
     sections = {
@@ -58,7 +58,9 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
         "_classes": classes,
         "_output_names": _output_names(doc, graph),
     }
-    return Graph(**{**graph.__dict__, "sections": freeze(sections)})
+    graph = replace(graph, sections=freeze(sections))
+    check_graph(graph)  # dimensions, parameters and memory, with plain integers (its analysis is kept)
+    return graph
 
 
 def _semantic_problems(

@@ -188,7 +188,7 @@ def test_googlenet_total_mult_adds_and_aux_heads():
         2048 * 1024 + 1024 * 1000
     )
     assert analysis.graph.sections["train"]["loss_weights"] == {
-        "predictions": 1.0, "aux1_predictions": 0.3, "aux2_predictions": 0.3,
+        "predictions": 1.0, "aux1": 0.3, "aux2": 0.3,
     }  # fmt: skip
 
 
