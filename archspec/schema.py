@@ -12,6 +12,7 @@ import functools
 import importlib
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from .errors import Problem, SpecError, did_you_mean
@@ -106,9 +107,25 @@ def _shadowed(layer_keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
+SHIPPED = Path(__file__).parent / "data" / "archspec-1.schema.json"
+
+
 @functools.cache
 def json_schema() -> dict[str, Any]:
-    """The complete JSON Schema of spec language v1."""
+    """The JSON Schema of spec language v1, as shipped in the package.
+
+    Reading the shipped file saves every command the ~0.1 s of generating it; a test keeps
+    the file equal to :func:`generated_schema` (``archspec schema -o`` rewrites it).
+    """
+    try:
+        return json.loads(SHIPPED.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return generated_schema()
+
+
+@functools.cache
+def generated_schema() -> dict[str, Any]:
+    """The complete JSON Schema of spec language v1, generated from the registry."""
     from .blocks import block_schemas, canonical_block_keys
     from .registry import registry
 
@@ -247,7 +264,7 @@ def json_schema() -> dict[str, Any]:
 
 
 def schema_text() -> str:
-    return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+    return json.dumps(generated_schema(), indent=2, sort_keys=False) + "\n"
 
 
 #: archspec's own validator finds a layer item's schema by its type key (one dict lookup),
