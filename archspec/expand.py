@@ -474,6 +474,8 @@ class Expander:
         return aliases
 
     def value(self, value: Any, env: Mapping[str, Any], path: SpecPath) -> Any:
+        if not isinstance(value, str | list):  # numbers, booleans, None: nothing to resolve (hot path)
+            return value
         try:
             return _deep_substitute(value, env)
         except ExpressionError as exc:

@@ -255,9 +255,7 @@ def _plain_table(analysis: Analysis, depth: int | None, dtype: str, width: int) 
         tail += ["Block notes:", *(f"  {name}: " + "; ".join(lines) for name, lines in notes.items())]
     widths = [max(len(h), *(len(row[i]) for row in body)) for i, (h, _) in enumerate(_TABLE_COLUMNS)]
     total = 2 + sum(w + 2 for w in widths) + len(widths) - 1
-    plain = all(
-        c.isascii() and c.isprintable() for text in (title, *tail, *(c for row in body for c in row)) for c in text
-    )
+    plain = all(text.isascii() and text.isprintable() for text in (title, *tail, *(c for row in body for c in row)))
     if (
         not plain
         or stage_rows(analysis)
