@@ -24,7 +24,6 @@ from .registry import REQUIRED, LayerType, ShapeError, registry
 from .schema import COMMON_KEYS
 from .schema import check as schema_check
 
-MAX_NODES, MAX_DIM = MAX_LAYERS, MAX_INPUT_DIM  # one place for every limit: archspec.limits
 _STAGE_CONV_DEFAULTS = {"kernel": 3, "padding": "same", "activation": "relu"}
 
 
@@ -142,8 +141,8 @@ class Expander:
             value = self.value(d, env, (*path, i))
             if value is _MISSING_SENTINEL:  # reported already
                 value = 1
-            elif not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_DIM:
-                self.fail(f"input dimensions must be integers from 1 to {MAX_DIM}; got {value!r}", (*path, i))
+            elif not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_INPUT_DIM:
+                self.fail(f"input dimensions must be integers from 1 to {MAX_INPUT_DIM}; got {value!r}", (*path, i))
                 value = 1
             dims.append(value)
         return name, tuple(dims)
@@ -343,8 +342,8 @@ class Expander:
             first = self.names[full]
             self.fail(f"duplicate layer name {full!r} (first used at line {first.line})", (*path, "name"))
             return None
-        if len(self.names) > MAX_NODES:
-            self.fail(f"the spec expands to more than {MAX_NODES} layers", path)
+        if len(self.names) > MAX_LAYERS:
+            self.fail(f"the spec expands to more than {MAX_LAYERS} layers", path)
             raise _Abort
         self.names[full] = self.doc.locate(path)
         ctx.local[local] = full

@@ -270,7 +270,6 @@ class LayerType(Configurable):
     keras_class: ClassVar[str] = ""
     multi_input: ClassVar[bool] = False
     custom: ClassVar[bool] = False  # an archspec layer Keras lacks (needs archspec at run time)
-    doc: ClassVar[str] = ""
     fixed_keras_args: ClassVar[Mapping[str, Any]] = {}
 
     # -- static analysis -------------------------------------------------------------------
