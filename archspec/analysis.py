@@ -179,6 +179,8 @@ def _receptive_field(window: Any, inputs: Sequence[RF | None], shape: Shape) -> 
     known = [r for r in inputs if r is not None]
     if len(shape) != 3 or not known:
         return None
+    if window is None and len(known) == 1:  # most layers: batch norm, activations, ...
+        return known[0]
     size = (max(r.size[0] for r in known), max(r.size[1] for r in known))
     jump = (max(r.jump[0] for r in known), max(r.jump[1] for r in known))
     if window is None:

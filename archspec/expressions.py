@@ -137,19 +137,64 @@ def evaluate(text: str, env: Mapping[str, Any]) -> Any:
     """Evaluate one expression (without the ``${}``) over ``env``."""
     if len(text) > MAX_EXPR_CHARS:
         raise ExpressionError(f"expression is longer than {MAX_EXPR_CHARS} characters")
-    return _Evaluator(env).visit(_parse(text.strip()))
+    tree, names = _parse(text.strip())
+    # The value depends only on the text and its names' values; a repeat asks for the same
+    # few combinations thousands of times (``${16 * 2**s}`` over 600 units has 3 values).
+    key: tuple[str, tuple[Any, ...]] | None
+    try:
+        key = (text, tuple([typed_key(env.get(n, _UNBOUND)) for n in names]))
+    except TypeError:  # a value that cannot be a key (a list)
+        key = None
+    else:
+        if key in _RESULTS:
+            return _RESULTS[key]
+    result = _Evaluator(env).visit(tree)
+    if key is not None and type(result) in _SCALARS:  # lists are mutable: never shared
+        if len(_RESULTS) >= _MAX_RESULTS:
+            _RESULTS.clear()
+        _RESULTS[key] = result
+    return result
+
+
+_UNBOUND = object()
+_ATOMS = frozenset((int, float, bool, type(None)))
+_SCALARS = _ATOMS | {str}
+_MAX_RESULTS = 65536
+_RESULTS: dict[tuple[str, tuple[Any, ...]], Any] = {}
+
+
+def typed_key(value: Any) -> Any:
+    """A hashable key equal only for values that act alike: ``True``, ``1`` and ``1.0`` are
+    equal in Python but not in a spec (``1.0`` is not a filter count), so the key carries
+    each value's type. Raises TypeError for what cannot be a key, and for a text with
+    ``${...}``, whose meaning depends on the variables in scope."""
+    kind = type(value)
+    if kind is str:
+        if "${" in value:
+            raise TypeError("an expression has no fixed value")
+        return value
+    if kind in _ATOMS:  # the common case, before the slower Mapping check
+        return (kind, value)
+    if kind is list or kind is tuple:
+        return (kind, tuple([typed_key(v) for v in value]))
+    if isinstance(value, Mapping):
+        return (dict, tuple([(k, typed_key(v)) for k, v in value.items()]))
+    hash(value)
+    return (kind, value)
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse(text: str) -> ast.expr:
-    """The parsed expression; cached, since a repeat evaluates the same text many times
-    (the tree is only read, never changed)."""
+def _parse(text: str) -> tuple[ast.expr, tuple[str, ...]]:
+    """The parsed expression and the names it uses; cached, since a repeat evaluates the
+    same text many times (the tree is only read, never changed)."""
     try:
         with warnings.catch_warnings():  # "1if x" parses with a SyntaxWarning on stderr: refuse it instead
             warnings.simplefilter("error", SyntaxWarning)
-            return ast.parse(text, mode="eval").body
+            tree = ast.parse(text, mode="eval").body
     except (SyntaxError, SyntaxWarning):
         raise ExpressionError(f"cannot parse expression {text!r}") from None
+    names = sorted({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)})
+    return tree, tuple(names)
 
 
 class _Evaluator:
@@ -157,10 +202,10 @@ class _Evaluator:
         self.env = env
 
     def visit(self, node: ast.AST) -> Any:
-        method = getattr(self, "visit_" + type(node).__name__, None)
+        method = _VISITORS.get(type(node).__name__)
         if method is None:
             raise ExpressionError(f"{type(node).__name__} is not allowed in an expression")
-        return method(node)
+        return method(self, node)
 
     def visit_Constant(self, node: ast.Constant) -> Any:
         if isinstance(node.value, bool) or not isinstance(node.value, int | float | str):
@@ -264,6 +309,15 @@ class _Evaluator:
             return _bounded(_FUNCS[node.func.id](*args))
         except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
             raise ExpressionError(f"{node.func.id}(): {exc}") from None
+
+
+#: ``visit_X`` by node class name, looked up once: ``getattr`` per node was a tenth of
+#: expanding a deep net.
+_VISITORS: dict[str, Callable[[_Evaluator, Any], Any]] = {
+    name.removeprefix("visit_"): method
+    for name, method in vars(_Evaluator).items()
+    if name.startswith("visit_") and name != "visit"
+}
 
 
 def _number(value: Any) -> int | float:

@@ -125,6 +125,23 @@ def test_all_errors_are_reported_not_only_the_first():
     assert len(found) == 3, found
 
 
+def test_arguments_reused_across_identical_items_but_problems_reported_at_each():
+    # Items without ${...} share their checked arguments; problems are never shared.
+    g = archspec.expand(HEAD + "layers: [{conv: 8, kernel: 1}, {conv: 8, kernel: 1}, {conv: 8, kernel: 3}]\n")
+    assert [n.args["kernel"] for n in g.nodes] == [(1, 1), (1, 1), (3, 3)]
+    found = problems(HEAD + "layers: [{conv: 8, kernel: 0}, relu, {conv: 8, kernel: 0}]\n")
+    assert [p.split(":")[1:3] for p in found] == [["4", "28"], ["4", "56"]], found
+
+
+def test_defaults_with_variables_are_resolved_in_each_scope():
+    g = archspec.expand(
+        HEAD
+        + "defaults: {conv: {kernel: '${2 * k + 1}', padding: same}}\n"
+        + "layers:\n  - repeat: 2\n    as: k\n    layers: [{conv: 4}, {conv: 4}]\n"
+    )
+    assert [n.args["kernel"][0] for n in g.nodes] == [1, 1, 3, 3]
+
+
 def test_schema_errors_have_locations_and_suggestions():
     found = problems("archspec: 1\ninput: [8, 8, 1]\nlayrs: [relu]\n")
     assert found == ["<spec>:3:1: layrs: unknown key 'layrs' at the top level. Did you mean one of 'layers', 'vars'?"]

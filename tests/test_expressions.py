@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from archspec.expressions import ExpressionError, evaluate, make_divisible, substitute
+from archspec.expressions import ExpressionError, evaluate, make_divisible, substitute, typed_key
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,29 @@ def test_make_divisible_matches_keras_mobilenet_rule():
     assert make_divisible(0.35 * 32, 8) == 16
     assert make_divisible(1.4 * 24, 8) == 32
     assert make_divisible(3, 8) == 8
+
+
+def test_remembered_results_keep_types_apart():
+    # evaluate() reuses results by the values of the names used; True, 1 and 1.0 are equal
+    # in Python but must not share a result.
+    assert type(evaluate("x", {"x": 1})) is int
+    assert type(evaluate("x", {"x": 1.0})) is float
+    with pytest.raises(ExpressionError, match="arithmetic needs numbers"):
+        evaluate("x + 1", {"x": True}) if evaluate("x + 1", {"x": 1}) == 2 else None
+    assert evaluate("x * 2", {"x": 3}) == 6 and evaluate("x * 2", {"x": 4}) == 8
+
+
+def test_list_results_are_never_shared():
+    first = evaluate("[x, 2]", {"x": 1})
+    first.append(99)
+    assert evaluate("[x, 2]", {"x": 1}) == [1, 2]
+    assert evaluate("w[1]", {"w": [16, 32]}) == 32 and evaluate("w[1]", {"w": [16, 64]}) == 64
+
+
+def test_typed_key():
+    assert len({typed_key(v) for v in (1, 1.0, True)}) == 3
+    assert typed_key({"conv": 8, "kernel": [3, 3]}) == typed_key({"conv": 8, "kernel": [3, 3]})
+    assert typed_key([1, 2]) != typed_key((1, 2))
+    for dynamic in ("${n}", ["${n}"], {"a": {"b": "x${n}"}}):
+        with pytest.raises(TypeError):
+            typed_key(dynamic)
