@@ -238,18 +238,14 @@ def summary(
     analysis = analyse(load_graph(spec, variant, sets, outputs))
     check_expectations(analysis)
     if fmt == "json":
-        text = report.to_json(analysis, depth, dtype)
+        data = report.to_dict(analysis, depth, dtype)
         if batch_size:
-            import json
-
-            data = json.loads(text)
             data["training_memory"] = {
                 "batch_size": batch_size,
                 "optimizer": optimizer,
                 **analysis.training_memory(batch_size, optimizer, dtype),
             }
-            text = json.dumps(data, indent=2) + "\n"
-        click.echo(text, nl=False)
+        click.echo(report.json_text(data), nl=False)
         return
     if fmt == "csv":
         click.echo(report.to_csv(analysis, depth), nl=False)

@@ -524,7 +524,8 @@ class Expander:
         return out
 
     def value(self, value: Any, env: Mapping[str, Any], path: SpecPath) -> Any:
-        if not isinstance(value, str | list):  # numbers, booleans, None: nothing to resolve (hot path)
+        # Hot path: numbers, booleans, None and plain names have nothing to resolve.
+        if not isinstance(value, str | list) or (type(value) is str and "${" not in value):
             return value
         try:
             return _deep_substitute(value, env)

@@ -140,7 +140,27 @@ def _row_dict(r: Row) -> dict[str, Any]:
 
 
 def to_json(analysis: Analysis, depth: int | None = None, dtype: str = "float32") -> str:
-    return json.dumps(to_dict(analysis, depth, dtype), indent=2) + "\n"
+    return json_text(to_dict(analysis, depth, dtype))
+
+
+def json_text(data: dict[str, Any]) -> str:
+    """JSON with a line per top-level key, per layer and per entry of a nested object.
+
+    Easier to read and to grep than ``indent=2`` (which puts every number of a shape on a
+    line of its own), and ~5x faster for a deep net: each line is written by the C encoder,
+    where ``indent`` falls back to the pure-Python one.
+    """
+    entries = []
+    for key, value in data.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            inner = ",\n".join(f"    {json.dumps(v)}" for v in value)
+            entries.append(f"  {json.dumps(key)}: [\n{inner}\n  ]")
+        elif isinstance(value, dict) and value:
+            inner = ",\n".join(f"    {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items())
+            entries.append(f"  {json.dumps(key)}: {{\n{inner}\n  }}")
+        else:
+            entries.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(entries) + "\n}\n"
 
 
 def to_csv(analysis: Analysis, depth: int | None = None) -> str:
@@ -266,12 +286,10 @@ def _plain_table(analysis: Analysis, depth: int | None, dtype: str, width: int) 
     ):
         return None
 
-    def line(cells: tuple[str, ...]) -> str:
-        parts = [f"{c:{align}{w}}" for c, (_, align), w in zip(cells, _TABLE_COLUMNS, widths)]
-        return "  " + "   ".join(parts) + "  "
-
-    out = [title.ljust(total), " " * total, line(tuple(h for h, _ in _TABLE_COLUMNS)), " " + "─" * (total - 2) + " "]
-    out += [line(row) for row in body]
+    line = "  " + "   ".join(f"{{:{align}{w}}}" for (_, align), w in zip(_TABLE_COLUMNS, widths)) + "  "
+    header = line.format(*(h for h, _ in _TABLE_COLUMNS))
+    out = [title.ljust(total), " " * total, header, " " + "─" * (total - 2) + " "]
+    out += [line.format(*row) for row in body]
     out += [" " * total, *tail]
     return "\n".join(out) + "\n"
 

@@ -35,3 +35,17 @@ def test_unusual_tables_fall_back_to_rich(name):
     assert report.render_table(analysis) == report._rich_table(analysis)
     if len(name) > 100 or not name.isascii():
         assert report._plain_table(analysis, None, "float32", 110) is None
+
+
+@pytest.mark.parametrize("path", spec_files(), ids=lambda p: p.stem)
+def test_json_text_is_the_same_json(path):
+    """The line-per-layer JSON layout parses to exactly what ``json.dumps`` would write."""
+    import json
+
+    data = report.to_dict(archspec.analyse(archspec.expand(path)), depth=None)
+    data["odd"] = {"nested": {"a": [1, {"b": None}]}, "ünï": "cödé"}
+    data["empty"], data["empty_list"] = {}, []
+    text = report.json_text(data)
+    assert json.loads(text) == json.loads(json.dumps(data))
+    lines = text.splitlines()
+    assert all(f"    {json.dumps(layer)}," in lines or f"    {json.dumps(layer)}" in lines for layer in data["layers"])
