@@ -57,6 +57,8 @@ class Expander:
         self.scopes: dict[str, Scope] = {}
         self.counters: dict[str, int] = {}
         self.user_blocks: dict[str, Any] = self.spec.get("blocks") or {}
+        # Every key that names a layer's type (looked up for every item, so one set).
+        self.type_names = frozenset((*self.reg.canonical, *self.user_blocks, *self.block_keys))
         self.overrides = dict(overrides or {})
         self.defaults: dict[str, dict[str, Any]] = {}
         # Items the expander generates (from stages, patterns) point back to what the user wrote.
@@ -284,7 +286,7 @@ class Expander:
         return result
 
     def type_key(self, item: dict[str, Any], path: SpecPath) -> str | None:
-        keys = [k for k in item if k in self.reg or k in self.user_blocks or k in self.block_keys]
+        keys = [k for k in item if k in self.type_names]
         if len(keys) > 1:  # a type name can also be an argument of the item's type: {fc_head: 256, dropout: 0.3}
             keys = [k for k in keys if not any(k in self.arg_names(other) for other in keys if other != k)]
         if len(keys) == 1:
