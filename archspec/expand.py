@@ -434,9 +434,10 @@ class Expander:
             return self.arguments(lt, key, item, path, ctx, defaults)
         if hit is None:
             hit = self.arguments(lt, key, item, path, ctx, defaults)
-            if hit is not None:
-                self._arguments[cache_key] = hit
-        return hit
+            if hit is None:
+                return None
+            self._arguments[cache_key] = hit
+        return dict(hit)  # a copy: the cached arguments must outlive whatever the caller does
 
     def arguments(
         self,

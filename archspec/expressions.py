@@ -143,7 +143,7 @@ def evaluate(text: str, env: Mapping[str, Any]) -> Any:
     key: tuple[str, tuple[Any, ...]] | None
     try:
         key = (text, tuple([typed_key(env.get(n, _UNBOUND)) for n in names]))
-    except TypeError:  # a value that cannot be a key (a list)
+    except TypeError:  # a value that cannot be a key (unhashable, or a text with ${...})
         key = None
     else:
         if key in _RESULTS:
