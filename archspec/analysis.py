@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import Problem, SpecError
 from .ir import Graph, Node, Shape
-from .registry import Info, ShapeError, layer_type
+from .registry import Info, ShapeError, registry
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "mixed_float16": 2, "float64": 8}
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2, "nadam": 2}
@@ -161,13 +161,21 @@ def _analyse(graph: Graph) -> Analysis:
     rfs: dict[str, RF | None] = {graph.input_name: first_rf}
     stats: list[LayerStats] = []
     problems: list[Problem] = []
+    reg = registry()
+    # Nodes that share their arguments object are copies of one layer (a block instance
+    # stamped out again by the expander): on the same input shapes they infer the same.
+    # The graph keeps every node, so no id here is reused while this runs.
+    seen: dict[tuple[int, tuple[Shape, ...]], Info] = {}
     for node in graph.nodes:
-        lt = layer_type(node.type)
-        try:
-            info: Info = lt.infer(node, [shapes[i] for i in node.inputs])
-        except ShapeError as exc:
-            problems.append(Problem(f"{node.name}: {exc}", node.location, node.path))
-            break
+        lt = reg.get(node.type)
+        in_shapes = tuple(shapes[i] for i in node.inputs)
+        info = seen.get((id(node.args), in_shapes))
+        if info is None:
+            try:
+                info = seen[id(node.args), in_shapes] = lt.infer(node, in_shapes)
+            except ShapeError as exc:
+                problems.append(Problem(f"{node.name}: {exc}", node.location, node.path))
+                break
         shapes[node.name] = info.shape
         rfs[node.name] = _receptive_field(lt.window(node), [rfs[i] for i in node.inputs], info.shape)
         trainable, frozen = (

@@ -44,6 +44,18 @@ class _Ctx:
     trainable: bool = True
 
 
+@dataclass(frozen=True)
+class _Template:
+    """The nodes one built-in block instance made, for :meth:`Expander.stamp`."""
+
+    prefix: str  # the instance's name prefix ("conv2_block1_")
+    path: SpecPath  # the instance's place in the spec
+    inputs: tuple[str, ...]
+    nodes: tuple[Node, ...]
+    shapes: tuple[Shape, ...]
+    out: int  # index of the output node
+
+
 class Expander:
     def __init__(self, doc: Document, overrides: Mapping[str, Any] | None = None):
         self.doc = doc
@@ -66,6 +78,8 @@ class Expander:
         self._aliases: dict[type, dict[str, str]] = {}
         self._defaults: dict[type, dict[str, Any]] = {}
         self._arguments: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._templates: dict[tuple[Any, ...], _Template] = {}
+        self._dynamic_defaults = False
 
     # -- reporting ---------------------------------------------------------------------------
     def fail(self, message: str, path: SpecPath, at_key: bool = False) -> None:
@@ -82,6 +96,10 @@ class Expander:
         self.check_user_blocks()
         items, base = self.body(env)
         self.defaults = self.collect_defaults()
+        try:  # defaults with ${...} differ between block instances: then none is stamped out
+            typed_key(self.defaults)
+        except TypeError:
+            self._dynamic_defaults = True
         ctx = _Ctx(env=env, input_name=input_name, prev=input_name, local={input_name: input_name, "input": input_name})
         transfer = None
         if "base" in self.spec:  # transfer learning: the base network's nodes come first
@@ -621,19 +639,89 @@ class Expander:
         inner = _Ctx(env, inner_prefix, (*ctx.scope, full), {}, inputs[0], inputs[0], trainable)
         # ``input`` is the block's (first) input; ``input0``, ``input1``, ... each of several.
         inner.local = {"input": inputs[0], **{f"input{k}": name for k, name in enumerate(inputs)}}
+        key = self.template_key(kind, layers, output, inputs, trainable) if generated and prefix is None else None
+        if key is not None and key in self._templates:
+            out = self.stamp(self._templates[key], path, inputs, inner)
+        else:
+            before, problems, scopes = len(self.nodes), len(self.problems), len(self.scopes)
+            out = self.walk_body(kind, layers, path if generated else body_path, inner, output)
+            if key is not None and out and len(self.problems) == problems and len(self.scopes) == scopes:
+                self.record(key, path, inputs, inner, before, out)
+        if out:
+            ctx.local[local] = out
+            ctx.prev = out
+
+    def walk_body(self, kind: str, layers: list[Any], path: SpecPath, inner: _Ctx, output: str | None) -> str | None:
+        """Walk a block's layers; its output tensor's name, or None (reported)."""
         before = len(self.nodes)
-        self.walk(layers, path if generated else body_path, inner)
+        self.walk(layers, path, inner)
         if len(self.nodes) == before:
             self.fail(f"block {kind!r} produced no layers", path)
+            return None
+        if output is None:
+            return inner.prev
+        out = inner.local.get(output, "")
+        if not out:
+            self.fail(f"block {kind!r} declares output {output!r} but has no layer of that name", path)
+            return None
+        return out
+
+    # -- stamping out repeated built-in blocks -------------------------------------------------
+    # A deep net repeats a few distinct block instances hundreds of times (ResNet-1202: 600
+    # residual units of 6 kinds). A built-in block's expansion is plain data, so an instance
+    # whose layers, input shapes and trainability equal an earlier one's makes the same
+    # nodes under another name: they are copied, renamed and located instead of walked
+    # again (checked by tests/test_expand.py against walking every instance).
+    replay_blocks = True
+
+    def template_key(
+        self, kind: str, layers: list[Any], output: str | None, inputs: tuple[str, ...], trainable: bool
+    ) -> tuple[Any, ...] | None:
+        if not self.replay_blocks or self._dynamic_defaults:
+            return None
+        try:
+            return (kind, typed_key(layers), output, tuple(self.shapes[name] for name in inputs), trainable)
+        except TypeError:  # an item with ${...}: its layers depend on the variables
+            return None
+
+    def record(self, key: tuple[Any, ...], path: SpecPath, inputs: tuple[str, ...], inner: _Ctx, first: int, out: str):
+        """Keep the nodes an instance made, if they can be renamed into another instance's."""
+        nodes = tuple(self.nodes[first:])
+        names = [n.name for n in nodes]
+        known = set(names) | set(inputs)
+        if (
+            out not in names
+            or len(set(inputs)) != len(inputs)
+            or not all(
+                n.name.startswith(inner.prefix) and n.path[: len(path)] == path and n.scope == inner.scope
+                for n in nodes
+            )
+            or not all(i in known for n in nodes for i in n.inputs)
+        ):
             return
-        out = inner.prev
-        if output is not None:
-            out = inner.local.get(output, "")
-            if not out:
-                self.fail(f"block {kind!r} declares output {output!r} but has no layer of that name", path)
-                return
-        ctx.local[local] = out
-        ctx.prev = out
+        shapes = tuple(self.shapes[name] for name in names)
+        self._templates[key] = _Template(inner.prefix, path, inputs, nodes, shapes, names.index(out))
+
+    def stamp(self, t: _Template, path: SpecPath, inputs: tuple[str, ...], inner: _Ctx) -> str | None:
+        """Make a recorded instance's nodes again under this instance's names; its output."""
+        cut = len(t.prefix)
+        rename = dict(zip(t.inputs, inputs, strict=True))
+        made: list[str] = []
+        for node, shape in zip(t.nodes, t.shapes, strict=True):
+            local = node.name[cut:]
+            node_path = (*path, *node.path[len(t.path) :])
+            location = self.doc.locate(node_path)
+            full = self.claim(local, inner, node_path, location)
+            if full is None:
+                return None
+            rename[node.name] = full
+            new_inputs = tuple(rename[i] for i in node.inputs)
+            self.nodes.append(
+                Node(full, node.type, node.args, new_inputs, inner.scope, location, node_path, trainable=node.trainable)
+            )
+            self.shapes[full] = shape
+            made.append(full)
+        return made[t.out]
 
     def check_user_blocks(self) -> None:
         arg_names = {a for lt in self.reg.types.values() for a in lt.alias_map()}

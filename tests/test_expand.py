@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from conftest import spec_files
 
 import archspec
 from archspec.emit_yaml import dump
 from archspec.errors import SpecError
+from archspec.expand import Expander
 
 HEAD = "archspec: 1\nname: t\ninput: [32, 32, 3]\n"
 
@@ -167,3 +169,41 @@ def test_variants_and_overrides():
     assert archspec.expand(text, overrides={"w": 2}).nodes[0].args["filters"] == 16
     with pytest.raises(archspec.UsageError, match=r"unknown variant 'wid'.*Did you mean 'wide'"):
         archspec.expand(text, variant="wid")
+
+
+def _graph_fields(graph):
+    nodes = [(n.name, n.type, dict(n.args), n.inputs, n.scope, n.location, n.path, n.trainable) for n in graph.nodes]
+    return nodes, dict(graph.scopes), graph.outputs
+
+
+_STAMPING_CASES = {
+    "frozen_instance": HEAD
+    + "layers:\n  - {conv: 16, padding: same}\n  - {residual: 4}\n  - {residual: 4, trainable: false}\n  - {residual: 4}\n",
+    "shapes_change": HEAD + "layers:\n  - repeat: 3\n    layers: [{residual: 8, kind: basic}, {maxpool: 2}]\n",
+    "dynamic_defaults": HEAD
+    + "vars: {k: 0}\ndefaults: {conv: {l2: '${k / 1000}'}}\n"
+    + "layers:\n  - {conv: 16, padding: same}\n  - repeat: 3\n    as: k\n    layers: [{residual: 4, kind: basic}]\n",
+    "nested_se": HEAD
+    + "layers:\n  - {conv: 32, padding: same}\n  - repeat: 3\n    layers: [{residual: 8, se_ratio: 4}]\n",
+}
+
+
+@pytest.mark.parametrize("source", [*spec_files(), *_STAMPING_CASES], ids=lambda s: getattr(s, "stem", s))
+def test_stamped_block_instances_equal_walked_ones(source, monkeypatch):
+    """Repeated built-in block instances are copied from the first (Expander.stamp); the
+    graph must be exactly the one walking every instance gives."""
+    spec = _STAMPING_CASES.get(source, source)
+    stamped = archspec.expand(spec)
+    monkeypatch.setattr(Expander, "replay_blocks", False)
+    walked = archspec.expand(spec)
+    assert _graph_fields(stamped) == _graph_fields(walked)
+
+
+def test_stamping_is_used_for_repeated_units(monkeypatch):
+    calls = []
+    original = Expander.stamp
+    monkeypatch.setattr(Expander, "stamp", lambda self, *a: calls.append(1) or original(self, *a))
+    graph = archspec.expand(_STAMPING_CASES["shapes_change"])
+    assert len(calls) == 0 and len(graph.nodes) > 0  # every unit sees a new input shape
+    archspec.expand(HEAD + "layers:\n  - {conv: 32, padding: same}\n  - repeat: 5\n    layers: [{residual: 8}]\n")
+    assert len(calls) == 4
