@@ -440,9 +440,9 @@ class Expander:
         """:meth:`arguments`, reused for items that mean the same wherever they stand.
 
         An item without ``${...}`` (nor spec defaults with one) has the same checked
-        arguments everywhere: a deep net repeats a few dozen such items thousands of times
-        (ResNet-1202's blocks make 4,200 layers of ~10 kinds). Problems are never cached,
-        so each bad item is reported at its own place.
+        arguments everywhere, and a deep net repeats a few dozen such items thousands of
+        times (a ResNet's units are the same conv, bn and relu items over and over).
+        Problems are never cached, so each bad item is reported at its own place.
         """
         try:
             given = {k: v for k, v in item.items() if k not in COMMON_KEYS}
@@ -668,7 +668,7 @@ class Expander:
 
     # -- stamping out repeated built-in blocks -------------------------------------------------
     # A deep net repeats a few distinct block instances hundreds of times (ResNet-1202: 600
-    # residual units of 6 kinds). A built-in block's expansion is plain data, so an instance
+    # residual units of 5 kinds). A built-in block's expansion is plain data, so an instance
     # whose layers, input shapes and trainability equal an earlier one's makes the same
     # nodes under another name: they are copied, renamed and located instead of walked
     # again (checked by tests/test_expand.py against walking every instance).
