@@ -59,7 +59,10 @@ class LazyGroup(click.Group):
         except Exception as exc:  # a bug in archspec, not the user's fault: say so, briefly
             if os.environ.get("ARCHSPEC_DEBUG"):
                 raise
-            click.echo(f"archspec: internal error: {type(exc).__name__}: {exc}", err=True)
+            message = str(exc)
+            if len(message) > 600:  # TensorFlow errors can print whole tensors
+                message = message[:600] + " [...]"
+            click.echo(f"archspec: internal error: {type(exc).__name__}: {message}", err=True)
             click.echo("(set ARCHSPEC_DEBUG=1 for the traceback, and please report it)", err=True)
             sys.exit(3)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -107,3 +108,21 @@ def test_validate_with_train_section_does_not_import_tensorflow():
 def test_train_needs_a_spec_or_resume():
     result = CliRunner().invoke(main, ["train"])
     assert result.exit_code == 2 and "give a SPEC to train, or --resume RUN_DIR" in result.output
+
+
+def test_multiworker_is_refused_with_the_upstream_reason_before_tensorflow_starts(tmp_path):
+    """Keras 3's fit() fails under MultiWorkerMirroredStrategy (test_training_e2e.py shows it
+    with plain Keras); archspec says so at once instead of crashing once the cluster formed."""
+    code = (
+        "import sys\nfrom archspec.cli import main\n"
+        f"try:\n    main(['train', {str(ROOT / 'specs' / 'seed_cnn.yaml')!r}, '--data', 'x.npz', "
+        f"'--strategy', 'multiworker', '--run-dir', {str(tmp_path / 'run')!r}])\n"
+        "except SystemExit as exc:\n    assert exc.code == 2, exc.code\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TF'\n"
+    )
+    cluster = '{"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": 0}}'
+    env = {**os.environ, "TF_CONFIG": cluster}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "keras-team/keras#20585" in result.stderr and "--strategy mirrored" in result.stderr
+    assert not (tmp_path / "run").exists()

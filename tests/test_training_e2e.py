@@ -174,3 +174,54 @@ train:
     a, b = (keras.models.load_model(tmp_path / s / "last.keras") for s in ("mirrored", "default"))
     for wa, wb in zip(a.weights, b.weights):
         assert np.allclose(wa.numpy(), wb.numpy(), atol=1e-5), wa.path
+
+
+_PLAIN_KERAS_WORKER = """
+import numpy as np, tensorflow as tf, keras
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+x = np.random.RandomState(0).rand(256, 8, 8, 1).astype("float32")
+y = np.random.RandomState(1).randint(0, 10, 256)
+data = tf.data.Dataset.from_tensor_slices((x, y)).batch(64)
+with strategy.scope():
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+model.fit(data, epochs=1, verbose=0)
+print("TRAINED")
+"""
+
+
+def test_keras_fit_still_fails_under_multiworker_strategy(tmp_path):
+    """Why archspec refuses --strategy multiworker (trainer.check_multiworker_supported):
+    plain Keras, two workers on localhost, the TensorFlow tutorial's pattern. When a Keras
+    release makes this train, this test fails: lift the refusal then."""
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    script = tmp_path / "worker.py"
+    script.write_text(_PLAIN_KERAS_WORKER)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script)],
+            env={**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        outputs = [w.communicate(timeout=300) for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    for w, (out, err) in zip(workers, outputs, strict=True):
+        assert "TRAINED" not in out, "Keras now trains under MultiWorkerMirroredStrategy: lift the refusal"
+        assert w.returncode != 0
+        assert "PerReplica" in err or "Invalid reduction dimension" in err, err[-2000:]

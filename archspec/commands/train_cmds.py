@@ -28,7 +28,8 @@ from ..errors import UsageError
     "--strategy",
     type=click.Choice(["default", "mirrored", "multiworker"]),
     default="default",
-    help="tf.distribute strategy: mirrored = all local GPUs; multiworker = the cluster in TF_CONFIG.",
+    help="tf.distribute strategy: mirrored = all local GPUs; multiworker = the cluster in TF_CONFIG "
+    "(refused with Keras 3, whose fit() fails under it: docs/training.md).",
 )
 @click.option("--mixed-precision", is_flag=True, help="Compute in float16 (mixed_float16 policy), outputs in float32.")
 @click.option("--jit-compile", is_flag=True, help="Compile the training step with XLA.")

@@ -81,8 +81,30 @@ def make_strategy(name: str) -> Any:
             raise UsageError(
                 "--strategy multiworker reads the cluster from TF_CONFIG, which is not set (see docs/training.md)"
             )
+        check_multiworker_supported()
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise UsageError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
+
+
+def check_multiworker_supported() -> None:
+    """Refuse MultiWorkerMirroredStrategy where Keras' fit() cannot run under it.
+
+    Keras 3's TensorFlow trainer (3.0 to at least 3.15, the version archspec is tested with)
+    fails under it before the first step: its symbolic build reduces the input batch across
+    workers, and each step reduces the logged scalars with ``axis=0`` (keras-team/keras#20585,
+    tensorflow/tensorflow#72388). Failing at once, with the reason, beats a crash after the
+    cluster has formed. ``tests/test_training_e2e.py`` runs plain Keras on a two-worker
+    localhost cluster and fails when a Keras release fixes this, so the refusal can be lifted.
+    """
+    from importlib.metadata import version  # not `import keras`: this runs before TensorFlow starts
+
+    keras_version = version("keras")
+    if keras_version.split(".")[0] == "3":
+        raise UsageError(
+            f"--strategy multiworker: Keras {keras_version} cannot train with MultiWorkerMirroredStrategy "
+            "(model.fit fails on every worker: keras-team/keras#20585, tensorflow/tensorflow#72388); "
+            "use --strategy mirrored for the GPUs of one machine"
+        )
 
 
 def is_chief() -> bool:
@@ -138,6 +160,8 @@ def train(
 
     if not Path(spec).exists():
         raise UsageError(f"no such file: {spec}")
+    if options.strategy == "multiworker":
+        check_multiworker_supported()
     text = Path(spec).read_text(encoding="utf-8")
     doc = load_file(spec)
     graph = expand(doc, variant=options.variant, overrides=dict(options.sets or {}))
