@@ -684,7 +684,9 @@ class Expander:
         except TypeError:  # an item with ${...}: its layers depend on the variables
             return None
 
-    def record(self, key: tuple[Any, ...], path: SpecPath, inputs: tuple[str, ...], inner: _Ctx, first: int, out: str):
+    def record(
+        self, key: tuple[Any, ...], path: SpecPath, inputs: tuple[str, ...], inner: _Ctx, first: int, out: str
+    ) -> None:
         """Keep the nodes an instance made, if they can be renamed into another instance's."""
         nodes = tuple(self.nodes[first:])
         names = [n.name for n in nodes]
