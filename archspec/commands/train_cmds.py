@@ -110,13 +110,11 @@ def evaluate(
     from ..fileio import atomic_write_text
     from ..training import data as data_mod
     from ..training import evaluate as ev
-    from ..training.config import data_config
+    from ..training.config import stored_data_config
 
     loaded = ev.open_model(target, which)
     shape = tuple(loaded.model.inputs[0].shape[1:])
-    stored = dict(loaded.data or {})
-    stored["image_size"] = tuple(stored["image_size"]) if stored.get("image_size") else None
-    cfg = replace(data_config({}), **stored)
+    cfg = stored_data_config(loaded.data or {})
     if data:
         source = data_mod.load_source(data, replace(cfg, format=None, path=data), shape, loaded.class_names)
         ds, count, features = data_mod.as_dataset(source), source.count, source.features
@@ -128,7 +126,7 @@ def evaluate(
         if splits.test is None:
             raise UsageError(f"the run in {loaded.run_dir} has no test split; give --data")
         ds, count, features, what = splits.test, splits.counts["test"], splits.features, "the run's test split"
-    classes = int(ev.main_output(loaded.model).outputs[0].shape[-1])
+    classes = int(loaded.model.outputs[0].shape[-1])  # the main output is the first
     normalize = data_mod.normalizer(dict(loaded.normalize) if loaded.normalize else None, features)
     batches = data_mod.pipeline(ds, batch_size=batch_size, classes=classes, input_shape=shape, normalize=normalize)
     result = ev.evaluate_dataset(loaded.model, batches, loaded.class_names)

@@ -21,7 +21,7 @@ This module must not import TensorFlow: ``archspec validate`` and ``archspec sch
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,12 @@ _FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
 _INT1 = {"type": "integer", "minimum": 1}
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
+#: Learning rate when a spec gives none: Keras' own defaults. ``train:`` and the ``fine_tune:``
+#: stages (archspec.transfer.plan) both use these.
+DEFAULT_LR = {"sgd": 0.01, "rmsprop": 0.001, "adam": 0.001, "adamw": 0.001}
 
-#: An optimizer: a bare name, or a mapping. The transfer-learning ``fine_tune:`` stages use it too.
+#: An optimizer of ``train:``: a bare name, or a mapping (``fine_tune:`` stages have their own,
+#: narrower schema in archspec.transfer.schema).
 OPTIMIZER_SCHEMA: dict[str, Any] = {
     "description": "An optimizer: sgd, rmsprop, adam, adamw, or {name: sgd, lr: 0.01, momentum: 0.9, ...}.",
     "anyOf": [
@@ -283,6 +287,13 @@ def data_config(raw: Mapping[str, Any] | None, base_dir: Path | None = None) -> 
         cache=raw.get("cache", True),
         shuffle_buffer=raw.get("shuffle_buffer", 10_000),
     )
+
+
+def stored_data_config(stored: Mapping[str, Any]) -> DataConfig:
+    """The DataConfig a run saved in run.json (``DataConfig.__dict__``; JSON made the tuple a list)."""
+    fields = dict(stored)
+    fields["image_size"] = tuple(fields["image_size"]) if fields.get("image_size") else None
+    return replace(data_config({}), **fields)
 
 
 def train_config(doc: Document | None, section: Mapping[str, Any] | None, base_dir: Path | None = None) -> TrainConfig:

@@ -12,9 +12,8 @@ from typing import Any
 
 import keras
 
-from .config import OptimizerConfig
+from .config import DEFAULT_LR, OptimizerConfig
 
-DEFAULT_LR = {"sgd": 0.01, "rmsprop": 0.001, "adam": 0.001, "adamw": 0.001}
 _CLASSES = {
     "sgd": keras.optimizers.SGD,
     "rmsprop": keras.optimizers.RMSprop,

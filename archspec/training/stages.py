@@ -64,10 +64,10 @@ def _callbacks(items: Any, cfg: TrainConfig) -> tuple[Mapping[str, Any] | None, 
         elif name in ("plateau", "reduce_lr_on_plateau"):
             schedule = {"name": "plateau", **dict(args or {})}
         else:
-            from ..errors import UsageError, did_you_mean
+            from ..errors import UsageError
+            from .config import check_names
 
-            known = ["early_stopping", "plateau"]
             raise UsageError(
-                f"fine_tune callbacks: unknown callback {name!r} (known: {', '.join(known)}).{did_you_mean(str(name), known)}"
+                "fine_tune callbacks: " + check_names([str(name)], ["early_stopping", "plateau"], "callback")
             )
     return schedule, stopping

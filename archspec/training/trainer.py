@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import UsageError
 from ..fileio import atomic_write_text
 from ..ir import Graph, freeze
-from .config import TrainConfig, data_config, train_config
+from .config import TrainConfig, stored_data_config, train_config
 from .stages import Stage, plan
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -162,8 +162,8 @@ def train(
         raise UsageError(f"no such file: {spec}")
     if options.strategy == "multiworker":
         check_multiworker_supported()
+    doc = load_file(spec)  # first: it reports a file that is not UTF-8 text as a spec error
     text = Path(spec).read_text(encoding="utf-8")
-    doc = load_file(spec)
     graph = expand(doc, variant=options.variant, overrides=dict(options.sets or {}))
     cfg = _with_output_aliases(train_config(doc, graph.sections.get("train"), Path(spec).resolve().parent), graph)
     data = cfg.data
@@ -227,9 +227,7 @@ def resume(
     doc = load_file(rd / "spec.yaml")
     graph = expand(doc, variant=options.variant, overrides=dict(options.sets or {}))
     cfg = _with_output_aliases(train_config(doc, graph.sections.get("train"), Path(meta["spec"]).parent), graph)
-    stored = dict(meta["data"])
-    stored["image_size"] = tuple(stored["image_size"]) if stored.get("image_size") else None
-    cfg = replace(cfg, data=replace(data_config({}), **stored))
+    cfg = replace(cfg, data=stored_data_config(meta["data"]))
     for leftover in rd.clean_temporaries():
         rd.log(f"removed the half-written {leftover.name}")
     rd.repair_best(rd.read_json("state.json") or {})

@@ -324,7 +324,7 @@ def _preprocess(doc: Document, raw: Mapping[str, Any], app: Application | None) 
 
 def finish(doc: Document, graph: Graph, base: BaseInfo | None) -> Graph:
     """Apply ``freeze:`` and the first ``fine_tune:`` stage to the nodes; keep the plan on the graph."""
-    from .plan import check_optimizers
+    from .plan import _with_flags, check_optimizers
 
     if base is not None and base.opaque:  # the graph is the head; its input is the base's output
         graph = replace(graph, input_name=base.scope, input_shape=base.output_shape)
@@ -332,6 +332,5 @@ def finish(doc: Document, graph: Graph, base: BaseInfo | None) -> Graph:
     bad = check_optimizers(stages)
     if bad:
         raise SpecError([doc.problem(msg, ("fine_tune", k, "optimizer")) for k, msg in bad])
-    nodes = tuple(n if n.trainable == (n.name in initial) else replace(n, trainable=n.name in initial) for n in graph)
     info = TransferInfo(base, stages, initial)
-    return replace(graph, nodes=nodes, sections=freeze({**graph.sections, "_transfer": info}))
+    return replace(_with_flags(graph, initial), sections=freeze({**graph.sections, "_transfer": info}))

@@ -27,10 +27,10 @@ from typing import Any
 from ..analysis import analyse
 from ..errors import UsageError
 from ..ir import Graph
+from ..training.config import DEFAULT_LR
 from .expand import BaseInfo, TransferInfo
 
 #: Keras' default learning rates, used when a stage gives only the optimizer's name.
-DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001, "adamw": 0.001}
 
 
 @dataclass(frozen=True)
