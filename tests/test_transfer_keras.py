@@ -5,6 +5,8 @@ two-stage plan run for a few steps; feature extraction to HDF5 with resume; fit-
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -323,6 +325,22 @@ def test_saved_keras_model_as_base(keras, tmp_path):
     for a, b in zip(source.weights, model.get_layer("tiny").weights, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert sum(math.prod(w.shape) for w in model.trainable_weights) == 10 * 3 + 3
+
+
+def test_saved_base_with_archspec_layers_loads(keras, tmp_path):
+    """A .keras base holding archspec's own layers (LRN, stochastic depth) deserialises."""
+    (tmp_path / "own.yaml").write_text(
+        "archspec: 1\ninput: [16, 16, 3]\nlayers:\n  - {conv: 8, padding: same, name: c1}\n  - {lrn: null, name: n1}\n"
+        "  - {residual: 8, kind: basic, survival: 0.5, name: u1}\n"
+    )
+    archspec.build(tmp_path / "own.yaml").save(tmp_path / "own.keras")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("archspec: 1\ninput: [16, 16, 3]\nbase: {model: own.keras, name: own}\nlayers: [{gap_head: 2}]\n")
+    # A fresh process: here archspec's layers are registered already, by the build above.
+    out = tmp_path / "s.keras"
+    cmd = [sys.executable, "-m", "archspec", "build", str(spec), "-o", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and out.is_file(), result.stderr[-2000:]
 
 
 def test_include_top_with_own_classes_matches_keras(keras):

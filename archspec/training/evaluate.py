@@ -36,17 +36,14 @@ class Loaded:
 
 def load_model(path: str | Path) -> keras.Model:
     """Load a ``.keras`` model safely (``safe_mode=True``), with archspec's own layers registered."""
-    from .. import keras_layers  # noqa: F401  (registers archspec's serializable layers)
+    from ..safe_hdf5 import load_model_file
 
     path = Path(path)
     if not path.exists():
         raise UsageError(f"no such model file: {path}")
     if path.suffix != ".keras":
         raise UsageError(f"expected a .keras model file or a run directory; got {path}")
-    from ..safe_hdf5 import check_keras_archive
-
-    check_keras_archive(path)  # no zip bomb, no member outside the archive
-    return keras.models.load_model(path, safe_mode=True, compile=False)
+    return load_model_file(path)
 
 
 def open_model(target: str | Path, which: str = "best") -> Loaded:

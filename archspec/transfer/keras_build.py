@@ -69,20 +69,14 @@ def _app_kwargs(include_top: bool, pooling: str | None, classes: int | None, var
 
 
 def _load_saved(path: str, trust: bool, shape: Shape) -> Any:
-    from ..safe_hdf5 import check_hdf5, check_keras_archive
+    from ..errors import ArchspecError
+    from ..safe_hdf5 import load_model_file  # checks the file; registers archspec's own layers
 
     try:
-        if path.endswith(".h5"):
-            if not trust:
-                raise ValueError("a .h5 full model needs `trust: true`")
-            check_hdf5(path)  # trusted code, but still no external links or size bombs
-            model = keras.saving.load_model(path, compile=False)  # legacy format: trusted by the user
-        elif path.endswith(".keras"):
-            check_keras_archive(path)  # no zip bomb, no member outside the archive
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        else:
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except (ValueError, OSError, TypeError) as exc:
+        if path.endswith(".h5") and not trust:
+            raise ValueError("a .h5 full model needs `trust: true`")
+        model = load_model_file(path, trust_h5=trust)
+    except (ArchspecError, ValueError, OSError, TypeError) as exc:
         raise ValueError(f"cannot load {path} (safe_mode=True): {exc}") from None
     expected = tuple(model.input_shape[1:])
     if len(expected) != len(shape) or any(e is not None and e != s for e, s in zip(expected, shape)):
@@ -193,6 +187,7 @@ def finish_model(model: Any, graph: Graph, base: BaseInfo) -> None:
 
 def _load_spec_weights(model: Any, graph: Graph, base: BaseInfo) -> None:
     from ..keras_backend import build_graph
+    from ..safe_hdf5 import load_weights_file
 
     weights = str(base.weights)
     if weights == "imagenet":
@@ -202,7 +197,7 @@ def _load_spec_weights(model: Any, graph: Graph, base: BaseInfo) -> None:
     assert base.base_graph is not None  # set for every spec base
     source = build_graph(base.base_graph)
     try:
-        source.load_weights(weights)
+        load_weights_file(source, weights)  # checked first, as every HDF5 file archspec reads
     except Exception as exc:
         raise _error(base, f"cannot load {weights} into the base spec's model: {exc}") from None
     src = {layer.name: layer for layer in source.layers}
