@@ -187,8 +187,7 @@ class Expander:
             out["conv"] = dict(_STAGE_CONV_DEFAULTS)
         for key, args in (self.spec.get("defaults") or {}).items():
             canon = self.reg.resolve(key)
-            lt = self.reg.get(canon)
-            aliases = lt.alias_map()
+            aliases = self.alias_map(self.reg.get(canon))
             for arg in args:
                 if arg not in aliases:
                     self.fail(
@@ -313,16 +312,14 @@ class Expander:
             self.fail(f"a layer has exactly one type; this one names {', '.join(map(repr, keys))}", path)
             return None
         first = next(iter(item))
-        known = [*self.reg.names(), *self.user_blocks, *self.block_keys]
-        self.fail(f"unknown layer type {first!r}.{did_you_mean(first, known)}", (*path, first), at_key=True)
+        self.fail(f"unknown layer type {first!r}.{did_you_mean(first, self.type_names)}", (*path, first), at_key=True)
         return None
 
     def arg_names(self, key: str) -> Any:
         """The argument names (and aliases) of a layer type, built-in block or user block."""
         if key in self.user_blocks:
             return self.user_blocks[key].get("params") or {}
-        bt = block_type(key) if key in self.block_keys else None
-        return bt.alias_map() if bt is not None else self.reg.get(key).alias_map()
+        return self.alias_map(block_type(key) if key in self.block_keys else self.reg.get(key))  # type: ignore[arg-type]
 
     def repeat(self, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
         count = self.value(item["repeat"], ctx.env, (*path, "repeat"))
@@ -504,7 +501,7 @@ class Expander:
             if value is _MISSING_SENTINEL:
                 ok = False
                 continue
-            if _is_required(value):
+            if value is REQUIRED:
                 self.fail(f"{key} needs `{arg.name}`", (*path, key))
                 ok = False
                 continue
@@ -785,10 +782,6 @@ _CORE_KEYS = frozenset(
      "pattern", "tokens", "stages", "classifier", "layers", "outputs")
 )  # fmt: skip
 _MISSING_SENTINEL: Any = object()
-
-
-def _is_required(default: Any) -> bool:
-    return default is REQUIRED
 
 
 def _deep_substitute(value: Any, env: Mapping[str, Any]) -> Any:

@@ -27,7 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .errors import Problem, SpecError, SpecPath
+from . import pattern as pattern_mod
+from .analysis import OPTIMIZER_SLOTS, analyse
+from .errors import Location, Problem, SpecError, SpecPath
+from .expressions import ExpressionError, substitute
 
 MAX_REPEAT = 10_000  # one repeat; ResNet-1202 needs 200
 MAX_LAYERS = 25_000  # 6x ResNet-1202 (4,211 primitive layers); expanding 25,000 takes seconds
@@ -182,7 +185,6 @@ class _Counter:
         return size
 
     def number(self, value: Any) -> int | None:
-        from .expressions import ExpressionError, substitute
 
         try:
             value = substitute(value, self.env)
@@ -198,20 +200,11 @@ def _too_many(total: int, what: str) -> str:
 
 
 def _env(doc: Any, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    from .expressions import ExpressionError, substitute
+    """The spec's variables as expansion will see them (an override takes its variable's place,
+    so the variables computed from it follow)."""
+    from .expand import Expander  # here: expand imports this module
 
-    data = doc.data if isinstance(doc.data, dict) else {}
-    env: dict[str, Any] = {}
-    if "classes" in data:
-        env["classes"] = data["classes"]
-    raw_vars = data.get("vars")
-    for key, value in (raw_vars if isinstance(raw_vars, dict) else {}).items():
-        try:
-            env[key] = substitute(value, env)
-        except (ExpressionError, TypeError):
-            pass
-    env.update(overrides or {})
-    return env
+    return Expander(doc, overrides).variables()
 
 
 def count_layers(doc: Any, overrides: Mapping[str, Any] | None = None) -> int:
@@ -248,7 +241,6 @@ def _count_stages(counter: _Counter, data: Mapping[str, Any]) -> int:
 
 
 def _count_pattern(counter: _Counter, data: Mapping[str, Any]) -> int:
-    from . import pattern as pattern_mod
 
     tokens = data.get("tokens") if isinstance(data.get("tokens"), dict) else {}
     try:
@@ -274,7 +266,6 @@ def check_graph(graph: Any, limits: Limits | None = None) -> Any:
 
     Everything here is arithmetic on Python integers from :func:`archspec.analysis.analyse`.
     """
-    from .analysis import analyse
 
     analysis = analyse(graph)
     check_analysis(analysis, limits)
@@ -341,8 +332,6 @@ def check_memory(
 
 
 def _memory_problem(analysis: Any, batch: int, optimizer: str, dtype: str, limits: Limits) -> Problem | None:
-    from .analysis import OPTIMIZER_SLOTS
-    from .errors import Location
 
     optimizer = optimizer if optimizer in OPTIMIZER_SLOTS else "adam"  # an unknown one: assume Adam's two slots
     mem = analysis.training_memory(batch, optimizer, dtype)

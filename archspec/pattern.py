@@ -168,9 +168,10 @@ def _convert(
     seen: Counter[str] = Counter()
     body: list[Any] = []
     for sub in item.items:
+        number = 0
         if isinstance(sub, Token) and repeated[sub.name] > 1:
             seen[sub.name] += 1
-        number = seen[sub.name] if isinstance(sub, Token) and repeated[sub.name] > 1 else 0
+            number = seen[sub.name]
         body.extend(_convert(sub, tokens, [*idx, var], dense, number))
     count: Any = f"${{{item.count}}}" if isinstance(item.count, str) else item.count
     return [{"repeat": count, "as": var, "layers": body}]

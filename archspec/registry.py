@@ -75,10 +75,10 @@ class Arg:
         try:
             return checker(self, value)
         except ValueError as exc:
-            message, hint = str(exc), ""
-            if " Did you mean" in message:  # the hint goes last: "... Received: x='rellu'. Did you mean 'relu'?"
-                message, hint = message.split(" Did you mean", 1)
-                hint = ". Did you mean" + hint
+            # A checker may give a hint as a second argument; it goes last:
+            # "... Received: x='rellu'. Did you mean 'relu'?"
+            message = str(exc.args[0]) if exc.args else ""
+            hint = "." + exc.args[1] if len(exc.args) > 1 and exc.args[1] else ""
             raise ValueError(f"`{self.name}` {message.rstrip('.')}. Received: {self.name}={value!r}{hint}") from None
 
     def schema(self) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def _check_str(arg: Arg, value: Any) -> str:
 def _check_enum(arg: Arg, value: Any) -> str:
     if value not in arg.choices:
         raise ValueError(
-            "must be one of " + ", ".join(repr(c) for c in arg.choices) + "." + did_you_mean(str(value), arg.choices)
+            "must be one of " + ", ".join(repr(c) for c in arg.choices), did_you_mean(str(value), arg.choices)
         )
     return value
 
@@ -185,7 +185,7 @@ def _check_ints(arg: Arg, value: Any) -> tuple[int, ...]:
 def _check_choice_str(choices: Sequence[str]) -> Callable[[Arg, Any], str]:
     def check(arg: Arg, value: Any) -> str:
         if value not in choices:
-            raise ValueError("must be one of " + ", ".join(choices) + "." + did_you_mean(str(value), choices))
+            raise ValueError("must be one of " + ", ".join(choices), did_you_mean(str(value), choices))
         return value
 
     return check

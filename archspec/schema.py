@@ -381,9 +381,10 @@ def _kind(value: Any) -> str:
 def _to_problem(doc: Document, error: Any) -> Problem:
     path = tuple(error.absolute_path)
     v = error.validator
-    arg_message = _layer_arg_message(doc, path, error.instance)
-    if arg_message and v not in ("additionalProperties", "required"):
-        return doc.problem(arg_message, path)
+    if v not in ("additionalProperties", "required"):
+        arg_message = _layer_arg_message(doc, path, error.instance)
+        if arg_message:
+            return doc.problem(arg_message, path)
     if v == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
         extra = [k for k in error.instance if k not in allowed]
@@ -444,17 +445,14 @@ def _layer_arg_message(doc: Document, path: tuple[Any, ...], value: Any) -> str:
     for depth in (1, 2):
         if len(path) <= depth:
             continue
-        item = _at(doc.data, path[:-depth])
-        if not isinstance(item, dict):
+        key = _layer_key(_at(doc.data, path[:-depth]))
+        if not key:
             continue
-        keys = [k for k in item if k in reg]
-        if len(keys) != 1:
-            continue
-        lt = reg.get(keys[0])
+        lt = reg.get(key)
         name = path[-1]
-        if name == keys[0] and isinstance(value, dict):
+        if name == key and isinstance(value, dict):
             return ""  # the nested form conv: {filters: 8, ...}: its keys get their own messages
-        arg_name = lt.primary if name == keys[0] else lt.alias_map().get(str(name))
+        arg_name = lt.primary if name == key else lt.alias_map().get(str(name))
         arg = lt.arg_map().get(arg_name or "")
         if arg is None:
             return ""

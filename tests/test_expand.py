@@ -207,3 +207,10 @@ def test_stamping_is_used_for_repeated_units(monkeypatch):
     assert len(calls) == 0 and len(graph.nodes) > 0  # every unit sees a new input shape
     archspec.expand(HEAD + "layers:\n  - {conv: 32, padding: same}\n  - repeat: 5\n    layers: [{residual: 8}]\n")
     assert len(calls) == 4
+
+
+def test_size_limits_count_with_overridden_variables():
+    """The layer count before expansion sees --set values in place, as expansion does:
+    reps follows n=1 (3,000 layers), not the spec's n=10 (30,000, over the limit)."""
+    text = HEAD + "vars: {n: 10, reps: '${n * 1000}'}\nlayers:\n  - repeat: '${reps}'\n    layers: [relu, relu, relu]\n"
+    assert len(archspec.expand(text, overrides={"n": 1})) == 3000
