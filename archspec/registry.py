@@ -299,7 +299,10 @@ class LayerType(Configurable):
 
     def build(self, node: Node, **extra: Any) -> Any:
         """The Keras layer for ``node`` (``extra``: e.g. ``dtype`` for a float32 output)."""
-        from keras import layers
+        if self.custom:
+            from . import keras_layers as layers
+        else:
+            from keras import layers
 
         return getattr(layers, self.keras_class)(**self.build_kwargs(node), **extra, name=node.name)
 
@@ -316,7 +319,8 @@ class LayerType(Configurable):
         kwargs: dict[str, Any] = self.keras_kwargs(node, explicit_only=True)
         if node.args.get("l2"):
             kwargs["kernel_regularizer"] = Code(f"keras.regularizers.L2({node.args['l2']!r})")
-        return Call(f"layers.{self.keras_class}", (), {**kwargs, "name": node.name})
+        module = "archspec_layers" if self.custom else "layers"  # codegen imports archspec's layers as that
+        return Call(f"{module}.{self.keras_class}", (), {**kwargs, "name": node.name})
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ..ir import Node, Shape
-from ..registry import Arg, Call, Info, LayerType, register
+from ..registry import Arg, Info, LayerType, register
 from ._common import elements
 
 
@@ -77,12 +76,3 @@ class LocalResponseNorm(LayerType):
 
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
         return Info(inputs[0], other_ops=elements(inputs[0]) * (node.args["size"] + 3))
-
-    def build(self, node: Node, **extra: Any) -> Any:
-        from ..keras_layers import LocalResponseNormalization
-
-        return LocalResponseNormalization(**self.keras_kwargs(node), **extra, name=node.name)
-
-    def emit(self, node: Node) -> Call:
-        call = super().emit(node)
-        return Call("archspec_layers.LocalResponseNormalization", call.args, call.kwargs)

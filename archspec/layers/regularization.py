@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..ir import Node, Shape
-from ..registry import Arg, Call, Info, LayerType, ShapeError, register
+from ..registry import Arg, Info, LayerType, ShapeError, register
 from ._common import elements
 
 
@@ -52,12 +52,3 @@ class StochasticDepth(LayerType):
                 f"but {node.inputs[1]!r} is {list(residual)}"
             )
         return Info(shortcut, other_ops=elements(shortcut))  # inference: one add, as `add`
-
-    def build(self, node: Node, **extra: Any) -> Any:
-        from ..keras_layers import StochasticDepth as KerasStochasticDepth
-
-        return KerasStochasticDepth(**self.keras_kwargs(node), **extra, name=node.name)
-
-    def emit(self, node: Node) -> Call:
-        call = super().emit(node)
-        return Call("archspec_layers.StochasticDepth", call.args, call.kwargs)
