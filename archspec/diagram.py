@@ -113,7 +113,7 @@ def to_dot(graph: Graph, analysis: Analysis | None = None, *, depth: int | None 
         "  edge [fontname=Helvetica, fontsize=9];",
         f'  input [label="{_label(graph.input_name, "input " + shape_text(graph.input_shape))}", shape=oval];',
     ]
-    lines += _cluster_lines(graph, boxes, depth)
+    lines += _cluster_lines(graph, boxes)
     lines += _edge_lines(graph, boxes, owner, shapes)
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -159,7 +159,7 @@ def _params(n: int) -> str:
     return f"{n:,} params" if n else ""
 
 
-def _cluster_lines(graph: Graph, boxes: list[_Box], depth: int | None) -> list[str]:
+def _cluster_lines(graph: Graph, boxes: list[_Box]) -> list[str]:
     root = _Cluster("")
     for box in boxes:
         where = root

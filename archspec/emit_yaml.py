@@ -28,8 +28,9 @@ def graph_to_spec(graph: Graph) -> dict[str, Any]:
     prev = base.output if base is not None else graph.input_name
     layers = []
     seen: set[str] = set()
+    skip = set(base.nodes) if base is not None else set()
     for node in graph.nodes:
-        if base is not None and node.name in base.nodes:
+        if node.name in skip:
             continue  # the base's layers come from the `base:` section, written below
         # A block's notes (a projection shortcut inserted, a rounded width) go on its first layer.
         notes = [n for scope in node.scope if scope not in seen for n in _notes(graph, scope)]
@@ -49,14 +50,14 @@ def _notes(graph: Graph, scope: str) -> list[str]:
     return [f"{scope}: {note}" for note in found.notes] if found else []
 
 
-def _layer(node: Node, prev: str, notes: list[str] | None = None) -> dict[str, Any]:
+def _layer(node: Node, prev: str, notes: list[str]) -> dict[str, Any]:
     item: dict[str, Any] = {node.type: {k: _plain(v) for k, v in node.args.items()} or None, "name": node.name}
     if node.inputs != (prev,):
         item["inputs"] = list(node.inputs) if len(node.inputs) > 1 else node.inputs[0]
     if not node.trainable:
         item["trainable"] = False
     if node.scope:
-        item["comment"] = "from block " + " > ".join(node.scope) + "".join(f"; {n}" for n in notes or [])
+        item["comment"] = "from block " + " > ".join(node.scope) + "".join(f"; {n}" for n in notes)
     return item
 
 

@@ -67,10 +67,12 @@ class DepthwiseSeparable(BlockType):
         filters = int(args["filters"] * args["alpha"])
         if filters < 1:
             raise ShapeError(f"alpha {args['alpha']} leaves int({args['filters']} x {args['alpha']}) = 0 filters")
-        dw, pw, pad = ("dw", "pw", "pad") if args["id"] is None else (f"dw_{args['id']}", f"pw_{args['id']}", "")
+        dw, pw, pad = (
+            ("dw", "pw", "pad") if args["id"] is None else (f"dw_{args['id']}", f"pw_{args['id']}", f"pad_{args['id']}")
+        )
         layers: list[Any] = []
         if args["strides"] == 2:
-            layers.append({"zeropad": [[0, 1], [0, 1]], "name": pad or f"pad_{args['id']}"})
+            layers.append({"zeropad": [[0, 1], [0, 1]], "name": pad})
         layers += [
             _depthwise(3, args["strides"], dw, depth_multiplier=args["depth_multiplier"]),
             {"bn": None, "name": f"{dw}_bn"},
@@ -160,20 +162,18 @@ class MBConv(BlockType):
             {"bn": None, "name": "bn"},
             {"act": act, "name": "activation"},
         ]
-        last = "activation"
-        if 0 < args["se_ratio"] <= 1:
+        if args["se_ratio"]:
             squeezed = max(1, int(cin * args["se_ratio"]))
             layers += [
                 {"gap": None, "name": "se_squeeze"},
                 {"reshape": [1, 1, mid], "name": "se_reshape"},
                 {"conv": squeezed, "kernel": 1, "padding": "same", "activation": act, "name": "se_reduce"},
                 {"conv": mid, "kernel": 1, "padding": "same", "activation": "sigmoid", "name": "se_expand"},
-                {"multiply": None, "inputs": [last, "se_expand"], "name": "se_excite"},
+                {"multiply": None, "inputs": ["activation", "se_expand"], "name": "se_excite"},
             ]
         layers += [_conv1x1(args["filters"], "project_conv"), {"bn": None, "name": "project_bn"}]
-        notes: list[str] = []
         if args["skip"] and args["strides"] == 1 and cin == args["filters"]:
             if args["drop_rate"] > 0:
                 layers.append({"dropout": args["drop_rate"], "noise_shape": [1, 1, 1], "name": "drop"})
             layers.append({"add": None, "inputs": [layers[-1]["name"], "input"], "name": "add"})
-        return Expansion(layers, notes=tuple(notes))
+        return Expansion(layers)

@@ -217,9 +217,10 @@ class _Unit:
         if p.v2:
             items += [self.bn("preact_bn"), {"act": "relu", "name": "preact_relu"}]
             source = "preact_relu"
-        items += self.shortcut_layers(source)
+        shortcut = self.shortcut_layers(source)
+        short = shortcut[-1]["name"] if shortcut else "input"
+        items += shortcut
         items += self.branch(source)
-        short = self.shortcut_output()
         branch = items[-1]["name"]
         if self.a["se_ratio"]:
             items.append({"se": self.a["se_ratio"], "name": "se"})
@@ -250,14 +251,6 @@ class _Unit:
             copies = p.cout // p.cin - 1
             items.append({"concat": None, "inputs": [base] + ["0_zeros"] * copies, "name": "0_pad"})
         return items
-
-    def shortcut_output(self) -> str:
-        p = self.p
-        if p.shortcut == "projection":
-            return "0_conv" if p.v2 else "0_bn"
-        if p.shortcut == "pad" and p.cout > p.cin:
-            return "0_pad"
-        return "0_pool" if p.strides > 1 else "input"
 
     def branch(self, source: str) -> list[dict[str, Any]]:
         p = self.p

@@ -43,6 +43,3 @@ class Taps(BlockType):
                 raise ShapeError(f"taps input {k} has shape {list(shape)}; expected a feature map or a flat vector")
         layers.append({"concat": None, "inputs": joined, "name": "concat"})
         return Expansion(layers, "concat")
-
-    def expand(self, args: Mapping[str, Any], input_shape: Shape) -> Expansion:
-        return self.expand_inputs(args, [input_shape])
