@@ -3,7 +3,7 @@
 Spec sections (schema in :mod:`archspec.transfer.schema`): ``base:`` (a keras.applications
 model or another archspec spec, see :mod:`.bases`), ``freeze:`` (selectors, see :mod:`.freeze`)
 and ``fine_tune:`` (stages, see :mod:`.plan`). The head is the spec's ``layers:``; the
-``fc_head`` and ``gap_head`` blocks (:mod:`.heads`) are the notes' two heads in one line.
+``fc_head`` and ``gap_head`` blocks (:mod:`archspec.blocks.heads`) are the notes' two heads in one line.
 Nothing here imports TensorFlow at import time.
 """
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..blocks import BlockType, Expansion, register_block
 from ..ir import Shape
 from ..registry import Arg
+from . import BlockType, Expansion, register_block
 
 
 @register_block
