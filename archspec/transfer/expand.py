@@ -308,7 +308,7 @@ def _weights(doc: Document, raw: Mapping[str, Any]) -> str | None:
 
 
 def _preprocess(doc: Document, raw: Mapping[str, Any], app: Application | None) -> str:
-    from .bases import PREPROCESS_MODES
+    from .bases import APPLICATIONS
 
     value = str(raw.get("preprocess", "auto")).lower()
     if value == "auto":
@@ -317,7 +317,7 @@ def _preprocess(doc: Document, raw: Mapping[str, Any], app: Application | None) 
         return value
     other = application(value)
     if other is None:
-        choices = ["auto", "none", "caffe", "tf", "torch", *sorted(PREPROCESS_MODES)]
+        choices = ["auto", "none", "caffe", "tf", "torch", *APPLICATIONS]  # what is accepted
         raise _fail(doc, f"unknown preprocess {value!r}.{did_you_mean(value, choices)}", ("base", "preprocess"))
     return f"keras.applications.{other.module}"
 

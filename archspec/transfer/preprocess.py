@@ -10,7 +10,6 @@ application's name override it. Images are RGB arrays of 0..255 floats.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -20,20 +19,15 @@ MODES = ("caffe", "tf", "torch")
 
 
 def preprocess_function(name: str) -> Callable[[Any], Any]:
-    """The function for a resolved ``preprocess`` value (see :class:`archspec.transfer.BaseInfo`)."""
+    """The function for a resolved ``preprocess`` value (see :class:`archspec.transfer.BaseInfo`),
+    on NumPy batches, which it leaves as they are (Keras' caffe mode works in place)."""
     if name == "none":
         return _identity
-    if name in MODES:
-        from keras.applications import imagenet_utils
+    if name not in MODES and name.removeprefix("keras.applications.") not in PREPROCESS_MODES:
+        raise ValueError(f"unknown preprocessing {name!r}")  # only the modules archspec knows are ever imported
+    from ..training.data import preprocess_input
 
-        def apply(x: Any) -> Any:
-            return imagenet_utils.preprocess_input(x.copy(), mode=name)
-
-        return apply
-    module = name.removeprefix("keras.applications.")
-    if module not in PREPROCESS_MODES:  # only the modules archspec knows are ever imported
-        raise ValueError(f"unknown preprocessing {name!r}")
-    fn = importlib.import_module(f"keras.applications.{module}").preprocess_input
+    fn = preprocess_input(name)
     return lambda x: fn(x.copy())
 
 
