@@ -60,7 +60,7 @@ def open_model(target: str | Path, which: str = "best") -> Loaded:
         if not model_path.exists():
             model_path = target / "last.keras"
     model = load_model(model_path)
-    meta = json.loads((run_dir / "run.json").read_text()) if run_dir else {}
+    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8")) if run_dir else {}
     data = meta.get("data")
     classes = int(model.outputs[0].shape[-1])
     names = tuple(meta.get("class_names") or (str(i) for i in range(classes)))

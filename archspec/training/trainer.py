@@ -464,26 +464,23 @@ def _compile(
 
     rate = opt.schedule(opt.learning_rate(stage.optimizer), stage.schedule, steps, stage.epochs)
     loss = opt.loss(cfg.loss, cfg.label_smoothing)
-    if len(outputs) > 1:
+    per_output: dict[str, Any] = {"loss": loss, "metrics": opt.metrics(cfg.metrics, classes)}
+    if len(outputs) > 1:  # the same loss and metrics for every output, weighted as the spec says
         weights = dict(cfg.loss_weights or {})
         unknown = [k for k in weights if k not in outputs]
         if unknown:
             from .config import check_names
 
             raise UsageError("train.loss_weights: " + check_names(unknown, list(outputs), "output"))
-        model.compile(
-            optimizer=opt.optimizer(stage.optimizer, rate),
-            loss={name: loss for name in outputs},
-            loss_weights={name: float(weights.get(name, 1.0)) for name in outputs},
-            metrics={name: opt.metrics(cfg.metrics, classes) for name in outputs},
-            jit_compile=True if options.jit_compile else "auto",
-        )
-        return
+        per_output = {
+            "loss": {name: loss for name in outputs},
+            "loss_weights": {name: float(weights.get(name, 1.0)) for name in outputs},
+            "metrics": {name: opt.metrics(cfg.metrics, classes) for name in outputs},
+        }
     model.compile(
         optimizer=opt.optimizer(stage.optimizer, rate),
-        loss=loss,
-        metrics=opt.metrics(cfg.metrics, classes),
         jit_compile=True if options.jit_compile else "auto",
+        **per_output,
     )
 
 
