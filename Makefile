@@ -27,15 +27,15 @@ demo: $(STAMP)
 	$(PY) -m archspec evaluate build/run_seed_cnn
 
 test: $(STAMP)
-	$(PY) -m ruff check archspec tests bench
-	$(PY) -m ruff format --check archspec tests bench
+	$(PY) -m ruff check archspec tests bench tools
+	$(PY) -m ruff format --check archspec tests bench tools
 	$(PY) -m pytest -n 2 -q
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
 lint: $(STAMP)
-	$(PY) -m ruff check archspec tests bench
+	$(PY) -m ruff check archspec tests bench tools
 
 zoo-doc: $(STAMP)
 	$(PY) tools/gen_zoo_doc.py
@@ -44,6 +44,9 @@ zoo-doc: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_summary.py
 	$(PY) bench/bench_build.py
+	$(PY) bench/bench_zoo_summary.py
+	$(PY) bench/bench_hostile.py
+	$(PY) bench/bench_training.py
 
 # A longer fuzz run than the test suite's (tools/fuzz.py; crashes are saved to fuzz-crashes/).
 FUZZ_SECONDS ?= 300

@@ -49,8 +49,9 @@ def bench_build(repeat: int) -> None:
         params[name] = fn().count_params()
         keras.backend.clear_session()
     times: dict[str, list[tuple[float, float]]] = {"archspec": [], "keras": []}
-    for _ in range(repeat):
-        for name, fn in (("archspec", ours), ("keras", theirs)):
+    sides = [("archspec", ours), ("keras", theirs)]
+    for r in range(repeat):
+        for name, fn in sides if r % 2 == 0 else sides[::-1]:  # alternate who goes first
             wall, cpu, _model = measure(fn)
             times[name].append((wall, cpu))
             del _model

@@ -87,10 +87,6 @@ _SHORT = {
 }
 
 
-def millions(n: int) -> str:
-    return f"{n / 1e6:,.2f} M" if n >= 1e5 else f"{n:,}"
-
-
 def giga(n: int) -> str:
     if n >= 1e8:
         return f"{n / 1e9:,.3f} G"
