@@ -95,9 +95,13 @@ def _output_names(doc: Document, graph: Graph) -> dict[str, str]:
     return {str(w): name for w, name in zip(written, graph.outputs, strict=False) if w != name}
 
 
+def _declared_vars(doc: Document) -> list[str]:
+    return [*(doc.data.get("vars") or {}), "classes"]
+
+
 def _check_known_vars(doc: Document, overrides: Mapping[str, Any]) -> None:
     """``--set`` may only set what the spec declares: a typo must not be silently ignored."""
-    declared = [*(doc.data.get("vars") or {}), "classes"]
+    declared = _declared_vars(doc)
     for key in overrides:
         if key not in declared:
             raise UsageError(
@@ -106,7 +110,7 @@ def _check_known_vars(doc: Document, overrides: Mapping[str, Any]) -> None:
 
 
 def _check_variant_vars(doc: Document) -> None:
-    declared = [*(doc.data.get("vars") or {}), "classes"]
+    declared = _declared_vars(doc)
     problems = [
         doc.problem(
             f"variant {name!r} sets {key!r}, which is not declared under `vars`.{did_you_mean(key, declared)}",

@@ -270,14 +270,15 @@ class _Converter:
             return True
         if value in _FALSE:
             return False
-        if _INT.match(value) or _HEX.match(value):
+        hexadecimal = _HEX.match(value)
+        if hexadecimal or _INT.match(value):
             digits = value.replace("_", "").lstrip("+-")
             if len(digits) > _MAX_INT_DIGITS:  # int() of 4300+ digits raises; nothing in a spec needs 19
                 self.fail(
                     f"the number {value[:12]}... has {len(digits)} digits; the limit is {_MAX_INT_DIGITS}", node, path
                 )
                 return None
-            return int(value.replace("_", ""), 16 if _HEX.match(value) else 10)
+            return int(value.replace("_", ""), 16 if hexadecimal else 10)
         if _LEADING_ZERO.match(value):
             self.fail(
                 f"ambiguous number {value!r}: YAML 1.1 reads a leading zero as octal "

@@ -207,9 +207,10 @@ def stage_rows(analysis: Analysis) -> list[dict[str, Any]]:
     """The fine-tuning plan's stages with their trainable counts (empty without ``fine_tune:``)."""
     if "_transfer" not in analysis.graph.sections:
         return []
-    from .transfer.plan import plan, stage_rows
+    from .transfer.plan import plan
+    from .transfer.plan import stage_rows as plan_stage_rows
 
-    return [dict(r) for r in stage_rows(plan(analysis.graph))]
+    return [dict(r) for r in plan_stage_rows(plan(analysis.graph))]
 
 
 def totals(analysis: Analysis, dtype: str = "float32") -> list[tuple[str, str]]:
@@ -264,6 +265,8 @@ def render_table(analysis: Analysis, depth: int | None = None, dtype: str = "flo
 
 
 def _plain_table(analysis: Analysis, depth: int | None, dtype: str, width: int) -> str | None:
+    if stage_rows(analysis):  # a fine-tuning plan: rich writes its second table
+        return None
     body = [
         (_label(r), _shape(r.shape), f"{r.params:,}", f"{r.macs:,}" if r.macs else "0", r.rf)
         for r in rows(analysis, depth)
@@ -278,7 +281,6 @@ def _plain_table(analysis: Analysis, depth: int | None, dtype: str, width: int) 
     plain = all(text.isascii() and text.isprintable() for text in (title, *tail, *(c for row in body for c in row)))
     if (
         not plain
-        or stage_rows(analysis)
         or total > width
         or len(title) > total
         or "[" in title + "".join(tail)
