@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 import archspec
 
 
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("layers", [1, 30, 301])
 def test_generated_chain_has_the_layers_it_says(layers):
-    text = _module("bench_summary").generated_spec(layers)
+    text = load_script("bench/bench_summary.py").generated_spec(layers)
     analysis = archspec.summary(text)
     assert len(analysis.layers) == layers
 

@@ -6,9 +6,8 @@ trainable + 2 non-trainable per channel; MACs: kernel weights x output positions
 
 from __future__ import annotations
 
-import math
-
 import pytest
+from conftest import weight_counts
 
 import archspec
 from archspec.errors import SpecError
@@ -280,11 +279,7 @@ def test_blocks_build_in_keras_and_generated_code_like_the_analysis(keras, tmp_p
     want = [(s.name, s.shape, s.trainable_params, s.non_trainable_params) for s in analysis.layers]
 
     def table(model):
-        return [
-            (layer.name, tuple(layer.output.shape[1:]), sum(math.prod(w.shape) for w in layer.trainable_weights),
-             sum(math.prod(w.shape) for w in layer.non_trainable_weights))
-            for layer in model.layers[1:]
-        ]  # fmt: skip
+        return [(layer.name, tuple(layer.output.shape[1:]), *weight_counts(layer)) for layer in model.layers[1:]]
 
     def by_name(rows):
         return {row[0]: row for row in rows}

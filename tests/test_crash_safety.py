@@ -26,11 +26,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import SUBPROCESS_ENV, digit_folders, run_state
 
 pytestmark = pytest.mark.slow
 
 KILL_SEED = int(os.environ.get("KILL_SEED", "20261122"))
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 TINY_BASE = """archspec: 1
 name: tiny
@@ -72,7 +72,7 @@ def _cmd(*args: object) -> list[str]:
 
 
 def _run(*args: object, cwd: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run(_cmd(*args), capture_output=True, text=True, env=ENV, cwd=cwd, timeout=600)
+    proc = subprocess.run(_cmd(*args), capture_output=True, text=True, env=SUBPROCESS_ENV, cwd=cwd, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
@@ -80,7 +80,7 @@ def _run(*args: object, cwd: Path) -> subprocess.CompletedProcess:
 def _kill_when(args: list[object], cwd: Path, ready, delay: float) -> tuple[int | None, str]:
     """Start archspec, wait until ``ready()`` (or the process ends), sleep ``delay``, SIGKILL it.
     Returns the exit code (None if killed) and the output."""
-    proc = subprocess.Popen(_cmd(*args), cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(_cmd(*args), cwd=cwd, env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while proc.poll() is None and not ready() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -97,19 +97,6 @@ def _hidden_temporaries(folder: Path) -> list[Path]:
 
 
 # -- extraction ---------------------------------------------------------------------------------
-
-
-def _digit_images(root: Path, per_class: int = 20) -> None:
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    for c in range(10):
-        folder = root / f"digit{c}"
-        folder.mkdir(parents=True)
-        for k, i in enumerate(np.where(digits.target == c)[0][:per_class]):
-            img = Image.fromarray((digits.images[i] * 255 / 16).astype(np.uint8)).resize((16, 16), Image.NEAREST)
-            img.convert("RGB").save(folder / f"{k:03d}.png")
 
 
 def _read_features(path: Path) -> dict[str, object]:
@@ -134,12 +121,12 @@ def extraction(tmp_path_factory):
     root = tmp_path_factory.mktemp("extract")
     (root / "tiny.yaml").write_text(TINY_BASE)
     (root / "feats.yaml").write_text(FEATURES)
-    _digit_images(root / "digits")
+    digit_folders(root / "digits", per_class=20, size=16)
     _run("build", "tiny.yaml", "--weights", "-o", "tiny.weights.h5", cwd=root)
     args = ["extract", "feats.yaml", "--data", "digits", "--batch-size", "4", "--buffer-size", "8", "--no-progress"]
     started = time.monotonic()
     proc = subprocess.Popen(
-        _cmd(*args, "-o", "clean.h5"), cwd=root, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        _cmd(*args, "-o", "clean.h5"), cwd=root, env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     marker = root / "clean.h5.progress.json"
     while proc.poll() is None and not marker.exists():
@@ -203,13 +190,6 @@ def test_extract_killed_at_random_points_resumes_to_the_clean_result(extraction)
 # -- training ------------------------------------------------------------------------------------
 
 
-def _state(run: Path) -> dict:
-    try:
-        return json.loads((run / "state.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
 def _check_run_dir(run: Path) -> dict[str, int]:
     """Every file archspec names in a run directory is complete; returns what was checked."""
     seen = {"json": 0, "keras": 0, "png": 0, "other": 0}
@@ -230,7 +210,7 @@ def _check_run_dir(run: Path) -> dict[str, int]:
         else:
             assert path.stat().st_size > 0 or path.suffix in (".log",), path
             seen["other"] += 1
-    state = _state(run)
+    state = run_state(run)
     if state.get("checkpoint"):
         assert (run / state["checkpoint"]).is_file(), state  # the state never names a missing checkpoint
     return seen
@@ -270,26 +250,28 @@ def _epoch_seconds(run: Path) -> float:
 def test_train_killed_at_random_points_resumes_to_the_clean_epochs(training):
     root = training
     clean, run = root / "clean", root / "run"
-    total = _state(clean)["epoch"]
+    total = run_state(clean)["epoch"]
     epoch_s = _epoch_seconds(clean)
     rng = random.Random(KILL_SEED + 1)
     kills: list[tuple[int, float, int | None]] = []
     # first kill: a random moment after the first epoch is saved; then random moments of resumed runs
     args = ["train", "tiny.yaml", "--data", "digits.npz", "--run-dir", "run", "-q"]
-    while _state(run).get("epoch", 0) < total and len(kills) < 4:
-        before = _state(run).get("epoch", 0)
+    while run_state(run).get("epoch", 0) < total and len(kills) < 4:
+        before = run_state(run).get("epoch", 0)
         delay = rng.uniform(0, 2.5 * epoch_s)
-        code, out = _kill_when(args, root, lambda before=before: _state(run).get("epoch", 0) > before, delay)
+        code, out = _kill_when(args, root, lambda before=before: run_state(run).get("epoch", 0) > before, delay)
         kills.append((before, round(delay, 3), code))
         assert code in (None, 0), out
         _check_run_dir(run)
         args = ["train", "--resume", "run", "-q"]
-    if _state(run).get("epoch", 0) < total:
+    if run_state(run).get("epoch", 0) < total:
         _run("train", "--resume", "run", "-q", cwd=root)
     checked = _check_run_dir(run)
     assert checked["keras"] >= 2 and checked["json"] >= 3, checked
-    assert _state(run)["epoch"] == total
+    assert run_state(run)["epoch"] == total
     assert _epochs(run) == _epochs(clean) == list(range(1, total + 1))  # no epoch lost or repeated
-    assert _optimizer_steps(run / _state(run)["checkpoint"]) == _optimizer_steps(clean / _state(clean)["checkpoint"])
+    assert _optimizer_steps(run / run_state(run)["checkpoint"]) == _optimizer_steps(
+        clean / run_state(clean)["checkpoint"]
+    )
     assert any(code is None for _, _, code in kills), f"no run was killed: {kills} (seed {KILL_SEED})"
     print(f"kills (epoch before, delay s, exit): {kills}")

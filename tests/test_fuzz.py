@@ -12,14 +12,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import math
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import ROOT, load_script, n_weights
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -27,17 +25,7 @@ import archspec
 from archspec.errors import ArchspecError
 from archspec.registry import REQUIRED, Arg, registry
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load_fuzz_tool() -> Any:
-    spec = importlib.util.spec_from_file_location("archspec_fuzz_tool", ROOT / "tools" / "fuzz.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-FUZZ = _load_fuzz_tool()
+FUZZ = load_script("tools/fuzz.py", "archspec_fuzz_tool")
 SEEDS = [t for t in FUZZ.seed_texts() if len(t) < 6000]
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -144,7 +132,7 @@ def test_small_valid_specs_build_in_keras_with_identical_counts(spec):
     for layer in analysis.layers:
         keras_shape = tuple(model.get_layer(layer.name).output.shape[1:])
         assert keras_shape == layer.shape, layer.name
-    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    trainable = n_weights(model.trainable_weights)
     assert trainable == analysis.trainable_params
 
 

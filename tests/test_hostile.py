@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT
 from corpus_check import check_output
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -34,7 +35,6 @@ from archspec.errors import ArchspecError, SpecError, UsageError
 from archspec.fileio import atomic_path, atomic_write_text
 from archspec.safe_hdf5 import UnsafeFileError, check_hdf5, check_keras_archive, load_model_file, open_hdf5
 
-ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = Path(__file__).parent / "corpus" / "hostile"
 FILES = sorted(HOSTILE.glob("*.yaml"))
 PACKAGE = ROOT / "archspec"

@@ -9,11 +9,10 @@ step run, and the ``.keras`` file round-trips with ``safe_mode=True``.
 from __future__ import annotations
 
 import importlib
-import math
 
 import numpy as np
 import pytest
-from conftest import ROOT, spec_files
+from conftest import ROOT, n_weights, spec_files, weight_counts
 
 import archspec
 from archspec.analysis import analyse
@@ -22,15 +21,9 @@ pytestmark = pytest.mark.slow
 ROUNDTRIP_MAX_PARAMS = 30_000_000  # saving VGG's 138M weights costs ~0.5 GB of disk and time
 
 
-def _counts(layer) -> tuple[int, int]:
-    trainable = sum(math.prod(w.shape) for w in layer.trainable_weights)
-    frozen = sum(math.prod(w.shape) for w in layer.non_trainable_weights)
-    return trainable, frozen
-
-
 def _layer_table(model) -> dict[str, tuple[tuple, tuple[int, int]]]:
     """Name -> (output shape, (trainable, non-trainable)); Keras orders layers its own way."""
-    return {layer.name: (tuple(layer.output.shape[1:]), _counts(layer)) for layer in model.layers[1:]}
+    return {layer.name: (tuple(layer.output.shape[1:]), weight_counts(layer)) for layer in model.layers[1:]}
 
 
 def _small(path, graph):
@@ -66,7 +59,7 @@ def test_build_matches_static_analysis(path, keras, tmp_path):
     static = {s.name: (s.shape, (s.trainable_params, s.non_trainable_params)) for s in analysis.layers}
     assert _layer_table(model) == static
     assert model.count_params() == analysis.total_params
-    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    trainable = n_weights(model.trainable_weights)
     assert trainable == analysis.trainable_params
 
     # (2) the generated module builds the very same layers

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, spec_files
+from conftest import ROOT, run_cli_without_framework, spec_files
 
 import archspec
 from archspec.cli import main
@@ -51,16 +51,7 @@ def test_summary_json_contract():
 
 
 def test_static_commands_do_not_import_tensorflow():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; from click.testing import CliRunner; from archspec.cli import main;"
-        f"r = CliRunner().invoke(main, ['summary', {str(ROOT / 'specs' / 'vgg16.yaml')!r}]);"
-        "assert r.exit_code == 0, r.output;"
-        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = run_cli_without_framework("summary", ROOT / "specs" / "vgg16.yaml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

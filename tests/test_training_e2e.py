@@ -5,7 +5,6 @@ MirroredStrategy trains on two logical CPU devices."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,13 +12,12 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, SUBPROCESS_ENV, run_state
 
 from archspec.training import datasets
 
 pytestmark = pytest.mark.slow
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 EPOCHS = 10  # the spec says 15 (98.6% test accuracy measured); 10 is the shortened run
 
 
@@ -28,17 +26,10 @@ def _archspec(*args, **kwargs):
         [sys.executable, "-m", "archspec", *map(str, args)],
         capture_output=True,
         text=True,
-        env=ENV,
+        env=SUBPROCESS_ENV,
         timeout=600,
         **kwargs,
     )
-
-
-def _state(run):
-    try:
-        return json.loads((run / "state.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +52,13 @@ def seed_run(tmp_path_factory):
         EPOCHS,
         "-q",
     ]
-    proc = subprocess.Popen(list(map(str, cmd)), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(list(map(str, cmd)), env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 400
-    while _state(run).get("epoch", 0) < 3 and proc.poll() is None and time.monotonic() < deadline:
+    while run_state(run).get("epoch", 0) < 3 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     output = proc.communicate()[0].decode()
-    killed_at = _state(run).get("epoch", 0)
+    killed_at = run_state(run).get("epoch", 0)
     assert proc.returncode == -signal.SIGKILL, output
     assert 3 <= killed_at < EPOCHS, output
     resumed = _archspec("train", "--resume", run, "-q")
@@ -91,7 +82,7 @@ def test_resume_after_kill_neither_loses_nor_repeats_epochs(seed_run):
     steps = -(-meta["counts"]["train"] // meta["global_batch"])
     model = keras.models.load_model(run / "last.keras")
     assert int(model.optimizer.iterations.numpy()) == EPOCHS * steps
-    assert _state(run)["finished"] is True and len(list((run / "checkpoints").glob("epoch-*.keras"))) == 1
+    assert run_state(run)["finished"] is True and len(list((run / "checkpoints").glob("epoch-*.keras"))) == 1
 
 
 def test_seed_cnn_reaches_95_percent_on_held_out_digits(seed_run):
@@ -209,7 +200,10 @@ def test_keras_fit_still_fails_under_multiworker_strategy(tmp_path):
     workers = [
         subprocess.Popen(
             [sys.executable, str(script)],
-            env={**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
+            env={
+                **SUBPROCESS_ENV,
+                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+            },
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -4,7 +4,6 @@ two-stage plan run for a few steps; feature extraction to HDF5 with resume; fit-
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import digit_folders, n_weights, weight_counts
 
 import archspec
 from archspec.errors import UsageError
@@ -20,13 +20,6 @@ from archspec.transfer.bases import APPLICATIONS, supported
 from archspec.transfer.freeze import keras_order
 
 pytestmark = pytest.mark.slow
-
-
-def counts(layer) -> tuple[int, int]:
-    return (
-        sum(math.prod(w.shape) for w in layer.trainable_weights),
-        sum(math.prod(w.shape) for w in layer.non_trainable_weights),
-    )
 
 
 def static_table(text: str) -> list[tuple[str, tuple, tuple[int, int]]]:
@@ -40,7 +33,7 @@ def dict_table(source) -> dict[str, tuple[tuple, tuple[int, int]]]:
 
 
 def keras_table(model) -> list[tuple[str, tuple, tuple[int, int]]]:
-    return [(layer.name, tuple(layer.output.shape[1:]), counts(layer)) for layer in model.layers[1:]]
+    return [(layer.name, tuple(layer.output.shape[1:]), weight_counts(layer)) for layer in model.layers[1:]]
 
 
 def base_spec(key: str, size: int, directives: str = "") -> str:
@@ -83,7 +76,7 @@ def test_reference_spec_matches_keras_application_under_freezing(key, keras):
     for layer in model.layers[start:]:
         if not isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = True
-    keras_trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    keras_trainable = n_weights(model.trainable_weights)
     assert p.stages[1].trainable_params == keras_trainable > 0
     assert p.stages[1].non_trainable_params == model.count_params() - keras_trainable
 
@@ -109,7 +102,7 @@ def test_every_selector_against_keras_trainable_flags(selector, keras):
     freeze_in_keras(model, set(VGG_SELECTORS[selector](model)))
     static = static_table(base_spec("vgg16", 32, f"freeze: {selector}\n"))
     assert static == keras_table(model)
-    assert sum(t for _, _, (t, _) in static) == sum(math.prod(w.shape) for w in model.trainable_weights)
+    assert sum(t for _, _, (t, _) in static) == n_weights(model.trainable_weights)
 
 
 def test_resnet_block_and_bn_selectors_against_keras(keras):
@@ -135,7 +128,7 @@ def test_build_has_keras_names_and_stage_counts_match_keras(keras):
     assert model.get_layer("block5_conv1").trainable is False  # built in stage 1's state
     for stage in plan(graph):
         stage.apply(model)
-        trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+        trainable = n_weights(model.trainable_weights)
         assert (trainable, model.count_params() - trainable) == (stage.trainable_params, stage.non_trainable_params)
     assert keras_table(model) == [
         (s.name, s.shape, (s.trainable_params, s.non_trainable_params))
@@ -206,7 +199,7 @@ def test_two_stage_plan_on_a_small_spec_base(keras, tmp_path):
         before = {n: [w.copy() for w in model.get_layer(n).get_weights()] for n in ("c1", "bn1", "fc_head_fc")}
         stage.apply(model)
         model.compile(optimizer=stage.optimizer.build(), loss="sparse_categorical_crossentropy")
-        trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+        trainable = n_weights(model.trainable_weights)
         assert trainable == stage.trainable_params
         model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # two steps
         after = {n: model.get_layer(n).get_weights() for n in before}
@@ -214,24 +207,11 @@ def test_two_stage_plan_on_a_small_spec_base(keras, tmp_path):
         assert moved == {"c1": stage.name == "all", "bn1": False, "fc_head_fc": True}
 
 
-def make_digits(root, per_class: int = 6):
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    for c in range(10):
-        folder = root / f"digit{c}"
-        folder.mkdir(parents=True)
-        for k, i in enumerate(np.where(digits.target == c)[0][:per_class]):
-            img = Image.fromarray((digits.images[i] * 255 / 16).astype(np.uint8)).resize((32, 32), Image.NEAREST)
-            img.convert("RGB").save(folder / f"{k:03d}.png")
-
-
 def test_extraction_layout_resume_and_shallow_classifier(keras, tmp_path):
     from archspec.transfer.extract import extract, load_images
     from archspec.transfer.preprocess import preprocess_function
 
-    make_digits(tmp_path / "digits")
+    digit_folders(tmp_path / "digits", per_class=6, size=32)
     weights = tmp_path / "vgg.weights.h5"
     keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3)).save_weights(weights)
     spec = tmp_path / "features.yaml"
@@ -302,12 +282,12 @@ def test_application_without_reference_spec_is_built_and_measured_by_keras(keras
     assert model.get_layer("mobilenetv3small").count_params() == reference.count_params()
     for stage in p:
         stage.apply(model)
-        trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+        trainable = n_weights(model.trainable_weights)
         assert (trainable, model.count_params() - trainable) == (stage.trainable_params, stage.non_trainable_params)
 
     from archspec.transfer.extract import extract
 
-    make_digits(tmp_path / "digits", per_class=1)
+    digit_folders(tmp_path / "digits", per_class=1, size=32)
     result = extract(graph, tmp_path / "digits", tmp_path / "f.hdf5", model=model, progress=False)
     assert (result.count, result.dim, result.layers) == (10, graph.input_shape[0], ("mobilenetv3small",))
 
@@ -324,7 +304,7 @@ def test_saved_keras_model_as_base(keras, tmp_path):
     assert model.get_layer("tiny").trainable is False
     for a, b in zip(source.weights, model.get_layer("tiny").weights, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert sum(math.prod(w.shape) for w in model.trainable_weights) == 10 * 3 + 3
+    assert n_weights(model.trainable_weights) == 10 * 3 + 3
 
 
 def test_saved_base_with_archspec_layers_loads(keras, tmp_path):

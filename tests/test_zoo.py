@@ -15,11 +15,10 @@ Sec. II.B), the notes' fashion-MNIST ``summary()``, and keras.applications (slow
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, n_weights
 
 import archspec
 from archspec.analysis import Analysis
@@ -357,10 +356,6 @@ GENERAL_FORMS = {
 }
 
 
-def _norm(pattern: str) -> str:
-    return re.sub(r"\s+", "", pattern)
-
-
 @pytest.mark.parametrize("name", sorted(SEED_PATTERNS))
 def test_seed_grammar_specs_paste_the_notes_patterns(name):
     assert load(_spec(name)).data["pattern"] == SEED_PATTERNS[name]
@@ -413,7 +408,7 @@ def test_vgg_equals_keras_applications_with_and_without_top(keras, name, app, to
         ours = archspec.summary(_spec(name), variant=None if include_top else "notop")
         assert _archspec_table(ours) == _keras_table(model)
         assert ours.total_params == model.count_params()
-        assert ours.non_trainable_params == 0 == sum(math.prod(w.shape) for w in model.non_trainable_weights)
+        assert ours.non_trainable_params == 0 == n_weights(model.non_trainable_weights)
         assert list(ours.output_shapes[0]) == list(model.output.shape[1:])
         if include_top:
             assert model.count_params() == total  # the figure pinned in the spec

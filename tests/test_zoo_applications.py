@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import SPECS
+from conftest import SPECS, n_weights, weight_counts
 
 import archspec
 
@@ -26,11 +26,8 @@ APPS = {
 
 
 def _keras_table(model) -> dict[str, tuple]:
-    def count(weights) -> int:
-        return sum(math.prod(w.shape) for w in weights)
-
     return {
-        layer.name: (tuple(layer.output.shape[1:]), count(layer.trainable_weights), count(layer.non_trainable_weights))
+        layer.name: (tuple(layer.output.shape[1:]), *weight_counts(layer))
         for layer in model.layers
         if layer.__class__.__name__ != "InputLayer"
     }
@@ -73,7 +70,7 @@ def test_spec_equals_keras_application_layer_by_layer(key, top, keras_tables):
     )
     mismatched = {name: (table[name], row) for name, row in ours.items() if table[name] != row}
     assert not mismatched, list(mismatched.items())[:5]
-    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    trainable = n_weights(model.trainable_weights)
     assert (analysis.total_params, analysis.trainable_params) == (model.count_params(), trainable)
     assert [tuple(analysis.output_shapes[0])] == [tuple(model.output.shape[1:])]
 

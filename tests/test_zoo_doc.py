@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 GENERATOR = ROOT / "tools" / "gen_zoo_doc.py"
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("gen_zoo_doc", GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_zoo_doc"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_zoo_doc_is_current():
     shipped = (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
-    assert shipped == _generator().render(), "docs/zoo.md is out of date: run `make zoo-doc`"
+    assert shipped == load_script("tools/gen_zoo_doc.py").render(), "docs/zoo.md is out of date: run `make zoo-doc`"
 
 
 def test_zoo_doc_has_a_row_per_spec_and_variant_and_says_whether_it_matches():
@@ -38,7 +29,7 @@ def test_zoo_doc_has_a_row_per_spec_and_variant_and_says_whether_it_matches():
 def test_a_drifted_spec_is_reported_as_not_matching(tmp_path):
     text = (ROOT / "specs" / "lenet5.yaml").read_text().replace("total_params: 61750", "total_params: 61751")
     (tmp_path / "lenet5.yaml").write_text(text)
-    rendered = _generator().render(tmp_path)
+    rendered = load_script("tools/gen_zoo_doc.py").render(tmp_path)
     assert "| lenet5.yaml |  | 61,750 |" in rendered
     assert "**no**: expected total_params = 61,751, but the architecture gives 61,750" in rendered
     assert "| lenet5.yaml | `plain_pooling` | 61,706 |" in rendered  # the variant's own figures still hold
