@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ MAX_NODES = 200_000  # after alias expansion; ResNet-1202 in full is ~20k
 MAX_DEPTH = 64
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PureLoader = yaml.SafeLoader  # no nesting cap of its own: used to locate archspec's depth error
 
 _TAG = "tag:yaml.org,2002:"
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
@@ -140,10 +141,34 @@ _MAX_INT_DIGITS = 18
 
 
 def _check_depth(text: str, file: str) -> None:
-    """Refuse deep nesting before composing: the composer recurses, and 100,000 '[' crash
-    the process (a segmentation fault). The event parser keeps its own stack, so it is safe."""
+    """Refuse nesting past MAX_DEPTH before composing, at the place where level MAX_DEPTH + 1 starts.
+
+    The composer recurses (100,000 '[' crashed the process), so depth is checked on the event
+    stream first. libyaml keeps a nesting cap of its own (1,000 since PyYAML 6.0.4) and scans
+    flow collections ahead of the events it yields, so it can fail before archspec's level
+    is reached; the limit is archspec's promise whatever the parser does, so on any parser
+    error the text before the error is read again by the pure-Python parser, which has no cap.
+    """
+    try:
+        _scan_depth(yaml.parse(text, Loader=_Loader), file)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if _Loader is not _PureLoader and mark is not None:
+            _rescan_depth_before(text[: mark.index + 1], file)
+        raise
+
+
+def _rescan_depth_before(text: str, file: str) -> None:
+    """Raise archspec's depth error if ``text`` (which the fast parser refused) crosses the limit."""
+    try:
+        _scan_depth(yaml.parse(text, Loader=_PureLoader), file)
+    except yaml.YAMLError:
+        return  # no depth problem before the parser's own error: that error is the one to report
+
+
+def _scan_depth(events: Iterator[yaml.Event], file: str) -> None:
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in events:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:

@@ -113,7 +113,7 @@ def test_tags_are_refused_and_run_nothing(tag, tmp_path):
 _UNSAFE_CALLS = re.compile(
     r"\byaml\.(load|load_all|unsafe_load|unsafe_load_all|full_load|full_load_all|safe_load|safe_load_all|"
     r"compose|compose_all|parse|scan)\s*\(|(?<![\w.])(eval|exec|compile)\s*\(|\bpickle\.loads?\s*\(|\bmarshal\.loads?\s*\("
-    r"|\b__import__\s*\(|yaml\.(Unsafe|Full)?Loader\b|\bLoader\s*=\s*(?!_Loader\b)"
+    r"|\b__import__\s*\(|yaml\.(Unsafe|Full)?Loader\b|\bLoader\s*=\s*(?!_(Pure)?Loader\b)"
 )
 
 
@@ -144,6 +144,7 @@ def test_the_grep_can_fail():
 
 def test_the_loader_composes_with_the_safe_loader_only():
     assert loader._Loader in (getattr(__import__("yaml"), "CSafeLoader", None), __import__("yaml").SafeLoader)
+    assert loader._PureLoader is __import__("yaml").SafeLoader
 
 
 # -- alias bombs, size and depth ------------------------------------------------------------------
@@ -212,6 +213,39 @@ def test_deep_nesting_is_refused_in_a_child_process(depth, tmp_path):
     )
     assert proc.returncode == 1, proc.stderr[-500:]
     assert f"{f}:3:" in proc.stderr and "nested more than 64 levels deep" in proc.stderr
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["libyaml", "pure-python"])
+@pytest.mark.parametrize("depth", [65, 999, 1001, 20_000])
+def test_depth_limit_is_archspecs_whatever_the_parser(depth, pure, monkeypatch):
+    """Flow and block nesting: archspec's message at the place where level 65 starts, with either parser
+    (libyaml >= 0.2.6 has its own cap of 1,000 and scans flow collections ahead of its events)."""
+    if pure:
+        monkeypatch.setattr(loader, "_Loader", loader._PureLoader)
+    flow = "x: " + "[" * depth + "]" * depth
+    with pytest.raises(SpecError, match=r"^<spec>:1:67: .*nested more than 64 levels deep"):
+        loader.load_text(flow)
+    block = "".join(" " * i + "a:\n" for i in range(min(depth, 1100))) + " " * 1100 + "b: 1\n"
+    with pytest.raises(SpecError, match=r"^<spec>:65:65: .*nested more than 64 levels deep"):
+        loader.load_text(block)
+
+
+def test_depth_limit_holds_when_the_parser_stops_first_with_its_own_words(monkeypatch):
+    """A parser that refuses deep nesting before yielding a single event, in wording of its own."""
+    import yaml
+
+    real_parse = yaml.parse
+
+    def capped_parse(stream, Loader):
+        if Loader is loader._Loader:
+            mark = yaml.Mark("<spec>", 203, 0, 203, None, None)  # at the 200th '[', as libyaml's cap does
+            raise yaml.scanner.ScannerError("while scanning", mark, "too deep for me", mark)
+        return real_parse(stream, Loader=Loader)
+
+    monkeypatch.setattr(yaml, "parse", capped_parse)
+    with pytest.raises(SpecError, match=r"^<spec>:1:67: .*nested more than 64 levels deep") as info:
+        loader.load_text("x: " + "[" * 500 + "]" * 500)
+    assert "too deep for me" not in str(info.value)
 
 
 def test_nesting_at_the_limit_is_fine():
