@@ -49,7 +49,7 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
     check_document(doc, values)  # count layers before making them: repeat: 10**9 fails in ms
     graph = _expand_mod.Expander(doc, values).run()
     positions = expect_positions(doc)
-    classes = doc.data.get("classes", values.get("classes"))
+    classes = values.get("classes", doc.data.get("classes"))  # an override wins over the spec
     sections = {
         **graph.sections,
         "_positions": positions,

@@ -135,8 +135,8 @@ class Expander:
 
     def variables(self) -> dict[str, Any]:
         env: dict[str, Any] = {}
-        if "classes" in self.spec:
-            env["classes"] = self.spec["classes"]
+        if "classes" in self.spec:  # --set classes=N wins over the spec's own, like any override
+            env["classes"] = self.overrides.get("classes", self.spec["classes"])
         # An override takes the variable's place in order, so later vars computed from it
         # (``depth: ${1.2 ** phi}``) follow it: that is how a variant scales a whole spec.
         for key, value in (self.spec.get("vars") or {}).items():
