@@ -124,24 +124,54 @@ def variant_option(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Keep only these outputs (e.g. drop auxiliary heads for inference).",
     )(func)
     func = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec variable.")(func)
-    return click.option("--variant", default=None, help="A named variant from the spec's `scales:` table.")(func)
+    return click.option(
+        "--variant",
+        multiple=True,
+        callback=variant_names,
+        help="A named variant from the spec's `scales:` table; repeat to compose several.",
+    )(func)
 
 
-def load_graph(spec: str, variant: str | None = None, sets: tuple[str, ...] = (), outputs: str | None = None) -> Any:
+def variant_names(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> Any:
+    """``--variant`` given 0, 1 or more times: None, the name, or all the names in order.
+
+    click keeps only the last of a repeated single-valued option; every variant given is
+    kept, and :func:`archspec.api.variant_values` composes them (or refuses a conflict).
+    """
+    if not value:
+        return None
+    return value[0] if len(value) == 1 else value
+
+
+def load_graph(spec: str, variant: str | tuple[str, ...] | None = None, sets: tuple[str, ...] = (), outputs: str | None = None) -> Any:
     """Load and expand a spec path (``-`` reads standard input)."""
     from .api import expand
     from .ir import prune
 
-    source: Any = sys.stdin.read() if spec == "-" else _existing(spec)
+    source: Any = _stdin_spec() if spec == "-" else _existing(spec)
     graph = expand(source, variant=variant, overrides=parse_sets(sets))
-    if outputs:
+    if outputs is not None:
         wanted = [o.strip() for o in outputs.split(",") if o.strip()]
+        if not wanted:  # `--outputs ,,,` or `--outputs ""`: keeping no output is not a network
+            raise UsageError(f"--outputs: give one or more layer names separated by commas; got {outputs!r}")
         try:
             graph = prune(graph, wanted)
         except KeyError as exc:
             names = [n.name for n in graph.nodes]
             raise UsageError(f"--outputs: no layer named {exc.args[0]!r}.{did_you_mean(exc.args[0], names)}") from None
     return graph
+
+
+def _stdin_spec() -> Any:
+    """The spec on standard input: read in bytes up to the size limit and always parsed as YAML."""
+    from .loader import load_stream
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text-only stdin (some embedding programs): its text is already decoded
+        from .loader import MAX_FILE_BYTES, load_text
+
+        return load_text(sys.stdin.read(MAX_FILE_BYTES + 1), "<stdin>")  # load_text refuses the extra one
+    return load_stream(stream, "<stdin>")
 
 
 def _existing(path: str) -> Any:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -29,7 +29,7 @@ _PureLoader = yaml.SafeLoader  # no nesting cap of its own: used to locate archs
 
 _TAG = "tag:yaml.org,2002:"
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
-_HEX = re.compile(r"^[-+]?0x[0-9a-fA-F_]+$")
+_HEX = re.compile(r"^[-+]?0x[0-9a-fA-F_]+$")  # `0x_` matches too: _number refuses what int() cannot read
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
 _FLOAT = re.compile(r"^[-+]?([0-9][0-9_]*)?\.?[0-9_]*([eE][-+]?[0-9]+)?$")
 _SCI_NO_DOT = re.compile(r"^[-+]?[0-9]+([.][0-9]*)?[eE][-+]?[0-9]+$")
@@ -83,6 +83,28 @@ def _looks_like_path(text: str) -> bool:
     return "\n" not in text and text.endswith((".yaml", ".yml")) and ":" not in text.replace("\\", "")
 
 
+def load_stream(stream: BinaryIO, name: str = "<stdin>") -> Document:
+    """Parse a spec from a byte stream (standard input), reading at most one byte past the size limit.
+
+    The text is always parsed as YAML, even when it looks like a file name: the user piped a
+    spec, not a path. ``/dev/zero`` on standard input stops after 1 MiB + 1 bytes.
+    """
+    data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(Problem(f"spec text is larger than {MAX_FILE_BYTES} bytes", Location(name)))
+    return load_text(_decode(data, name), name)
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)  # in bytes: the line cannot be decoded
+        where = Location(name, line, column)
+        raise SpecError(Problem(f"the spec is not UTF-8 text ({exc.reason} at byte {exc.start})", where)) from None
+
+
 def load_file(path: str | os.PathLike[str]) -> Document:
     p = Path(path)
     name = str(path)
@@ -97,6 +119,8 @@ def load_file(path: str | os.PathLike[str]) -> Document:
         raise SpecError(
             Problem(f"spec file is not UTF-8 text ({exc.reason} at byte {exc.start})", Location(name))
         ) from None
+    except OSError as exc:  # a directory behind a symlink, no permission, a vanished file
+        raise SpecError(Problem(f"cannot read spec file: {exc.strerror or exc}", Location(name))) from None
     return load_text(text, name)
 
 
@@ -110,7 +134,9 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        raise SpecError(Problem(f"YAML syntax error: {exc.problem or exc.context}", loc)) from None
+        raw = str(exc.problem or exc.context)
+        hint = _syntax_hint(f"{exc.context or ''} {raw}", _line_at(text, mark.line) if mark else "")
+        raise SpecError(Problem(f"YAML syntax error: {raw}{hint}", loc)) from None
     except yaml.reader.ReaderError as exc:  # a control character: say where it is
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - text.rfind("\n", 0, exc.position)
@@ -138,6 +164,38 @@ def load_text(text: str, file: str = "<spec>") -> Document:
 
 
 _MAX_INT_DIGITS = 18
+
+# The parser's words for the common slips, and what to do about each (one line, after the raw text).
+_TAB_HINT = ". YAML indents with spaces only: replace the tab with spaces"
+_INDENT_HINT = (
+    ". Check this line's indentation: entries of one list or mapping start in the same column, "
+    "and a value containing ': ' must be quoted"
+)
+_FLOW_EXPR_HINT = (
+    '. Quote an expression inside [...] or {...} (`{conv: "${n}"}`): there YAML reads the { of ${ as a mapping'
+)
+_QUOTE_HINT = ". A quoted string is not closed on this line or later"
+_UNCLOSED_HINT = ". A [ or { opened before this point is not closed (or a comma is missing)"
+
+
+def _syntax_hint(problem: str, line: str) -> str:
+    """A one-line hint for the parser's message ``problem`` about source line ``line``."""
+    if "tab" in problem or "\t" in line[: len(line) - len(line.lstrip())]:
+        return _TAB_HINT
+    if "${" in line and ("expected ','" in problem or "expected ':'" in problem or "flow" in problem):
+        return _FLOW_EXPR_HINT
+    if "quoted scalar" in problem:
+        return _QUOTE_HINT
+    if "expected ','" in problem:
+        return _UNCLOSED_HINT
+    if any(w in problem for w in ("mapping values", "expected '-'", "expected <block end>", "expected key")):
+        return _INDENT_HINT
+    return ""
+
+
+def _line_at(text: str, index: int) -> str:
+    lines = text.split("\n", index + 1)
+    return lines[index] if index < len(lines) else ""
 
 
 def _check_depth(text: str, file: str) -> None:
@@ -214,6 +272,7 @@ class _Converter:
         self.key_positions: dict[SpecPath, Location] = {}
         self.problems: list[Problem] = []
         self.count = 0
+        self.open: set[int] = set()  # mappings being converted: a merge key naming one of them is a cycle
 
     def loc(self, node: yaml.Node) -> Location:
         return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -240,6 +299,16 @@ class _Converter:
         return self.scalar(node, path)
 
     def mapping(self, node: yaml.MappingNode, path: SpecPath, depth: int) -> dict[str, Any]:
+        if id(node) in self.open:  # `x: &a {k: 1, <<: *a}`: merging would never end
+            self.fail("recursive merge key: this mapping merges itself (through an alias)", node, path)
+            return {}
+        self.open.add(id(node))
+        try:
+            return self._mapping(node, path, depth)
+        finally:
+            self.open.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: SpecPath, depth: int) -> dict[str, Any]:
         if node.tag != _TAG + "map":
             self.fail(f"YAML tag {node.tag!r} is not allowed in a spec", node, path)
         out: dict[str, Any] = {}
@@ -272,6 +341,9 @@ class _Converter:
             if not isinstance(src, yaml.MappingNode):
                 self.fail("a merge key (<<) must refer to a mapping", src, path)
                 continue
+            if depth + 1 > MAX_DEPTH:  # merges of merges nest like mappings do
+                self.fail(f"the spec is nested more than {MAX_DEPTH} levels deep", src, path)
+                continue
             for key, value in self.mapping(src, path, depth + 1).items():
                 out.setdefault(key, value)
         return out
@@ -303,7 +375,7 @@ class _Converter:
                     f"the number {value[:12]}... has {len(digits)} digits; the limit is {_MAX_INT_DIGITS}", node, path
                 )
                 return None
-            return int(value.replace("_", ""), 16 if hexadecimal else 10)
+            return self.integer(value, 16 if hexadecimal else 10, node, path)
         if _LEADING_ZERO.match(value):
             self.fail(
                 f"ambiguous number {value!r}: YAML 1.1 reads a leading zero as octal "
@@ -312,8 +384,6 @@ class _Converter:
                 path,
             )
             return None
-        if _HEX.match(value):
-            return int(value.replace("_", ""), 16)
         if value in _SPECIAL_FLOATS:
             return _SPECIAL_FLOATS[value]
         if any(c.isdigit() for c in value) and (_FLOAT.match(value) or _SCI_NO_DOT.match(value)):
@@ -322,6 +392,14 @@ class _Converter:
             except ValueError:
                 return value
         return value
+
+    def integer(self, value: str, base: int, node: yaml.ScalarNode, path: SpecPath) -> int | None:
+        """``value`` as an int; a number-like text int() cannot read (``0x_``, ``0x``) is an error, not a crash."""
+        try:
+            return int(value.replace("_", ""), base)
+        except ValueError:
+            self.fail(f"malformed number {value!r}: no digits where digits must be; quote it if it is text", node, path)
+            return None
 
 
 _PLAIN_TAGS = {"str", "int", "float", "bool", "null", "timestamp", "value"}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from archspec.errors import SpecError
-from archspec.loader import load_text
+from archspec.loader import MAX_FILE_BYTES, load_stream, load_text
 
 
 def test_positions_point_at_values():
@@ -81,3 +83,97 @@ def test_syntax_error_has_a_location():
 def test_empty_spec():
     with pytest.raises(SpecError, match="empty"):
         load_text("   \n")
+
+
+# -- odd but legal input: archspec's own error with a location, never an internal error -----------------------
+
+
+@pytest.mark.parametrize("value", ["0x_", "-0x_", "0x__", "+0x_"])
+def test_number_like_text_int_cannot_read_is_a_located_error(value):
+    with pytest.raises(SpecError) as info:
+        load_text(f"layers:\n  - {{dense: {value}}}\n", "n.yaml")
+    (problem,) = info.value.problems
+    assert (problem.location.line, problem.location.column) == (2, 13)
+    assert f"malformed number {value!r}" in problem.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: &a {k: 1, <<: *a}\n",
+        "x: &a {k: {<<: *a}}\n",  # an ancestor merged from inside
+        "x: &a {k: 1, <<: [*a]}\n",
+        "x: &a {k: 1, <<: {j: {<<: *a}}}\n",
+    ],
+)
+def test_recursive_merge_keys_are_located_errors(text):
+    with pytest.raises(SpecError) as info:
+        load_text(text, "m.yaml")
+    assert any("recursive merge key" in p.message and p.location.line == 1 for p in info.value.problems)
+
+
+def test_a_chain_of_merges_deeper_than_the_limit_is_refused():
+    text = "a0: &a0 {k: 0}\n" + "".join(f"a{i}: &a{i} {{<<: *a{i - 1}}}\n" for i in range(1, 80))
+    with pytest.raises(SpecError, match="nested more than 64 levels"):
+        load_text(text)
+
+
+# -- YAML syntax errors: the parser's text plus a hint for the usual cause ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("archspec: 1\n\tinput: [8, 8, 1]\n", "YAML indents with spaces only"),
+        ("layers:\n\t- flatten\n", "YAML indents with spaces only"),
+        ("layers:\n  - conv: 8\n   - relu\n", "Check this line's indentation"),
+        ("archspec: 1\nname: t\n  input: [8, 8, 1]\n", "Check this line's indentation"),
+        ("layers:\n  - {dense: ${n}}\n", "Quote an expression inside [...] or {...}"),
+        ("input: [${h}, 8, 1]\n", "Quote an expression inside [...] or {...}"),
+        ("input: [8, 8, 1\nlayers: [flatten]\n", "is not closed (or a comma is missing)"),
+        ('name: "abc\nlayers: []\n', "A quoted string is not closed"),
+    ],
+)
+def test_yaml_syntax_errors_carry_a_one_line_hint(text, hint):
+    with pytest.raises(SpecError) as info:
+        load_text(text, "h.yaml")
+    (problem,) = info.value.problems
+    assert problem.message.startswith("YAML syntax error: ")
+    assert hint in problem.message and "\n" not in problem.message
+    assert problem.location.line is not None
+
+
+# -- standard input --------------------------------------------------------------------------------------------
+
+
+def test_stdin_reads_at_most_one_byte_past_the_limit():
+    class Endless(io.RawIOBase):  # /dev/zero without the device: counts what is asked of it
+        asked = 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buf):
+            Endless.asked += len(buf)
+            buf[:] = b"\0" * len(buf)
+            return len(buf)
+
+    stream = io.BufferedReader(Endless(), buffer_size=1 << 16)
+    with pytest.raises(SpecError, match="larger than 1048576 bytes"):
+        load_stream(stream)
+    assert Endless.asked <= MAX_FILE_BYTES + (1 << 16) + 1
+
+
+def test_stdin_that_is_not_utf8_is_a_located_error():
+    with pytest.raises(SpecError) as info:
+        load_stream(io.BytesIO(b"archspec: 1\nname: \xff\xfe\n"))
+    (problem,) = info.value.problems
+    assert "not UTF-8" in problem.message
+    assert (problem.location.file, problem.location.line, problem.location.column) == ("<stdin>", 2, 7)
+
+
+def test_stdin_text_that_looks_like_a_path_is_parsed_as_yaml(tmp_path):
+    spec = tmp_path / "real.yaml"
+    spec.write_text("archspec: 1\nname: t\ninput: [8]\nlayers: [{dense: 2}]\n")
+    doc = load_stream(io.BytesIO(str(spec).encode()))
+    assert doc.data == str(spec)  # the text itself, not the file it names

@@ -260,6 +260,13 @@ def _expand_base(
     from ..schema import check
 
     base_doc = load_file(ref)
+    if not isinstance(base_doc.data, Mapping):  # a list or a scalar is not a spec: say so, not a TypeError
+        got = type(base_doc.data).__name__
+        raise _fail(
+            doc,
+            f"the base spec {ref.name} is not a mapping of keys (archspec, layers, ...); got a {got}",
+            ("base", "spec"),
+        )
     data = dict(base_doc.data)
     if isinstance(data.get("input"), dict):
         data["input"] = {**data["input"], "shape": list(shape)}
