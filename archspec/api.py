@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -30,11 +30,14 @@ def validate(spec: Any) -> Document:
     return doc
 
 
-def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any] | None = None) -> Graph:
+def expand(
+    spec: Any, *, variant: str | Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Graph:
     """Validate and expand a spec (path, YAML text, mapping or Document) into a Graph.
 
-    ``variant`` picks a row of the spec's ``scales:`` table (its values override ``vars``);
-    ``overrides`` sets variables directly, after the variant.
+    ``variant`` picks a row of the spec's ``scales:`` table (its values override ``vars``),
+    or several rows, which compose (a variable two of them set differently is refused unless
+    ``overrides`` sets it); ``overrides`` sets variables directly, after the variants.
 
     >>> expand("archspec: 1\\ninput: [8, 8, 1]\\nlayers: [flatten, {dense: 2}]").outputs
     ('dense',)
@@ -44,7 +47,7 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
     if schema_errors:  # report the semantic problems elsewhere in the spec too: all errors in one run
         found = [*schema_errors, *_semantic_problems(doc, variant, overrides, schema_errors)]
         raise SpecError(sorted(found, key=lambda p: (p.location.line, p.location.column)))
-    values = {**variant_values(doc, variant), **(overrides or {})}
+    values = {**variant_values(doc, variant, overrides or {}), **(overrides or {})}
     _check_known_vars(doc, overrides or {})
     check_document(doc, values)  # count layers before making them: repeat: 10**9 fails in ms
     graph = _expand_mod.Expander(doc, values).run()
@@ -53,7 +56,7 @@ def expand(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any
     sections = {
         **graph.sections,
         "_positions": positions,
-        "_variant": variant,
+        "_variant": _variant_key(variant),
         "_overrides": dict(overrides or {}),
         "_classes": classes,
         "_output_names": _output_names(doc, graph),
@@ -75,7 +78,7 @@ def _semantic_problems(
     if not isinstance(doc.data, dict) or "input" not in doc.data:
         return []
     try:
-        values = {**variant_values(doc, variant), **(overrides or {})}
+        values = {**variant_values(doc, variant, overrides or {}), **(overrides or {})}
         check_document(doc, values)
         _expand_mod.Expander(doc, values).run()
     except SpecError as exc:
@@ -125,15 +128,43 @@ def _check_variant_vars(doc: Document) -> None:
         raise SpecError(problems)
 
 
-def variant_values(doc: Document, variant: str | None) -> dict[str, Any]:
+def _variant_names(variant: str | Sequence[str] | None) -> list[str]:
+    names = [variant] if isinstance(variant, str) else list(variant or ())
+    return list(dict.fromkeys(names))  # the same variant twice is the same variant
+
+
+def _variant_key(variant: str | Sequence[str] | None) -> str | tuple[str, ...] | None:
+    """One variant by its name (``expect.variants`` pins it); a composition as a tuple (nothing pins it)."""
+    names = _variant_names(variant)
+    if not names:
+        return None
+    return names[0] if len(names) == 1 else tuple(names)
+
+
+def variant_values(
+    doc: Document, variant: str | Sequence[str] | None, overridden: Collection[str] = ()
+) -> dict[str, Any]:
+    """The variables a variant (or several, composed in order) sets.
+
+    Two variants that set one variable to different values are refused, naming both, unless
+    ``overridden`` (``--set``) decides it: never is one of them dropped silently.
+    """
     scales = doc.data.get("scales") or {}
     _check_variant_vars(doc)
-    if variant is None:
-        return {}
-    if variant not in scales:
-        known = ", ".join(sorted(scales)) or "none: the spec has no `scales:` table"
-        raise UsageError(f"unknown variant {variant!r} (variants: {known}).{did_you_mean(variant, scales)}")
-    return dict(scales[variant] or {})
+    out: dict[str, Any] = {}
+    setter: dict[str, str] = {}
+    for name in _variant_names(variant):
+        if name not in scales:
+            known = ", ".join(sorted(scales)) or "none: the spec has no `scales:` table"
+            raise UsageError(f"unknown variant {name!r} (variants: {known}).{did_you_mean(name, scales)}")
+        for key, value in (scales[name] or {}).items():
+            if key in out and out[key] != value and key not in overridden:
+                raise UsageError(
+                    f"--variant {setter[key]} sets {key}={out[key]!r} but --variant {name} sets {key}={value!r}; "
+                    f"give one of them, or choose with --set {key}=VALUE"
+                )
+            out[key], setter[key] = value, name
+    return out
 
 
 def summary(spec: Any, **kwargs: Any) -> Analysis:

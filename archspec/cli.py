@@ -143,7 +143,9 @@ def variant_names(_ctx: click.Context, _param: click.Parameter, value: tuple[str
     return value[0] if len(value) == 1 else value
 
 
-def load_graph(spec: str, variant: str | tuple[str, ...] | None = None, sets: tuple[str, ...] = (), outputs: str | None = None) -> Any:
+def load_graph(
+    spec: str, variant: str | tuple[str, ...] | None = None, sets: tuple[str, ...] = (), outputs: str | None = None
+) -> Any:
     """Load and expand a spec path (``-`` reads standard input)."""
     from .api import expand
     from .ir import prune

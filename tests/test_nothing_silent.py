@@ -10,6 +10,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT
 
 import archspec
 from archspec.cli import main
@@ -61,3 +62,43 @@ def test_classes_override_wins_in_compiled_source() -> None:
 def test_classes_override_wins_in_keras_model() -> None:
     model = archspec.build(SEVENTEEN, overrides={"classes": 3})
     assert tuple(model.output.shape) == (None, 3)
+
+
+# -- 2. --variant a --variant b composes (or refuses), never keeps only b ---------------------
+
+EFFNET = str(ROOT / "specs/efficientnet_b0.yaml")
+
+
+def _total_params(*args: str) -> int:
+    result = cli("summary", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)["total_params"]
+
+
+def test_two_variants_compose() -> None:
+    both = _total_params(EFFNET, "--variant", "b1", "--variant", "notop")
+    assert both == archspec.summary(EFFNET, variant=("b1", "notop")).total_params
+    assert both not in (_total_params(EFFNET, "--variant", "b1"), _total_params(EFFNET, "--variant", "notop"))
+    # b1 without the top: the notop layers of b1's widths and depths
+    assert both == archspec.summary(EFFNET, variant="b1", overrides={"top": False}).total_params
+
+
+def test_conflicting_variants_are_refused_naming_both() -> None:
+    result = cli("summary", EFFNET, "--variant", "b1", "--variant", "b2")
+    assert result.exit_code == 2
+    assert "--variant b1" in result.output and "--variant b2" in result.output and "--set" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_conflicting_variants_settled_by_set() -> None:
+    settled = archspec.summary(
+        EFFNET, variant=("b1", "b2"), overrides={"width": 1.0, "depth": 1.2, "res": 260, "dropout": 0.3}
+    )
+    assert settled.total_params == archspec.summary(EFFNET, variant="b2", overrides={"width": 1.0}).total_params
+
+
+def test_train_takes_every_variant_too() -> None:
+    from archspec.commands.train_cmds import train
+
+    option = next(p for p in train.params if p.name == "variant")
+    assert option.multiple

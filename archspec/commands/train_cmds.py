@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..cli import variant_names
 from ..errors import UsageError
 
 
@@ -39,7 +40,12 @@ from ..errors import UsageError
     default=None,
     help="Split the CPU into N logical devices (try --strategy mirrored without GPUs).",
 )
-@click.option("--variant", default=None, help="A named variant from the spec's `scales:` table.")
+@click.option(
+    "--variant",
+    multiple=True,
+    callback=variant_names,
+    help="A named variant from the spec's `scales:` table; repeat to compose several.",
+)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec variable.")
 @click.option("-q", "--quiet", is_flag=True, help="One line per epoch instead of progress bars.")
 def train(
