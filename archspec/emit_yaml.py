@@ -2,15 +2,22 @@
 
 The output is itself a valid spec in the explicit ``layers`` form: every layer with every
 argument, patterns, repeats, blocks and defaults resolved. Expanding it again gives the
-same graph, which the tests check.
+same graph, and validating it checks the figures of ``expect:`` that pin *this* expansion
+(a variant's own figures, none under ``--set``), which the tests check for every zoo spec
+and variant. Strings are quoted wherever archspec's YAML 1.2 loader would read them as
+something else (``1e3`` is a number there, though PyYAML's 1.1 dumper leaves it plain).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
+from .errors import ArchspecError
+from .expect import pinned
 from .ir import Graph, Node
 
 
@@ -18,6 +25,8 @@ def graph_to_spec(graph: Graph) -> dict[str, Any]:
     spec: dict[str, Any] = {"archspec": 1, "name": graph.name}
     if graph.description:
         spec["description"] = graph.description
+    if graph.sections.get("_classes") is not None:  # `${classes}` is resolved, but training reads it
+        spec["classes"] = graph.sections["_classes"]
     spec["input"] = (
         list(graph.input_shape)
         if graph.input_name == "input"
@@ -41,8 +50,26 @@ def graph_to_spec(graph: Graph) -> dict[str, Any]:
     if graph.outputs != (prev,):
         spec["outputs"] = list(graph.outputs)
     # variables are resolved here, so the variants of `scales:` (which set them) no longer apply
-    spec.update({k: v for k, v in graph.sections.items() if not k.startswith("_") and k != "scales"})
+    spec.update({k: v for k, v in graph.sections.items() if not k.startswith("_") and k not in ("scales", "expect")})
+    expect = _expect(graph.sections)
+    if expect:
+        spec["expect"] = expect
     return spec
+
+
+def _expect(sections: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures that pin this expansion, as top-level figures of the expanded spec.
+
+    The spec's ``expect.variants`` name variants of a ``scales:`` table the expanded spec no
+    longer has; a variant's figures become the top-level ones, and a network changed by
+    ``--set``, ``--outputs`` or several variants keeps no figures (none pinned it).
+    """
+    expect = sections.get("expect") or {}
+    prefix, figures = pinned(sections)
+    out = {k: v for k, v in figures.items() if k != "variants"}
+    if out and "authority" not in out and "authority" in expect and prefix:
+        out = {"authority": expect["authority"], **out}
+    return out if set(out) - {"authority"} else {}
 
 
 def _notes(graph: Graph, scope: str) -> list[str]:
@@ -71,6 +98,24 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mi
     """Layers one per line (flow style inside), the rest in block style."""
 
 
+@functools.lru_cache(maxsize=4096)
+def _reads_back(text: str) -> bool:
+    """Whether archspec's loader reads ``text`` written plain as this same string."""
+    from .loader import load_text
+
+    try:
+        return load_text(text).data == text
+    except ArchspecError:
+        return False
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> Any:
+    # PyYAML resolves plain scalars by YAML 1.1 and archspec's loader by 1.2: they disagree on
+    # "1e3", "5e-1" (1.2 numbers), so a string either might misread is written quoted.
+    style = None if _reads_back(data) else "'"
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
 def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> Any:
     flow = all(not isinstance(v, dict) for v in data)
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
@@ -86,6 +131,7 @@ def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> Any:
 
 _Dumper.add_representer(list, _represent_list)
 _Dumper.add_representer(dict, _represent_dict)
+_Dumper.add_representer(str, _represent_str)
 
 
 def dump(graph: Graph) -> str:

@@ -10,7 +10,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, spec_files
 
 import archspec
 from archspec.cli import main
@@ -102,3 +102,83 @@ def test_train_takes_every_variant_too() -> None:
 
     option = next(p for p in train.params if p.name == "variant")
     assert option.multiple
+
+
+# -- 9. `archspec expand` writes a spec that means the same ------------------------------------
+
+
+def _spec_variants() -> list[tuple[str, str | None]]:
+    from archspec.loader import load
+
+    out: list[tuple[str, str | None]] = []
+    for path in spec_files():
+        scales = load(path).data.get("scales") or {}
+        out += [(str(path.relative_to(ROOT)), v) for v in [None, *scales]]
+    return out
+
+
+def _figures(graph) -> dict:
+    """Everything `summary --format json` says, less the block grouping (written as comments)."""
+    from archspec.analysis import analyse
+    from archspec.report import to_dict
+
+    data = to_dict(analyse(graph), None, "float32")
+    data.pop("notes")
+    for layer in data["layers"]:
+        layer.pop("scope")
+    return data
+
+
+@pytest.mark.parametrize(("path", "variant"), _spec_variants())
+def test_expanded_spec_validates_with_the_same_summary(path: str, variant: str | None) -> None:
+    from archspec.analysis import analyse
+    from archspec.emit_yaml import dump
+    from archspec.expect import check_expectations
+
+    graph = archspec.expand(ROOT / path, variant=variant)
+    again = archspec.expand(dump(graph))
+    check_expectations(analyse(again))  # the figures that pinned this variant still hold
+    assert _figures(again) == _figures(graph)
+
+
+def test_expanded_spec_under_set_drops_figures_it_no_longer_meets() -> None:
+    spec = ROOT / "specs/seed_cnn.yaml"
+    expanded = cli("expand", spec, "--set", "M=1")
+    assert expanded.exit_code == 0, expanded.output
+    assert "expect" not in archspec.load(expanded.output).data
+    checked = cli("validate", "-", stdin=expanded.output)
+    assert checked.exit_code == 0, checked.output
+    again = archspec.expand(expanded.output)
+    assert _figures(again) == _figures(archspec.expand(spec, overrides={"M": 1}))
+
+
+def test_expanded_variant_keeps_its_own_figures() -> None:
+    expanded = cli("expand", ROOT / "specs/vgg16.yaml", "--variant", "notop")
+    expect = archspec.load(expanded.output).data["expect"]
+    assert "variants" not in expect and expect["output_shape"] == [7, 7, 512]
+
+
+NUMBERLIKE = """\
+archspec: 1
+name: "1e3"
+description: "5e-1"
+input: [8, 8, 1]
+classes: 3
+layers:
+  - {conv: 4, name: "1e3"}
+  - {conv: 4, name: "5e-1", padding: same}
+  - {add: null, name: "0x10", inputs: ["1e3", "5e-1"]}
+  - {flatten: null, name: ".inf"}
+  - {dense: "${classes}", name: "no"}
+"""
+
+
+def test_expanded_numberlike_strings_read_back_as_strings() -> None:
+    from archspec.emit_yaml import dump
+
+    graph = archspec.expand(NUMBERLIKE)
+    text = dump(graph)
+    again = archspec.expand(text)
+    assert (again.name, again.description) == ("1e3", "5e-1")
+    assert [(n.name, n.inputs) for n in again.nodes] == [(n.name, n.inputs) for n in graph.nodes]
+    assert archspec.load(text).data["classes"] == 3
