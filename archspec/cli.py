@@ -42,6 +42,17 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name in LAZY_COMMANDS and not ctx.resilient_parsing and not {"-h", "--help"} & set(rest):
+            from . import framework
+
+            # started here, not in get_command, which `archspec --help` calls for every command
+            framework.start(verbose=bool(ctx.params.get("verbose")))
+        return name, command, rest
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -90,7 +101,14 @@ def _print_problems(exc: ArchspecError) -> None:
     metavar="SIZE",
     help="Training-memory budget, e.g. 64GiB (default 256GiB at batch 1). Env: ARCHSPEC_MAX_MEMORY.",
 )
-def main(max_params: str | None, max_memory: str | None) -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    envvar="ARCHSPEC_VERBOSE",
+    help="Show TensorFlow's own start-up log lines (hidden by default). Env: ARCHSPEC_VERBOSE.",
+)
+def main(max_params: str | None, max_memory: str | None, verbose: bool) -> None:
     """archspec: a declarative YAML architecture compiler for convolutional networks.
 
     Write a network as a spec; validate it, see its shapes, parameters and MACs without

@@ -1,0 +1,81 @@
+"""Starting TensorFlow without its start-up log lines on the user's terminal.
+
+TensorFlow writes 6-9 lines to the process's stderr while it is imported and while it first
+looks for devices (oneDNN, CUDA stubs, ``failed call to cuInit``, CPU instruction sets). Most
+are written by C++ before absl's logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL`` cannot
+hide them: the only reliable place to catch them is file descriptor 2 itself. archspec
+points it at a temporary file while the framework starts, then puts it back and replays
+every line that is *not* one of the framework's log lines, so a real error still reaches the
+user. ``archspec --verbose`` (or ``ARCHSPEC_VERBOSE=1``) shows everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+
+#: glog/absl lines (``I0000 00:00:1795640716.445094    7860 port.cc:153] ...``), absl's
+#: pre-initialisation banner, and the second line of the CPU feature notice.
+_FRAMEWORK_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\] "
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)"
+)
+
+_started = False
+
+
+def is_framework_log_line(line: str) -> bool:
+    """Whether ``line`` is one of TensorFlow's own start-up log lines.
+
+    >>> is_framework_log_line("I0000 00:00:1795640716.445094    7860 port.cc:153] oneDNN custom operations are on.")
+    True
+    >>> is_framework_log_line("archspec: error: no such file")
+    False
+    """
+    return bool(_FRAMEWORK_LINE.match(line))
+
+
+def start(verbose: bool = False) -> None:
+    """Import TensorFlow and Keras and initialise their devices, once per process.
+
+    Unless ``verbose``, the framework's log lines written meanwhile are dropped; anything else
+    written to stderr is replayed.
+    """
+    global _started
+    if _started:
+        return
+    verbose = verbose or os.environ.get("ARCHSPEC_VERBOSE", "") not in ("", "0")
+    with contextlib.nullcontext() if verbose else _framework_lines_dropped():
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # CUDA's probe (cuInit) logs here, not at import
+    _started = True
+
+
+@contextlib.contextmanager
+def _framework_lines_dropped() -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            _replay(sink.read().decode("utf-8", "replace"))
+
+
+def _replay(text: str) -> None:
+    kept = [line for line in text.splitlines() if line.strip() and not is_framework_log_line(line)]
+    if kept:
+        sys.stderr.write("\n".join(kept) + "\n")
+        sys.stderr.flush()
