@@ -1,16 +1,21 @@
-# Two commands matter: `make demo` and `make test`. Both set themselves up in .venv.
+# Two commands matter: `make demo` and `make test`. Both set themselves up in .venv, from the lock.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Every package and its hash, for Python >= 3.11 on any platform (made by `make lock`; see README).
+LOCK := requirements/lock.txt
+LATEST_VENV := .venv-latest
+UV_VERSION := 0.13.9
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test test-fast lint fuzz bench zoo-doc clean
+.PHONY: install demo test test-fast test-latest lock lint fuzz bench zoo-doc clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "the locked environment needs Python 3.11 or newer; found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +35,23 @@ test: $(STAMP)
 	$(PY) -m ruff check archspec tests bench tools
 	$(PY) -m ruff format --check archspec tests bench tools
 	$(PY) -m pytest -n 2 -q
+
+# The newest releases that pyproject.toml allows, in a venv of their own: drift is seen here before a user sees it.
+test-latest:
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade --upgrade-strategy eager -e '.[dev]'
+	$(LATEST_VENV)/bin/python tools/lock_drift.py $(LOCK)
+	$(LATEST_VENV)/bin/python -m ruff check archspec tests bench tools
+	$(LATEST_VENV)/bin/python -m pytest -n 2 -q
+
+# Refresh the lock to today's newest releases within pyproject.toml's ranges (and requirements/lock.in).
+lock:
+	$(PYTHON) -m venv .venv-tools
+	.venv-tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	.venv-tools/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+		--upgrade -c requirements/lock.in --custom-compile-command "make lock" -o $(LOCK)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m "not slow"
@@ -54,4 +76,4 @@ fuzz: $(STAMP)
 	$(PY) tools/fuzz.py --seconds $(FUZZ_SECONDS)
 
 clean:
-	rm -rf build .venv .pytest_cache
+	rm -rf build .venv .venv-latest .venv-tools .pytest_cache
