@@ -290,6 +290,7 @@ def summary(
 
     analysis = analyse(load_graph(spec, variant, sets, outputs))
     check_expectations(analysis)
+    _note(report.depth_note(analysis.graph, depth))
     if fmt == "json":
         data = report.to_dict(analysis, depth, dtype)
         if batch_size:
@@ -340,8 +341,17 @@ def diagram(
 ) -> None:
     """Draw the architecture: layers, blocks as clusters, shapes on the edges (no TensorFlow)."""
     from .diagram import write
+    from .report import depth_note
 
-    click.echo(write(load_graph(spec, variant, sets, outputs), output, depth=depth, rankdir=rankdir))
+    graph = load_graph(spec, variant, sets, outputs)
+    _note(depth_note(graph, depth))
+    click.echo(write(graph, output, depth=depth, rankdir=rankdir))
+
+
+def _note(text: str | None) -> None:
+    """A change or a void option the user should know of, on stderr (results stay on stdout)."""
+    if text:
+        click.echo(f"note: {text}", err=True)
 
 
 @main.command()

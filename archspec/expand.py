@@ -92,6 +92,7 @@ class Expander:
         env = self.variables()
         input_name, input_shape = self.input(env)
         self.shapes[input_name] = input_shape
+        self.input_shape = input_shape  # a pattern's implicit flatten depends on its rank
         self.names[input_name] = self.doc.locate(("input",))
         self.check_user_blocks()
         items, base = self.body(env)
@@ -202,7 +203,7 @@ class Expander:
     def pattern_items(self) -> list[Any] | None:
         try:
             tree = pattern_mod.parse(self.spec["pattern"])
-            return pattern_mod.to_items(tree, self.spec.get("tokens") or {})
+            return pattern_mod.to_items(tree, self.spec.get("tokens") or {}, flat_input=len(self.input_shape) == 1)
         except pattern_mod.PatternError as exc:
             self.fail(str(exc), ("pattern",))  # printed after the path "pattern:"
             return None

@@ -106,14 +106,18 @@ def _parse_elem(tokens: list[tuple[str, int]], pos: int, text: str) -> tuple[Tok
     return Token(tok, optional), pos + 1 + optional
 
 
-def to_items(group: Group, tokens: dict[str, Any]) -> list[Any]:
-    """Rewrite a parsed pattern into layer items (``repeat`` for groups, named Keras-style)."""
+def to_items(group: Group, tokens: dict[str, Any], flat_input: bool = False) -> list[Any]:
+    """Rewrite a parsed pattern into layer items (``repeat`` for groups, named Keras-style).
+
+    ``flat_input``: the input is already a vector, so an ``FC`` right after ``INPUT`` needs
+    no flatten (``INPUT -> FC`` on an image gets one, as on any other path to the first FC).
+    """
     items = list(group.items)
     if items and isinstance(items[0], Token) and items[0].name == "INPUT":
         items = items[1:]
     if any(isinstance(i, Token) and i.name == "INPUT" for i in items):
         raise PatternError("INPUT may only stand at the start of a pattern")
-    items = _with_flatten(items)
+    items = _with_flatten(items, flat_input)
     last_fc = max((k for k, i in enumerate(items) if isinstance(i, Token) and i.name == "FC"), default=None)
     out: list[Any] = []
     for k, item in enumerate(items):
@@ -124,14 +128,14 @@ def to_items(group: Group, tokens: dict[str, Any]) -> list[Any]:
     return out
 
 
-def _with_flatten(items: list[Token | Group]) -> list[Token | Group]:
+def _with_flatten(items: list[Token | Group], flat_input: bool) -> list[Token | Group]:
     """The notes leave the flatten between the conv stack and the FC layers implicit."""
     for k, item in enumerate(items):
         names = _names(item)
         if names & {"FLATTEN", "GAP"}:
             return items
         if "FC" in names:
-            return items if k == 0 else [*items[:k], Token("FLATTEN"), *items[k:]]
+            return items if k == 0 and flat_input else [*items[:k], Token("FLATTEN"), *items[k:]]
     return items
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .analysis import Analysis, LayerStats
+from .ir import Graph
 
 FORMATS = ("table", "markdown", "json", "csv")
 
@@ -50,6 +51,22 @@ def rows(analysis: Analysis, depth: int | None = None) -> Iterator[Row]:
         key = scope_key
     if group:
         yield _collapse(analysis, key, group)
+
+
+def depth_note(graph: Graph, depth: int | None) -> str | None:
+    """Why ``--depth`` leaves every row as it is, when it does: an option is never silently void."""
+    deepest = max((len(n.scope) for n in graph.nodes), default=0)
+    if depth is None or depth < deepest:
+        return None
+    if deepest == 0:
+        return (
+            f"--depth {depth} changes nothing: {graph.name} has no blocks (only `blocks:` and built-in "
+            "blocks such as `residual` group layers; patterns, stages and `repeat` do not)"
+        )
+    return (
+        f"--depth {depth} changes nothing: the blocks of {graph.name} nest {deepest} deep, and --depth N "
+        f"collapses blocks nested deeper than N; --depth {deepest - 1} shows each of the deepest as one row"
+    )
 
 
 def _row(s: LayerStats) -> Row:

@@ -21,6 +21,12 @@ from .loader import Document
 SCHEMA_ID = "https://archspec.dev/schema/archspec-1.json"
 COMMON_KEYS = ("name", "inputs", "when", "trainable", "comment")
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_MODEL_NAME = r"^[A-Za-z0-9_.\-]+$"
+#: What each name pattern accepts, in words: the message must say what the pattern says.
+_NAME_RULES = {
+    _IDENT: "letters, digits and _ only, not starting with a digit",
+    _MODEL_NAME: "letters, digits, _, . and - only",
+}
 _EXPR = {"type": "string", "pattern": r"\$\{"}
 
 #: Top-level sections owned by later stages, as "module:ATTRIBUTE" of their schema
@@ -205,7 +211,7 @@ def generated_schema() -> dict[str, Any]:
     props: dict[str, Any] = {
         "$schema": {"type": "string"},
         "archspec": {"const": 1, "description": "Spec language version."},
-        "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"},
+        "name": {"type": "string", "pattern": _MODEL_NAME},
         "description": {"type": "string"},
         "input": {
             "anyOf": [
@@ -414,7 +420,8 @@ def _to_problem(doc: Document, error: Any) -> Problem:
         hint = did_you_mean(str(error.instance), [str(c) for c in choices])
         return doc.problem(f"expected one of {shown}; got {_kind(error.instance)}.{hint}".rstrip("."), path)
     if v == "pattern" and "IDENT" not in error.message:
-        return doc.problem(f"{_kind(error.instance)} is not a valid name (letters, digits and _ only)", path)
+        rule = _NAME_RULES.get(error.validator_value, f"it must match {error.validator_value}")
+        return doc.problem(f"{_kind(error.instance)} is not a valid name ({rule})", path)
     if v in ("minimum", "maximum"):
         bound = ">=" if v == "minimum" else "<="
         return doc.problem(f"must be {bound} {error.validator_value}; got {_kind(error.instance)}", path)

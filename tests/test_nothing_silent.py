@@ -7,6 +7,7 @@ reproducer (every zoo spec, every variant, every place a mistake can be written)
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -182,3 +183,68 @@ def test_expanded_numberlike_strings_read_back_as_strings() -> None:
     assert (again.name, again.description) == ("1e3", "5e-1")
     assert [(n.name, n.inputs) for n in again.nodes] == [(n.name, n.inputs) for n in graph.nodes]
     assert archspec.load(text).data["classes"] == 3
+
+
+# -- 10. --depth, INPUT -> FC, descriptions, name messages -----------------------------------
+
+
+@pytest.mark.parametrize(("spec", "reason"), [("resnet50", "nest 1 deep"), ("vgg16", "has no blocks")])
+@pytest.mark.parametrize("command", ["summary", "diagram"])
+def test_a_depth_that_changes_nothing_says_so(tmp_path, spec: str, reason: str, command: str) -> None:
+    out = ["-o", tmp_path / "net.dot"] if command == "diagram" else ["--format", "csv"]
+    result = CliRunner().invoke(main, [command, str(ROOT / f"specs/{spec}.yaml"), "--depth", "1", *map(str, out)])
+    assert result.exit_code == 0, result.output
+    assert "note: --depth 1 changes nothing" in result.stderr and reason in result.stderr
+    assert "note:" not in result.stdout  # results stay clean on stdout
+
+
+def test_a_depth_that_collapses_is_quiet() -> None:
+    result = CliRunner().invoke(main, ["summary", str(ROOT / "specs/resnet50.yaml"), "--depth", "0"])
+    assert result.exit_code == 0 and not result.stderr
+    assert len(result.stdout.splitlines()) < 60  # one row per block
+
+
+@pytest.mark.parametrize(
+    ("pattern", "rows"),
+    [("INPUT -> FC", 2), ("INPUT -> [FC -> RELU]*1 -> FC", 4), ("INPUT -> RELU -> FC", 3)],
+)
+def test_fc_on_an_image_input_gets_its_flatten(pattern: str, rows: int) -> None:
+    text = f"archspec: 1\ninput: [8, 8, 1]\nclasses: 3\npattern: '{pattern}'\ntokens: {{FC: {{dense: 5}}}}\n"
+    graph = archspec.expand(text)
+    assert graph.nodes[0].type == "flatten" or graph.nodes[1].type == "flatten"
+    assert len(graph.nodes) == rows
+    assert list(archspec.summary(graph).output_shapes) == [(3,)]
+
+
+def test_fc_on_a_vector_input_needs_no_flatten() -> None:
+    graph = archspec.expand(ROOT / "specs/seed_grammar_linear.yaml")
+    assert [n.type for n in graph.nodes] == ["dense"]
+
+
+_ASSIGNMENTS = re.compile(r"\b[A-Z]=\d+(?:(?:,\s*|,?\s+and\s+)\b[A-Z]=\d+)+")
+
+
+@pytest.mark.parametrize("path", [str(p.relative_to(ROOT)) for p in spec_files()])
+def test_description_states_the_vars_it_has(path: str) -> None:
+    """'with N=2, M=2, K=1' in a description is the spec as written: it must be its vars."""
+    data = archspec.load(ROOT / path).data
+    variables = data.get("vars") or {}
+    for run in _ASSIGNMENTS.findall(data.get("description") or ""):
+        for name, value in re.findall(r"\b([A-Z])=(\d+)", run):
+            assert variables.get(name) == int(value), f"{path}: description says {name}={value}"
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "rule"),
+    [
+        ("name: '{}'", "a b", "letters, digits, _, . and - only"),
+        ("input: {{shape: [4], name: '{}'}}", "1a", "letters, digits and _ only, not starting with a digit"),
+    ],
+)
+def test_name_messages_say_what_is_accepted(where: str, name: str, rule: str) -> None:
+    base = "archspec: 1\ninput: [4]\nlayers: [{dense: 2}]\n"
+    text = base.replace("input: [4]\n", where.format(name) + "\n" + ("" if "input" in where else "input: [4]\n"))
+    with pytest.raises(archspec.SpecError, match=re.escape(rule)):
+        archspec.expand(text)
+    for ok in ("resnet50.v1-b", "my_net"):  # the top-level rule accepts what it says
+        archspec.expand(base.replace("archspec: 1\n", f"archspec: 1\nname: {ok}\n"))
