@@ -299,9 +299,6 @@ class _Converter:
         return self.scalar(node, path)
 
     def mapping(self, node: yaml.MappingNode, path: SpecPath, depth: int) -> dict[str, Any]:
-        if id(node) in self.open:  # `x: &a {k: 1, <<: *a}`: merging would never end
-            self.fail("recursive merge key: this mapping merges itself (through an alias)", node, path)
-            return {}
         self.open.add(id(node))
         try:
             return self._mapping(node, path, depth)
@@ -340,6 +337,9 @@ class _Converter:
         for src in sources:
             if not isinstance(src, yaml.MappingNode):
                 self.fail("a merge key (<<) must refer to a mapping", src, path)
+                continue
+            if id(src) in self.open:  # `x: &a {k: 1, <<: *a}`: merging would never end
+                self.fail("recursive merge key: this mapping merges itself (through an alias)", src, path)
                 continue
             if depth + 1 > MAX_DEPTH:  # merges of merges nest like mappings do
                 self.fail(f"the spec is nested more than {MAX_DEPTH} levels deep", src, path)

@@ -32,14 +32,31 @@ from typing import Any
 import keras
 
 from ..errors import UsageError
-from ..fileio import atomic_path, atomic_write_text
+from ..fileio import OutputLock, atomic_path, atomic_write_text
 
 
 class RunDir:
-    """Reads and writes one run directory."""
+    """Reads and writes one run directory.
+
+    :meth:`create` and :meth:`open_existing` lock the directory for this process
+    (:class:`~archspec.fileio.OutputLock` on ``.NAME.lock`` beside it) before they look
+    inside it, so two trainings, or two ``--resume`` of one run, never share it: the second
+    is refused with exit status 2, naming the first one's pid. :meth:`release` ends it.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._lock: OutputLock | None = None
+
+    def lock(self) -> None:
+        if self._lock is None:
+            self._lock = OutputLock(self.path)
+            self._lock.acquire()
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # -- paths ---------------------------------------------------------------------------
     def __truediv__(self, name: str) -> Path:
@@ -97,10 +114,23 @@ class RunDir:
         return removed
 
     @staticmethod
+    def create(path: str | Path) -> RunDir:
+        """A new run directory, locked; refused if it already holds anything (checked under the lock)."""
+        run = RunDir(path)
+        run.lock()
+        if run.path.exists() and any(run.path.iterdir()):
+            run.release()
+            raise UsageError(f"run directory {path} exists and is not empty; use --resume {path} to continue it")
+        run.path.mkdir(parents=True, exist_ok=True)
+        return run
+
+    @staticmethod
     def open_existing(path: str | Path) -> RunDir:
+        """An existing run directory, locked for this process."""
         run = RunDir(path)
         if not (run.path / "run.json").exists():
             raise UsageError(f"{path} is not an archspec run directory (it has no run.json)")
+        run.lock()
         return run
 
 

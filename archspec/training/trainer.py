@@ -183,10 +183,10 @@ def train(
         raise UsageError("no training data: give --data PATH or train.data.path in the spec")
     if not Path(data.path).exists():
         raise UsageError(f"no such data file or folder: {data.path}")
-    run = _new_run_dir(run_dir, graph.name)
     from .rundir import RunDir
 
-    rd = RunDir(run)
+    rd = RunDir.create(run_dir or default_run_dir(graph.name))  # locked: a second training here is refused
+    run = rd.path
     atomic_write_text(rd / "spec.yaml", text)
     rd.write_json(
         "run.json",
@@ -204,17 +204,27 @@ def train(
         if not (rd / "state.json").exists():  # no epoch completed: nothing to resume, leave no debris
             shutil.rmtree(run, ignore_errors=True)
         raise
+    finally:
+        rd.release()
 
 
 def resume(
     run_dir: str | Path, epochs: int | None = None, echo: Callable[[str], None] = print, verbose: Any = None
 ) -> RunResult:
     """Continue the run in ``run_dir`` from its last completed epoch."""
-    from ..api import expand
-    from ..loader import load_file
     from .rundir import RunDir
 
-    rd = RunDir.open_existing(run_dir)
+    rd = RunDir.open_existing(run_dir)  # locked: a second --resume of this run is refused
+    try:
+        return _resume(rd, epochs, echo, verbose)
+    finally:
+        rd.release()
+
+
+def _resume(rd: Any, epochs: int | None, echo: Callable[[str], None], verbose: Any) -> RunResult:
+    from ..api import expand
+    from ..loader import load_file
+
     meta = rd.read_json("run.json")
     opts = dict(meta["options"])
     if epochs is not None:  # extending the run: later resumes keep the new length
@@ -233,14 +243,6 @@ def resume(
     rd.repair_best(rd.read_json("state.json") or {})
     rd.log(f"resuming (state: {rd.read_json('state.json')})")
     return _run(rd, doc, graph, cfg, options, echo, resume=True)
-
-
-def _new_run_dir(run_dir: str | Path | None, name: str) -> Path:
-    path = Path(run_dir) if run_dir else default_run_dir(name)
-    if path.exists() and any(path.iterdir()):
-        raise UsageError(f"run directory {path} exists and is not empty; use --resume {path} to continue it")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclass(frozen=True)

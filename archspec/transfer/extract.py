@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
-from ..fileio import atomic_path, atomic_write_text
+from ..fileio import OutputLock, atomic_path, atomic_write_text, check_regular_output
 from ..ir import Graph
 
 ATTR_LIMIT = 32_000  # bytes of text kept as an HDF5 attribute
@@ -136,6 +136,7 @@ def extract(
     from .preprocess import preprocess_function
 
     output = Path(output)
+    check_regular_output(output)  # the partial file and its marker live beside it: not beside /dev/null
     folder = ImageFolder.scan(data)
     tapped = tuple(layers or default_layers(graph))
     model = model if model is not None else build_graph(graph)
@@ -163,14 +164,15 @@ def extract(
         json.dumps([meta["spec_sha256"], tapped, preprocess, folder.fingerprint(), weights_digest(model)]).encode()
     ).hexdigest()
     writer = _Writer(output, fingerprint, len(folder.paths), dim, folder.label_names)
-    start = writer.open()
-    fn = preprocess_function(preprocess)
-    try:
-        _run(extractor, folder, image_shape, fn, writer, start, batch_size, buffer_size, progress, on_flush)
-    except BaseException:
-        writer.h5.close()  # the partial file and its marker stay for the next run to resume
-        raise
-    writer.finish(meta)
+    with OutputLock(output):  # before the partial file is touched: a second extraction would truncate it
+        start = writer.open()
+        fn = preprocess_function(preprocess)
+        try:
+            _run(extractor, folder, image_shape, fn, writer, start, batch_size, buffer_size, progress, on_flush)
+        except BaseException:
+            writer.h5.close()  # the partial file and its marker stay for the next run to resume
+            raise
+        writer.finish(meta)
     return ExtractResult(output, len(folder.paths), dim, tapped, start)
 
 
