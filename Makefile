@@ -30,6 +30,7 @@ demo: $(STAMP)
 	rm -rf build/run_seed_cnn
 	$(PY) -m archspec train specs/seed_cnn.yaml --data build/digits.npz --run-dir build/run_seed_cnn -q
 	$(PY) -m archspec evaluate build/run_seed_cnn
+	@echo "Next: '. $(VENV)/bin/activate' puts the archspec command on PATH; then 'archspec --help' (README: The command line)."
 
 test: $(STAMP)
 	$(PY) -m ruff check archspec tests bench tools
