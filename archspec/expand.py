@@ -42,6 +42,8 @@ class _Ctx:
     input_name: str = "input"
     prev: str = "input"
     trainable: bool = True
+    # A layer removed by `when` whose `inputs:` rewired the chain: (its name, what it read).
+    removed: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,7 @@ class Expander:
             self.fail(f"a layer must be a name or a mapping; got {item!r}", path)
             return
         if "when" in item and not self.condition(item["when"], ctx, (*path, "when")):
+            self.removed_wiring(item, ctx)
             return
         if "repeat" in item:
             self.repeat(item, path, ctx)
@@ -337,7 +340,7 @@ class Expander:
             env = {**ctx.env, var: i} if var else ctx.env
             sub = replace(ctx, env=env)
             self.walk(item.get("layers") or [], (*path, "layers"), sub)
-            ctx.prev = sub.prev
+            ctx.prev, ctx.removed = sub.prev, sub.removed
 
     # -- names and inputs --------------------------------------------------------------------
     def local_name(self, item: dict[str, Any], kind: str, ctx: _Ctx, path: SpecPath) -> str | None:
@@ -369,8 +372,30 @@ class Expander:
         ctx.local[local] = full
         return full
 
+    def removed_wiring(self, item: dict[str, Any], ctx: _Ctx) -> None:
+        """Remember a removed layer whose ``inputs:`` branched off ``prev``: the wiring it wrote
+        goes with it, and the next layer that reads implicitly would silently read another tensor."""
+        refs = item.get("inputs")
+        if refs is None:
+            return
+        try:
+            names = [_deep_substitute(r, ctx.env) for r in (refs if isinstance(refs, list) else [refs])]
+        except ExpressionError:
+            return  # the removed layer's own mistakes are not checked (it is not there)
+        read = tuple(ctx.local.get(n, str(n)) if isinstance(n, str) else str(n) for n in names)
+        if read != (ctx.prev,):
+            ctx.removed = (_label(item, ctx.env), read)
+
     def inputs(self, item: dict[str, Any], ctx: _Ctx, path: SpecPath) -> tuple[str, ...] | None:
+        removed, ctx.removed = ctx.removed, None  # only the next layer's wiring is in question
         if "inputs" not in item:
+            if removed is not None:
+                this = _label(item, ctx.env)
+                self.fail(
+                    f"{this!r} would read {ctx.prev!r}: the layer before it, {removed[0]!r}, is removed by `when` "
+                    f"and its `inputs: {', '.join(removed[1])}` with it; give {this!r} `inputs:` to say which it reads",
+                    path,
+                )
             return (ctx.prev,)
         raw = item["inputs"]
         refs = raw if isinstance(raw, list) else [raw]
@@ -783,6 +808,15 @@ _CORE_KEYS = frozenset(
      "pattern", "tokens", "stages", "classifier", "layers", "outputs")
 )  # fmt: skip
 _MISSING_SENTINEL: Any = object()
+
+
+def _label(item: dict[str, Any], env: Mapping[str, Any]) -> str:
+    """An item's name for a message: its ``name`` (resolved), else its type."""
+    try:
+        name = _deep_substitute(item.get("name"), env)
+    except ExpressionError:
+        name = None
+    return str(name or next(iter(item)))
 
 
 def _deep_substitute(value: Any, env: Mapping[str, Any]) -> Any:

@@ -248,3 +248,75 @@ def test_name_messages_say_what_is_accepted(where: str, name: str, rule: str) ->
         archspec.expand(text)
     for ok in ("resnet50.v1-b", "my_net"):  # the top-level rule accepts what it says
         archspec.expand(base.replace("archspec: 1\n", f"archspec: 1\nname: {ok}\n"))
+
+
+# -- 3. a layer removed by `when` takes its `inputs:` rewiring with it: said, not silent ----------
+
+SIDE = """\
+archspec: 1
+input: [8, 8, 4]
+vars: {side: false}
+blocks:
+  pair: {layers: [{conv: 4, padding: same}, {conv: 4, padding: same}]}
+layers:
+  - {conv: 4, padding: same, name: a}
+  - {REMOVED, when: "${side}"}
+  - {NEXT}
+  - flatten
+  - {dense: 2}
+"""
+
+
+@pytest.mark.parametrize(
+    "removed",
+    [
+        "conv: 4, padding: same, name: b, inputs: input",
+        "pair: null, name: b, inputs: input",  # a block use is removed the same way
+        "conv: 4, padding: same, name: b, inputs: [input]",
+    ],
+)
+@pytest.mark.parametrize("following", ["conv: 4, padding: same, name: c", "pair: null, name: c"])
+def test_removed_rewiring_is_an_error_naming_both(removed: str, following: str) -> None:
+    text = SIDE.replace("REMOVED", removed).replace("NEXT", following)
+    with pytest.raises(archspec.SpecError) as info:
+        archspec.expand(text)
+    (problem,) = info.value.problems
+    assert problem.location.line == 9  # at the layer whose input changed
+    assert "'c' would read 'a'" in problem.message and "'b'" in problem.message and "inputs:" in problem.message
+    assert archspec.expand(text, overrides={"side": True})  # with the layer there, the wiring is as written
+
+
+def test_removed_rewiring_inside_a_repeat_is_an_error() -> None:
+    text = """\
+archspec: 1
+input: [8, 8, 4]
+vars: {side: false}
+layers:
+  - {conv: 4, padding: same, name: a}
+  - repeat: 2
+    as: i
+    layers:
+      - {conv: 4, padding: same, name: "b${i}"}
+      - {conv: 4, padding: same, inputs: a, when: "${side}", name: "side${i}"}
+  - {conv: 4, padding: same, name: c}
+  - flatten
+"""
+    with pytest.raises(archspec.SpecError) as info:
+        archspec.expand(text)
+    messages = [p.message for p in info.value.problems]
+    assert any("'b1' would read 'b0'" in m and "'side0'" in m for m in messages)  # inside the repeat
+    assert any("'c' would read 'b1'" in m and "'side1'" in m for m in messages)  # after it
+
+
+@pytest.mark.parametrize(
+    "following", ["conv: 4, padding: same, name: c, inputs: a", "conv: 4, padding: same, name: c, inputs: input"]
+)
+def test_removed_rewiring_with_explicit_inputs_after_is_fine(following: str) -> None:
+    text = SIDE.replace("REMOVED", "conv: 4, padding: same, name: b, inputs: input").replace("NEXT", following)
+    graph = archspec.expand(text)
+    assert graph.node("c").inputs == (following.rsplit(" ", 1)[1],)
+
+
+def test_removed_layer_that_read_the_previous_one_changes_nothing() -> None:
+    text = SIDE.replace("REMOVED", "conv: 4, padding: same, name: b, inputs: a").replace("NEXT", "conv: 4, name: c")
+    assert archspec.expand(text).node("c").inputs == ("a",)
