@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchspecError, Location, Problem
+from .errors import Location, Problem, UsageError
 
 DEFAULT_MAX_BYTES = 64 << 30  # what the declared datasets of one file may add up to
 DEFAULT_MAX_RATIO = 1100  # declared / stored bytes; gzip's best case (all zeros) is ~1030
@@ -37,8 +37,11 @@ DEFAULT_MAX_OBJECTS = 100_000
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-class UnsafeFileError(ArchspecError):
-    """An input file is refused: it points outside itself, or promises more than it holds."""
+class UnsafeFileError(UsageError):
+    """An input file is refused: it points outside itself, or promises more than it holds.
+
+    A data or model file is the command's input, not the spec: exit status 2, as a missing file.
+    """
 
 
 @dataclass(frozen=True)
@@ -206,8 +209,6 @@ def load_model_file(path: str | os.PathLike[str], *, trust_h5: bool = False, **k
     ``.h5``/``.hdf5`` full models: refused unless ``trust_h5`` (in a spec: ``base: {model: m.h5, trust: true}``);
     even then the file is checked with :func:`check_hdf5` first.
     """
-    from .errors import UsageError
-
     name = str(path)
     if not Path(name).is_file():
         raise UsageError(Problem("no such model file", Location(name)))
@@ -237,11 +238,53 @@ def load_model_file(path: str | os.PathLike[str], *, trust_h5: bool = False, **k
         return keras.models.load_model(name, safe_mode=True, **kwargs)
     except ValueError as exc:
         if "safe_mode" not in str(exc) and "unsafe" not in str(exc).lower():
-            raise
+            raise _refuse(name, f"Keras cannot load this model: {_first_line(exc)}") from None
         raise _refuse(name, f"refused by Keras' safe mode (it holds code, e.g. a Lambda layer): {exc}") from None
+    except (OSError, KeyError, TypeError, AttributeError, IndexError, EOFError, zipfile.BadZipFile) as exc:
+        # A .keras archive that passed the zip checks can still hold a config or weights Keras chokes on
+        # (a truncated weights file, a config of the wrong shape): the file is at fault, not archspec.
+        raise _refuse(name, f"Keras cannot load this model ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def load_weights_file(model: Any, path: str | os.PathLike[str]) -> None:
     """Check a ``.weights.h5`` file with :func:`check_hdf5`, then load it into ``model``."""
     check_hdf5(path)
     model.load_weights(path)
+
+
+def read_array(fh: Any, key: str, path: str | os.PathLike[str]) -> Any:
+    """The whole dataset ``key`` of an open, checked file as a NumPy array of at least one
+    dimension; a dangling soft link, a group, a scalar or an unreadable dataset is refused by name."""
+    import h5py
+
+    link = fh.get(key, getlink=True)
+    obj = fh.get(key)
+    if isinstance(link, h5py.SoftLink) and obj is None:
+        raise _refuse(path, f"{key!r} is a soft link to {link.path!r}, which does not exist in the file")
+    if not isinstance(obj, h5py.Dataset):
+        kind = "a group" if isinstance(obj, h5py.Group) else "not a dataset"
+        raise _refuse(path, f"{key!r} is {kind}; expected a dataset (an array with one row per example)")
+    if not obj.shape:
+        raise _refuse(path, f"{key!r} is a scalar; expected an array with one row per example")
+    try:
+        return obj[()]
+    except (OSError, ValueError, TypeError) as exc:
+        raise _refuse(path, f"cannot read {key!r}: {_first_line(exc)}") from None
+
+
+def decode_names(values: Any, path: str | os.PathLike[str], key: str = "label_names") -> list[str]:
+    """Class names stored as bytes or text, each checked to be UTF-8 (HDF5 and .npz store bytes as they are)."""
+    names = []
+    for i, value in enumerate(list(values)):
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _refuse(path, f"{key}[{i}] is not UTF-8 text ({value[:40]!r}: {exc.reason})") from None
+        names.append(str(value))
+    return names

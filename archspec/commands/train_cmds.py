@@ -121,18 +121,21 @@ def evaluate(
     loaded = ev.open_model(target, which)
     shape = tuple(loaded.model.inputs[0].shape[1:])
     cfg = stored_data_config(loaded.data or {})
+    classes = int(loaded.model.outputs[0].shape[-1])  # the main output is the first
     if data:
-        source = data_mod.load_source(data, replace(cfg, format=None, path=data), shape, loaded.class_names)
-        ds, count, features = data_mod.as_dataset(source), source.count, source.features
+        source = data_mod.load_source(data, replace(cfg, format=None, path=data), shape, loaded.class_names, classes)
+        ds, count, features, notes = data_mod.as_dataset(source), source.count, source.features, source.notes
         what = data
     else:
         if loaded.run_dir is None:
             raise UsageError("give --data to evaluate a bare model file (a run directory knows its test split)")
-        splits = data_mod.load_splits(cfg, shape, loaded.seed)
+        splits = data_mod.load_splits(cfg, shape, loaded.seed, classes)
         if splits.test is None:
             raise UsageError(f"the run in {loaded.run_dir} has no test split; give --data")
         ds, count, features, what = splits.test, splits.counts["test"], splits.features, "the run's test split"
-    classes = int(loaded.model.outputs[0].shape[-1])  # the main output is the first
+        notes = splits.notes
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     normalize = data_mod.normalizer(dict(loaded.normalize) if loaded.normalize else None, features)
     batches = data_mod.pipeline(ds, batch_size=batch_size, classes=classes, input_shape=shape, normalize=normalize)
     result = ev.evaluate_dataset(loaded.model, batches, loaded.class_names)

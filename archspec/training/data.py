@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import math
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,9 @@ from .config import DataConfig
 
 _HDF5 = (".h5", ".hdf5")
 _SPLIT_SEED = 1337  # splits must be reproducible (evaluate recovers the test split) even without train.seed
+#: Without a model to compare with, labels above this are refused rather than given a name each.
+MAX_INFERRED_CLASSES = 100_000
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class Source:
     labels: np.ndarray | None = None
     dataset: tf.data.Dataset | None = None
     features: bool = False  # the feature layout of `archspec extract` (no pixel normalization)
+    names_given: bool = True  # the file or folder names its classes (False: numbered from the labels)
+    notes: tuple[str, ...] = ()  # what was done to the data that the user did not write (a resize)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class Splits:
     class_names: tuple[str, ...]
     train_labels: np.ndarray | None
     features: bool = False
+    names_given: bool = True
+    notes: tuple[str, ...] = ()
 
 
 def detect_format(path: str, declared: str | None = None) -> str:
@@ -67,20 +76,32 @@ def detect_format(path: str, declared: str | None = None) -> str:
     )
 
 
-def load_source(path: str, cfg: DataConfig, input_shape: Sequence[int], class_names: Sequence[str] = ()) -> Source:
-    """Load one data source for a model whose input is ``input_shape`` (H, W, C)."""
+def load_source(
+    path: str,
+    cfg: DataConfig,
+    input_shape: Sequence[int],
+    class_names: Sequence[str] = (),
+    classes: int | None = None,
+) -> Source:
+    """Load one data source for a model whose input is ``input_shape`` (H, W, C) and that has
+    ``classes`` outputs (when known: every label is checked against it before anything is
+    allocated from the labels)."""
     if not Path(path).exists():
         raise UsageError(f"no such data file or folder: {path}")
     fmt = detect_format(path, cfg.format)
     loader = {"folder": _folder, "hdf5": _hdf5, "npz": _npz, "csv": _csv}[fmt]
-    source: Source = loader(path, cfg, tuple(input_shape), tuple(class_names))
-    if source.images is not None:
-        images = _fit_shape(source.images, tuple(input_shape), path)
-        return Source(source.count, source.class_names, images, source.labels, features=source.features)
-    return source
+    images, labels, names, features = loader(path, cfg, tuple(input_shape), tuple(class_names))
+    if labels is None:
+        return images  # type: ignore[no-any-return]  # a folder: a streaming Source already
+    source = _arrays(images, labels, names, path, features, classes)
+    fitted, notes = _fit_shape(source.images, tuple(input_shape), path)  # type: ignore[arg-type]
+    return replace(source, images=fitted, notes=notes)
 
 
-def _folder(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> Source:
+_Loaded = tuple[Any, Any, list[str], bool]  # images (or a folder's Source), labels, names, features
+
+
+def _folder(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> _Loaded:
     import keras
 
     if len(shape) != 3 or shape[-1] not in (1, 3, 4):
@@ -105,11 +126,11 @@ def _folder(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tup
     count = len(ds.file_paths)
     if count == 0:
         raise UsageError(f"no images in {path} (expected one subfolder per class holding .png/.jpg/.bmp/.gif files)")
-    return Source(count, names, dataset=ds)
+    return Source(count, names, dataset=ds), None, list(names), False
 
 
-def _hdf5(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> Source:
-    from ..safe_hdf5 import open_hdf5
+def _hdf5(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> _Loaded:
+    from ..safe_hdf5 import decode_names, open_hdf5, read_array
 
     with open_hdf5(path) as fh:  # refuses external links, virtual datasets, declared-size bombs
         keys = list(fh.keys())
@@ -122,31 +143,53 @@ def _hdf5(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple
                     f"{path} has no dataset {key!r} (it has {', '.join(keys)}); expected images/labels, "
                     f"or features/labels/label_names.{did_you_mean(key, keys)}"
                 )
-        images, labels = fh[x_key][()], fh[y_key][()]
-        names = (
-            [n.decode() if isinstance(n, bytes) else str(n) for n in fh["label_names"][()]]
-            if "label_names" in fh
-            else []
-        )
-    return _arrays(images, labels, names or list(class_names), path, features)
+        images, labels = read_array(fh, x_key, path), read_array(fh, y_key, path)
+        names = decode_names(read_array(fh, "label_names", path), path) if "label_names" in fh else []
+    return images, labels, names or list(class_names), features
 
 
-def _npz(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> Source:
-    with np.load(path, allow_pickle=False) as npz:
-        keys = list(npz.keys())
-        x_key = cfg.images_key or next((k for k in ("images", "x", "features") if k in npz), "images")
-        y_key = cfg.labels_key or next((k for k in ("labels", "y") if k in npz), "labels")
-        for key in (x_key, y_key):
-            if key not in npz:
-                raise UsageError(f"{path} has no array {key!r} (it has {', '.join(keys)}).{did_you_mean(key, keys)}")
-        names = [str(n) for n in npz["label_names"]] if "label_names" in npz else list(class_names)
-        return _arrays(npz[x_key], npz[y_key], names, path, x_key == "features")
+def _npz(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> _Loaded:
+    with open(path, "rb") as fh:
+        if fh.read(4) not in _ZIP_MAGIC:
+            raise UsageError(f"{path}: not an .npz file (an .npz is a zip archive of .npy arrays)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return _npz_arrays(npz, path, cfg, class_names)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise UsageError(
+                f"{path}: holds an object array (pickled Python objects), which archspec never loads; "
+                "store numbers (and label names as a string array)"
+            ) from None
+        raise UsageError(f"{path}: cannot read it as .npz: {exc}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as exc:
+        raise UsageError(f"{path}: cannot read it as .npz (damaged or truncated?): {exc}") from None
 
 
-def _csv(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> Source:
+def _npz_arrays(npz: Any, path: str, cfg: DataConfig, class_names: tuple[str, ...]) -> _Loaded:
+    from ..safe_hdf5 import decode_names
+
+    keys = list(npz.keys())
+    x_key = cfg.images_key or next((k for k in ("images", "x", "features") if k in npz), "images")
+    y_key = cfg.labels_key or next((k for k in ("labels", "y") if k in npz), "labels")
+    for key in (x_key, y_key):
+        if key not in npz:
+            raise UsageError(f"{path} has no array {key!r} (it has {', '.join(keys)}).{did_you_mean(key, keys)}")
+    names = decode_names(np.atleast_1d(npz["label_names"]), path) if "label_names" in npz else list(class_names)
+    return npz[x_key], npz[y_key], names, x_key == "features"
+
+
+def _csv(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> _Loaded:
     """The Fashion-MNIST layout: a header row, a label column and one column per pixel."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        header = next(csv.reader(fh), [])
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+            fh.read()  # the whole file must be UTF-8, not only its header: numbers in Latin-1 are a mistake too
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save the CSV as UTF-8 (or ASCII)"
+        ) from None
     has_header = any(not _is_number(cell) for cell in header)
     column = cfg.label_column
     if isinstance(column, str):
@@ -156,12 +199,16 @@ def _csv(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[
             raise UsageError(f"{path} has no column {column!r}.{did_you_mean(column, header)}")
         column = header.index(column)
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, dtype=np.float32, ndmin=2)
+        table = np.loadtxt(
+            path, delimiter=",", skiprows=1 if has_header else 0, dtype=np.float64, ndmin=2, encoding="utf-8"
+        )
     except ValueError as exc:
         raise UsageError(f"cannot read {path} as numbers: {exc}") from exc
-    labels = table[:, column].astype(np.int64)
-    images = np.delete(table, column, axis=1)
-    return _arrays(images, labels, list(class_names), path, False)
+    if not -table.shape[1] <= column < table.shape[1]:
+        raise UsageError(f"{path}: no label column {column}; the rows have {table.shape[1]} columns")
+    labels = table[:, column]
+    images = np.delete(table, column, axis=1).astype(np.float32)
+    return images, labels, list(class_names), False
 
 
 def _is_number(text: str) -> bool:
@@ -172,52 +219,105 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _arrays(images: np.ndarray, labels: np.ndarray, names: Sequence[str], path: str, features: bool) -> Source:
-    labels = np.asarray(labels).reshape(-1)
-    if labels.dtype.kind not in "iu":
-        if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
-            labels = labels.astype(np.int64)
-        else:
-            raise UsageError(f"{path}: labels must be class indices 0, 1, ...; got {labels.dtype} values")
+def _arrays(images: Any, labels: Any, names: Sequence[str], path: str, features: bool, classes: int | None) -> Source:
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim == 0 or images.dtype.kind not in "biuf":
+        what = "a scalar" if images.ndim == 0 else f"{images.dtype} values"
+        raise UsageError(f"{path}: the images must be an array of numbers with one row per example; got {what}")
+    if len(images) == 0:
+        raise UsageError(f"{path} holds no examples")
+    labels = check_labels(labels, path, classes, len(names))
     if len(images) != len(labels):
         raise UsageError(f"{path}: {len(images)} images but {len(labels)} labels")
+    given = bool(names)
+    count = classes if classes is not None else int(labels.max()) + 1  # bounded: checked above
+    names = tuple(names) if names else tuple(str(i) for i in range(count))
+    return Source(len(labels), names, images=images, labels=labels, features=features, names_given=given)
+
+
+def check_labels(labels: np.ndarray, path: str, classes: int | None, names: int = 0) -> np.ndarray:
+    """Labels as int64 class indices, after checking each one: a number, whole, finite, at least 0 and
+    below the model's ``classes`` (or the file's ``names``). Nothing is allocated from a label before."""
+    if labels.ndim == 0 or (labels.ndim == 2 and labels.shape[1] != 1) or labels.ndim > 2:
+        raise UsageError(
+            f"{path}: the labels must be one class index per example (shape (N,)); got shape {labels.shape}"
+        )
+    labels = labels.reshape(-1)
+    if labels.dtype.kind not in "biuf":
+        raise UsageError(f"{path}: labels must be class indices 0, 1, ...; got {labels.dtype} values")
     if len(labels) == 0:
         raise UsageError(f"{path} holds no examples")
-    classes = int(labels.max()) + 1
-    names = tuple(names) if names else tuple(str(i) for i in range(classes))
-    return Source(len(labels), names, images=images, labels=labels.astype(np.int64), features=features)
+    wrong = ~np.isfinite(labels) | (labels != np.round(labels)) if labels.dtype.kind == "f" else None
+    if wrong is not None and wrong.any():
+        i = int(np.argmax(wrong))
+        raise UsageError(f"{path}: labels must be whole class indices 0, 1, ...; label {i} is {labels[i]}")
+    low, high = int(labels.min()), int(labels.max())  # Python ints: 2**64-1 stays itself
+    if low < 0:
+        raise UsageError(f"{path}: label {int(np.argmin(labels))} is {low}; class indices start at 0")
+    for limit, why in _label_limits(classes, names):
+        if high >= limit:
+            raise UsageError(f"{path}: label {int(np.argmax(labels))} is {high}, but {why}")
+    return labels.astype(np.int64)
 
 
-def _fit_shape(images: np.ndarray, shape: tuple[int, ...], path: str) -> np.ndarray:
-    """Reshape flat rows (CSV, features) to the input; images of another size are resized later."""
+def _label_limits(classes: int | None, names: int) -> list[tuple[int, str]]:
+    """Each bound a label must stay below, and what it comes from."""
+    limits = []
+    if names:
+        limits.append((names, f"the data names {names} classes, so labels go up to {names - 1}"))
+    if classes is not None:
+        why = f"the model has {classes} outputs (labels 0..{classes - 1}); {classes_hint()}"
+        limits.append((classes, why))
+    if not limits:
+        limits.append((MAX_INFERRED_CLASSES, f"archspec reads at most {MAX_INFERRED_CLASSES:,} classes"))
+    return limits
+
+
+def classes_hint(count: int | str = "N") -> str:
+    """How to change the model's number of classes (the spec's head sizes itself from `classes`)."""
+    return f"to train a model with {count} classes give --set classes={count} (the spec's head must use `classes`)"
+
+
+def _fit_shape(images: np.ndarray, shape: tuple[int, ...], path: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Reshape flat rows (CSV, features) to the input; images of another size are resized later,
+    and a note says so (naming both sizes)."""
     if images.shape[1:] == shape:
-        return images
+        return images, ()
     if math.prod(images.shape[1:]) == math.prod(shape):
-        return images.reshape((len(images), *shape))
+        return images.reshape((len(images), *shape)), ()
     if len(shape) == 3 and images.ndim == 3 and shape[-1] == 1:
-        return images[..., None]  # (N, H, W) grey images
+        images = images[..., None]  # (N, H, W) grey images
     if len(shape) == 3 and images.ndim == 4 and images.shape[-1] == shape[-1]:
-        return images  # resized in the pipeline
+        if images.shape[1:3] == shape[:2]:
+            return images, ()
+        have, want = "x".join(map(str, images.shape[1:3])), "x".join(map(str, shape[:2]))
+        return images, (f"{path}: resizing its {have} images to the model input {want} (bilinear)",)
     raise UsageError(
         f"{path}: examples of shape {tuple(images.shape[1:])} do not fit the model input {shape} "
         f"({math.prod(images.shape[1:])} values each, the input needs {math.prod(shape)})"
     )
 
 
-def load_splits(cfg: DataConfig, input_shape: Sequence[int], seed: int | None = None) -> Splits:
-    """Load the training data and cut it into train / validation / test as ``cfg`` says."""
+def load_splits(
+    cfg: DataConfig, input_shape: Sequence[int], seed: int | None = None, classes: int | None = None
+) -> Splits:
+    """Load the training data and cut it into train / validation / test as ``cfg`` says; every
+    split's labels are checked against the model's ``classes`` outputs (when given)."""
     if not cfg.path:
         raise UsageError("no training data: give --data PATH or train.data.path in the spec")
-    source = load_source(cfg.path, cfg, input_shape)
+    source = load_source(cfg.path, cfg, input_shape, classes=classes)
     fractions = {k: v for k, v in (("validation", cfg.validation), ("test", cfg.test)) if isinstance(v, float | int)}
     assign = split_assignment(source.count, fractions, _SPLIT_SEED if seed is None else seed)
     parts: dict[str, tf.data.Dataset | None] = {}
     counts: dict[str, int] = {}
+    notes = list(source.notes)
     for index, split in enumerate(("train", "validation", "test")):
         extra = getattr(cfg, split, None) if split != "train" else None
         if isinstance(extra, str):
-            other = load_source(extra, cfg, input_shape, source.class_names)
+            named = source.class_names if source.names_given else ()  # numbered names are not a bound
+            other = load_source(extra, cfg, input_shape, named, classes)
             _check_classes(source.class_names, other.class_names, extra)
+            notes += other.notes
             parts[split], counts[split] = as_dataset(other, None, 0), other.count
         elif split == "train" or split in fractions:
             parts[split], counts[split] = as_dataset(source, assign, index), int(np.sum(assign == index))
@@ -232,6 +332,8 @@ def load_splits(cfg: DataConfig, input_shape: Sequence[int], seed: int | None = 
         source.class_names,
         train_labels,
         source.features,
+        source.names_given,
+        tuple(notes),
     )
 
 

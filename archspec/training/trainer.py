@@ -292,8 +292,8 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
     from . import augment as aug
     from . import data as data_mod
 
-    splits = data_mod.load_splits(cfg.data, graph.input_shape, cfg.seed)
     classes = int(model.outputs[0].shape[-1])
+    splits = data_mod.load_splits(cfg.data, graph.input_shape, cfg.seed, classes)  # labels checked in every split
     _check_labels(splits, classes)
     common = {
         "classes": classes,
@@ -353,6 +353,9 @@ def _describe(
     )
     if batch % replicas:
         echo(f"warning: the global batch {batch} does not divide evenly over {replicas} replicas")
+    for note in splits.notes:  # what archspec does to the data that the user did not write
+        echo(f"note: {note}")
+        rd.log(f"note: {note}")
 
 
 def _fit_stages(
@@ -441,12 +444,19 @@ def _default_monitor(validation: bool) -> str:
 
 
 def _check_labels(splits: Any, classes: int) -> None:
-    if splits.train_labels is not None and len(splits.train_labels) and int(splits.train_labels.max()) >= classes:
+    """Data that names its classes (a folder, label_names) must name as many as the model has outputs:
+    a 17-way model on 3 classes trains phantom classes and reports a meaningless top-5."""
+    from .data import classes_hint
+
+    if splits.names_given and len(splits.class_names) != classes:
         raise UsageError(
-            f"the data has labels up to {int(splits.train_labels.max())}, but the model has {classes} outputs"
+            f"the data has {len(splits.class_names)} classes ({_names(splits.class_names)}) but the model has "
+            f"{classes} outputs; {classes_hint(len(splits.class_names))}"
         )
-    if len(splits.class_names) > classes:
-        raise UsageError(f"the data has {len(splits.class_names)} classes but the model has {classes} outputs")
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
 
 
 def _with_output_aliases(cfg: TrainConfig, graph: Any) -> TrainConfig:

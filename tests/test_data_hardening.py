@@ -1,0 +1,208 @@
+"""Hostile and broken data files: each is refused with exit status 2, naming the file and what is
+wrong, before anything is allocated from it (issue 21), and labels are checked against the model.
+
+Every broken file is generated here (tmp_path). The loader tests need TensorFlow's tf.data but
+build no model; the CLI tests build a tiny model and are marked slow.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from archspec.cli import main
+from archspec.errors import UsageError
+from archspec.training.config import data_config
+from archspec.training.data import load_source, load_splits
+
+SHAPE = (8, 8, 1)
+IMAGES = np.zeros((6, 8, 8, 1), dtype=np.uint8)
+LABELS = np.array([0, 1, 2, 0, 1, 2])
+
+
+def _npz(path: Path, **arrays: object) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def _h5(path: Path, build) -> Path:
+    with h5py.File(path, "w") as fh:
+        build(fh)
+    return path
+
+
+def _csv(path: Path, text: str | bytes) -> Path:
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def _object_npz(d: Path) -> Path:
+    return _npz(d / "obj.npz", images=IMAGES, labels=np.array([{"x": 1}] * 6, dtype=object))
+
+
+def _truncated_npz(d: Path) -> Path:
+    good = _npz(d / "good.npz", images=np.random.default_rng(0).random((50, 8, 8, 1)), labels=np.zeros(50))
+    data = good.read_bytes()
+    (d / "cut.npz").write_bytes(data[: len(data) // 2])
+    return d / "cut.npz"
+
+
+def _bad_member_npz(d: Path) -> Path:
+    with zipfile.ZipFile(d / "member.npz", "w") as zf:
+        zf.writestr("images.npy", b"\x93NUMPY garbage")
+        zf.writestr("labels.npy", b"junk")
+    return d / "member.npz"
+
+
+def _dangling(fh: h5py.File) -> None:
+    fh["images"] = h5py.SoftLink("/nowhere")
+    fh["labels"] = LABELS
+
+
+def _group(fh: h5py.File) -> None:
+    fh["images"] = IMAGES
+    fh.create_group("labels")
+
+
+def _scalar_h5(fh: h5py.File) -> None:
+    fh["images"] = IMAGES
+    fh["labels"] = 3
+
+
+def _latin1_names(fh: h5py.File) -> None:
+    fh["images"], fh["labels"] = IMAGES, LABELS
+    fh["label_names"] = np.array([b"caf\xe9", b"b", b"c"])
+
+
+#: name -> (a function writing the broken file into a folder, what the message must say)
+BROKEN = {
+    "object array in npz": (_object_npz, "object array"),
+    "not a zip": (lambda d: _csv(d / "x.npz", "images,labels\n1,2\n"), "not an .npz file"),
+    "empty npz": (lambda d: _csv(d / "e.npz", b""), "not an .npz file"),
+    "empty zip": (lambda d: zipfile.ZipFile(d / "z.npz", "w").close() or d / "z.npz", "has no array 'images'"),
+    "truncated npz": (_truncated_npz, "cannot read it as .npz"),
+    "garbage member": (_bad_member_npz, "cannot read it as .npz"),
+    "scalar images": (lambda d: _npz(d / "s.npz", images=np.array(5), labels=np.array(3)), "got a scalar"),
+    "scalar labels": (lambda d: _npz(d / "s.npz", images=IMAGES, labels=np.array(3)), "got shape ()"),
+    "string images": (lambda d: _npz(d / "s.npz", images=np.array(["a"] * 6), labels=LABELS), "got <U1 values"),
+    "one-hot labels": (lambda d: _npz(d / "o.npz", images=IMAGES, labels=np.eye(6)), r"got shape \(6, 6\)"),
+    "huge label": (lambda d: _npz(d / "h.npz", images=IMAGES, labels=np.array([0, 1, 2, 0, 1, 10**12])), "label 5"),
+    "uint64 max label": (
+        lambda d: _npz(d / "u.npz", images=IMAGES, labels=np.array([0, 1, 2, 0, 1, 2**64 - 1], dtype=np.uint64)),
+        "is 18446744073709551615",
+    ),
+    "negative label": (lambda d: _npz(d / "n.npz", images=IMAGES, labels=np.array([0, 1, -3, 0, 1, 2])), "is -3"),
+    "fractional label": (lambda d: _npz(d / "f.npz", images=IMAGES, labels=LABELS + 0.5), "whole class indices"),
+    "non-UTF-8 npz names": (
+        lambda d: _npz(d / "l.npz", images=IMAGES, labels=LABELS, label_names=np.array([b"\xff", b"b", b"c"])),
+        r"label_names\[0\] is not UTF-8",
+    ),
+    "label beyond label_names": (
+        lambda d: _npz(d / "l.npz", images=IMAGES, labels=LABELS, label_names=np.array(["a", "b"])),
+        "the data names 2 classes",
+    ),
+    "dangling soft link": (lambda d: _h5(d / "d.h5", _dangling), "soft link to '/nowhere', which does not exist"),
+    "group for a dataset": (lambda d: _h5(d / "g.h5", _group), "'labels' is a group"),
+    "scalar h5 labels": (lambda d: _h5(d / "s.h5", _scalar_h5), "'labels' is a scalar"),
+    "non-UTF-8 h5 names": (lambda d: _h5(d / "n.h5", _latin1_names), r"label_names\[0\] is not UTF-8"),
+    "not hdf5": (lambda d: _csv(d / "x.h5", "hello"), "not an HDF5 file"),
+    "latin-1 csv": (
+        lambda d: _csv(d / "l.csv", "label,caf\xe9\n0,1\n1,2\n".encode("latin-1")),
+        "not UTF-8 text",
+    ),
+    "inf label in csv": (
+        lambda d: _csv(
+            d / "i.csv",
+            "label,"
+            + ",".join(f"p{i}" for i in range(64))
+            + "\n"
+            + "\n".join(f"{lab}," + ",".join("0" * 64) for lab in ("0", "1", "inf")),
+        ),
+        "label 2 is inf",
+    ),
+    "negative label in csv": (
+        lambda d: _csv(
+            d / "n.csv",
+            "label,"
+            + ",".join(f"p{i}" for i in range(64))
+            + "\n"
+            + "\n".join(f"{lab}," + ",".join("0" * 64) for lab in ("0", "-1", "2")),
+        ),
+        "label 1 is -1",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_data_files_are_usage_errors_naming_the_file(name, tmp_path):
+    write, message = BROKEN[name]
+    path = write(tmp_path)
+    with pytest.raises(UsageError, match=message) as info:
+        load_source(str(path), data_config({}), SHAPE, classes=10)
+    assert str(path) in str(info.value)
+
+
+def test_a_huge_label_is_refused_before_anything_is_allocated_from_it(tmp_path):
+    """Without a model to compare with (no `classes`), a label of 10**12 would have made 10**12 class names."""
+    path = _npz(tmp_path / "h.npz", images=IMAGES, labels=np.array([0, 1, 2, 0, 1, 10**12]))
+    with pytest.raises(UsageError, match="at most 100,000 classes"):
+        load_source(str(path), data_config({}), SHAPE)
+
+
+def test_labels_are_checked_against_the_model_in_every_split(tmp_path):
+    train = _npz(tmp_path / "train.npz", images=IMAGES, labels=LABELS)
+    test = _npz(tmp_path / "test.npz", images=IMAGES, labels=np.array([0, 1, 2, 3, 4, 9]))
+    cfg = data_config({"path": str(train), "test": str(test)})
+    assert load_splits(cfg, SHAPE, classes=10).counts == {"train": 6, "test": 6}
+    with pytest.raises(UsageError, match=r"test.npz: label 5 is 9, but the model has 4 outputs.*--set classes=N"):
+        load_splits(cfg, SHAPE, classes=4)
+
+
+def test_array_images_of_another_size_are_resized_with_a_note(tmp_path):
+    path = _npz(tmp_path / "d.npz", images=IMAGES, labels=LABELS)
+    source = load_source(str(path), data_config({}), (28, 28, 1), classes=3)
+    assert source.notes == (f"{path}: resizing its 8x8 images to the model input 28x28 (bilinear)",)
+    assert load_source(str(path), data_config({}), SHAPE, classes=3).notes == ()
+    cfg = data_config({"path": str(path)})
+    assert load_splits(cfg, (28, 28, 1), classes=3).notes == source.notes
+
+
+# -- through the CLI: exit status 2, the file named, no traceback ----------------------------------
+
+TINY = """archspec: 1
+name: tiny
+input: [8, 8, 1]
+classes: 3
+layers:
+  - {flatten: null, name: flat}
+  - {dense: 3, activation: softmax, name: predictions}
+train: {epochs: 1, batch_size: 4}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["object array in npz", "huge label", "dangling soft link", "latin-1 csv"])
+def test_train_refuses_broken_data_with_exit_2(name, tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    data = BROKEN[name][0](tmp_path)
+    result = CliRunner().invoke(main, ["train", str(spec), "--data", str(data), "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert str(data) in result.output and "internal error" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_train_refuses_data_whose_classes_do_not_match_the_model(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY.replace("classes: 3", "classes: 17").replace("dense: 3", "dense: 17"))
+    data = _npz(tmp_path / "d.npz", images=IMAGES, labels=LABELS, label_names=np.array(["a", "b", "c"]))
+    result = CliRunner().invoke(main, ["train", str(spec), "--data", str(data), "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert "the data has 3 classes (a, b, c) but the model has 17 outputs" in result.output
+    assert "--set classes=3" in result.output
