@@ -206,3 +206,68 @@ def test_train_refuses_data_whose_classes_do_not_match_the_model(tmp_path):
     assert result.exit_code == 2, result.output
     assert "the data has 3 classes (a, b, c) but the model has 17 outputs" in result.output
     assert "--set classes=3" in result.output
+
+
+# -- a run directory names only files inside itself; archspec deletes only what it wrote ------------
+
+
+def test_a_run_directory_names_checkpoints_only_inside_itself(tmp_path):
+    from archspec.training.rundir import RunDir
+
+    run, outside = tmp_path / "run", tmp_path / "precious.keras"
+    (run / "checkpoints").mkdir(parents=True)
+    outside.write_text("not archspec's")
+    (run / "checkpoints" / "epoch-0001.keras").symlink_to(outside)
+    rd = RunDir(run)
+    for name in (str(outside), "../precious.keras", "checkpoints/../../precious.keras", "checkpoints/epoch-0001.keras"):
+        with pytest.raises(UsageError, match="refusing to use it"):
+            rd.checkpoint(name)
+        rd.remove_checkpoint(name)
+        assert outside.read_text() == "not archspec's"
+    (run / "checkpoints" / "epoch-0002.keras").write_text("own")
+    assert rd.checkpoint("checkpoints/epoch-0002.keras") == run / "checkpoints" / "epoch-0002.keras"
+    rd.remove_checkpoint("checkpoints/epoch-0002.keras")
+    assert not (run / "checkpoints" / "epoch-0002.keras").exists()
+
+
+def test_resume_removes_only_archspecs_own_temporaries(tmp_path):
+    from archspec.training.rundir import RunDir
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    own = [
+        run / ".state.json.k2j_x9qa",
+        run / ".best.keras.abcdefgh.keras",
+        run / "checkpoints/.epoch-0003.keras.q1w2e3r4.keras",
+    ]
+    theirs = [
+        run / ".gitignore",
+        run / ".notes.abcdefgh",
+        run / "checkpoints/.mine.abcdefgh.keras",
+        run / ".state.json.lock",
+    ]
+    for file in own + theirs:
+        file.write_text("x")
+    assert sorted(RunDir(run).clean_temporaries()) == sorted(own)
+    assert all(f.exists() for f in theirs)
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_checkpoint_outside_the_run_and_deletes_nothing(tmp_path):
+    import json
+    import shutil
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    data = _npz(tmp_path / "d.npz", images=IMAGES, labels=LABELS)
+    run = tmp_path / "run"
+    assert (
+        CliRunner().invoke(main, ["train", str(spec), "--data", str(data), "--run-dir", str(run), "-q"]).exit_code == 0
+    )
+    state = json.loads((run / "state.json").read_text())
+    outside = tmp_path / "elsewhere.keras"  # a valid model: before the fix it was loaded, then deleted
+    shutil.copyfile(run / state["checkpoint"], outside)
+    (run / "state.json").write_text(json.dumps({**state, "checkpoint": str(outside), "finished": False}))
+    result = CliRunner().invoke(main, ["train", "--resume", str(run), "--epochs", "2", "-q"])
+    assert result.exit_code == 2, result.output
+    assert "is not one archspec writes" in result.output and outside.exists()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import time
 from collections.abc import Mapping
@@ -33,6 +34,23 @@ import keras
 
 from ..errors import UsageError
 from ..fileio import OutputLock, atomic_path, atomic_write_text
+
+#: The files archspec writes in a run directory (and the only ones it ever removes, with its checkpoints).
+OWN_FILES = (
+    "spec.yaml",
+    "run.json",
+    "state.json",
+    "history.json",
+    "train.log",
+    "best.keras",
+    "last.keras",
+    "curves.png",
+    "test.json",
+    "confusion.png",
+)
+CHECKPOINT = re.compile(r"checkpoints/epoch-\d{4,}\.keras")
+# atomic_path's temporaries: ".TARGET." + mkstemp's 8 random characters + the target's suffix.
+_TEMPORARY = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}(?P<suffix>\.[A-Za-z0-9]+)?")
 
 
 class RunDir:
@@ -95,20 +113,47 @@ class RunDir:
         with atomic_path(target, suffix=".keras") as tmp:
             model.save(tmp)
 
+    def checkpoint(self, name: Any) -> Path:
+        """The checkpoint a run directory's state.json names, refused unless it is one archspec writes
+        (``checkpoints/epoch-NNNN.keras``, a regular file inside this directory): an edited state.json
+        must not make archspec load, or later delete, a file anywhere else."""
+        if not isinstance(name, str) or not CHECKPOINT.fullmatch(name):
+            raise UsageError(
+                f"{self.path / 'state.json'}: its checkpoint {name!r} is not one archspec writes "
+                "(checkpoints/epoch-NNNN.keras inside the run directory); refusing to use it"
+            )
+        path = self.path / name
+        if path.is_symlink() or path.resolve().parent != self.path.resolve() / "checkpoints":
+            raise UsageError(f"{path}: a link out of the run directory; refusing to use it as a checkpoint")
+        return path
+
+    def remove_checkpoint(self, name: Any) -> None:
+        """Delete an earlier checkpoint, only if it is archspec's own (see :meth:`checkpoint`)."""
+        try:
+            path = self.checkpoint(name)
+        except UsageError:
+            self.log(f"kept {name!r}: not a checkpoint archspec wrote")
+            return
+        path.unlink(missing_ok=True)
+
     def repair_best(self, state: Mapping[str, Any]) -> bool:
         """After a kill between an epoch's commit and its best-model copy: make the copy. True if it was needed."""
         best, checkpoint = state.get("best") or {}, state.get("checkpoint")
-        if not checkpoint or best.get("epoch") != state.get("epoch") or not (self.path / checkpoint).exists():
+        if not checkpoint or best.get("epoch") != state.get("epoch"):
             return False
-        self.copy(self.path / checkpoint, self.best)
+        path = self.checkpoint(checkpoint)
+        if not path.exists():
+            return False
+        self.copy(path, self.best)
         return True
 
     def clean_temporaries(self) -> list[Path]:
-        """Remove half-written temporary files a killed run left (atomic_path's ``.NAME.*``)."""
+        """Remove half-written temporary files a killed run left: atomic_path's ``.TARGET.XXXXXXXX``
+        for the files archspec writes here, and nothing else (a user's dotfile stays)."""
         removed = []
         for folder in (self.path, self.path / "checkpoints"):
             for file in folder.glob(".*"):
-                if file.is_file():
+                if file.is_file() and not file.is_symlink() and _is_own_temporary(file, folder != self.path):
                     file.unlink()
                     removed.append(file)
         return removed
@@ -132,6 +177,15 @@ class RunDir:
             raise UsageError(f"{path} is not an archspec run directory (it has no run.json)")
         run.lock()
         return run
+
+
+def _is_own_temporary(file: Path, in_checkpoints: bool) -> bool:
+    match = _TEMPORARY.fullmatch(file.name)
+    if match is None:
+        return False
+    if in_checkpoints:
+        return CHECKPOINT.fullmatch(f"checkpoints/{match['target']}") is not None
+    return match["target"] in OWN_FILES
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -180,7 +234,7 @@ class EpochRecorder(keras.callbacks.Callback):
         if improved:  # the best model is this epoch's checkpoint: a copy, after the commit (resume redoes it)
             self.run.copy(checkpoint, self.run.best)
         if previous and previous != relative:
-            (self.run.path / previous).unlink(missing_ok=True)
+            self.run.remove_checkpoint(previous)
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         # Drawing takes longer than a small model's epoch; the curves are drawn once per stage (and on resume).

@@ -394,7 +394,7 @@ def _fit_stages(
             if done > start:  # mid-stage: the optimizer state (slots, iterations, learning rate) carries on
                 with strategy.scope():
                     model.optimizer.build(model.trainable_variables)
-            _load_weights(model, rd.path / state["checkpoint"])
+            _load_weights(model, rd.checkpoint(state["checkpoint"]))
             echo(f"resumed from epoch {done} ({state['checkpoint']})")
             rd.log(f"resumed from epoch {done} in stage {index} ({stage.name})")
             pending = False
