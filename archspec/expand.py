@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import budget
 from . import pattern as pattern_mod
 from .blocks import BlockType, block_type, canonical_block_keys
 from .errors import Location, Problem, SpecError, SpecPath, did_you_mean
@@ -82,6 +83,7 @@ class Expander:
         self._arguments: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._templates: dict[tuple[Any, ...], _Template] = {}
         self._dynamic_defaults = False
+        self.depth = 0  # repeats and block instances being walked, one inside the other
 
     # -- reporting ---------------------------------------------------------------------------
     def fail(self, message: str, path: SpecPath, at_key: bool = False) -> None:
@@ -91,6 +93,15 @@ class Expander:
 
     # -- entry -------------------------------------------------------------------------------
     def run(self) -> Graph:
+        """The expanded graph, within the work budget (:mod:`archspec.budget`); SpecError if not."""
+        with budget.bounded():
+            try:
+                return self._run()
+            except budget.WorkExceeded as exc:  # placed by the innermost stage that knew where
+                problem = exc.problem if isinstance(exc.problem, Problem) else None
+                raise SpecError([*self.problems, problem or self.doc.problem(budget.message(), ())]) from None
+
+    def _run(self) -> Graph:
         env = self.variables()
         input_name, input_shape = self.input(env)
         self.shapes[input_name] = input_shape
@@ -150,6 +161,9 @@ class Expander:
                 env[key] = substitute(value, env)
             except ExpressionError as exc:
                 self.fail(str(exc), ("vars", key))
+            except budget.WorkExceeded as exc:
+                exc.problem = exc.problem or self.doc.problem(budget.message(), ("vars", key))
+                raise
         for key, value in self.overrides.items():
             env.setdefault(key, value)
         return env
@@ -271,9 +285,19 @@ class Expander:
 
     # -- walking layer items -----------------------------------------------------------------
     def walk(self, items: list[Any], path: SpecPath, ctx: _Ctx) -> None:
+        if self.depth >= budget.MAX_NESTING:  # each level is a few Python frames
+            self.fail(f"repeats and blocks nest more than {budget.MAX_NESTING} levels deep here", path)
+            raise _Abort
+        self.depth += 1
         for k, item in enumerate(items):
             where = self.origins.get(id(item), (*path, k))
-            self.item(item, where, ctx)
+            try:
+                budget.spend()
+                self.item(item, where, ctx)
+            except budget.WorkExceeded as exc:
+                exc.problem = exc.problem or self.doc.problem(budget.message(), where)
+                raise
+        self.depth -= 1
 
     def item(self, item: Any, path: SpecPath, ctx: _Ctx) -> None:
         if isinstance(item, str):
@@ -337,6 +361,7 @@ class Expander:
             return
         var = item.get("as")
         for i in range(count):
+            budget.spend(1 + len(ctx.env) if var else 1)  # an empty body costs its iterations too
             env = {**ctx.env, var: i} if var else ctx.env
             sub = replace(ctx, env=env)
             self.walk(item.get("layers") or [], (*path, "layers"), sub)
@@ -399,6 +424,7 @@ class Expander:
             return (ctx.prev,)
         raw = item["inputs"]
         refs = raw if isinstance(raw, list) else [raw]
+        budget.spend(len(refs))  # a concat of 10,000 inputs, repeated, is work without layers
         out: list[str] = []
         for k, ref in enumerate(refs):
             ref_path = (*path, "inputs", k) if isinstance(raw, list) else (*path, "inputs")
@@ -656,6 +682,7 @@ class Expander:
             self.fail(f"duplicate name {full!r}", (*path, "name"))
             return
         self.scopes[full] = Scope(full, kind, self.doc.locate(path), notes)
+        budget.spend(len(ctx.env) + len(args))
         env = {**{k: v for k, v in ctx.env.items()}, **args}
         trainable = ctx.trainable and item.get("trainable", True)
         inner_prefix = full + "_" if prefix is None else ctx.prefix + prefix
@@ -768,6 +795,11 @@ class Expander:
         state: dict[str, int] = {}
 
         def visit(block: str, chain: list[str]) -> None:
+            if len(chain) > budget.MAX_NESTING:  # a chain of 3,000 blocks overflowed Python's stack
+                where = " -> ".join([*chain[:3], "...", chain[-1]])
+                message = f"blocks use each other more than {budget.MAX_NESTING} levels deep: {where}"
+                self.fail(message, ("blocks", chain[0]))
+                raise _Abort
             state[block] = 1
             for used in uses(block):
                 if state.get(used) == 1:

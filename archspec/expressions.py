@@ -19,6 +19,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import budget
+
 MAX_EXPR_CHARS = 200
 MAX_MAGNITUDE = 10**15  # far beyond any real layer size; keeps arithmetic cheap
 
@@ -140,15 +142,13 @@ def evaluate(text: str, env: Mapping[str, Any]) -> Any:
     tree, names = _parse(text.strip())
     # The value depends only on the text and its names' values; a repeat asks for the same
     # few combinations thousands of times (``${16 * 2**s}`` over 600 units has 3 values).
-    key: tuple[str, tuple[Any, ...]] | None
-    try:
-        key = (text, tuple([typed_key(env.get(n, _UNBOUND)) for n in names]))
-    except TypeError:  # a value that cannot be a key (unhashable, or a text with ${...})
-        key = None
-    else:
-        if key in _RESULTS:
-            return _RESULTS[key]
-    result = _Evaluator(env).visit(tree)
+    key = _cache_key(text, names, env)
+    if key is not None and key in _RESULTS:
+        budget.spend(1 + len(names))
+        return _RESULTS[key]
+    evaluator = _Evaluator(env)
+    result = evaluator.visit(tree)
+    budget.spend(evaluator.steps)
     if key is not None and type(result) in _SCALARS:  # lists are mutable: never shared
         if len(_RESULTS) >= _MAX_RESULTS:
             _RESULTS.clear()
@@ -160,7 +160,35 @@ _UNBOUND = object()
 _ATOMS = frozenset((int, float, bool, type(None)))
 _SCALARS = _ATOMS | {str}
 _MAX_RESULTS = 65536
+#: Values a cache key may hold. A key copies its names' values, and copying a 2,000-value
+#: list on each of 10,000 evaluations took 1.4 GB; indexing a long list is cheaper than
+#: keying it, so an expression naming one is evaluated afresh (and the cache stays small:
+#: 65,536 keys of at most 16 values each).
+_MAX_KEY_VALUES = 16
 _RESULTS: dict[tuple[str, tuple[Any, ...]], Any] = {}
+
+
+def _cache_key(text: str, names: tuple[str, ...], env: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
+    """The key of ``text`` over its names' values, or None where there is no small, exact one."""
+    values = [env.get(n, _UNBOUND) for n in names]
+    if sum(_size(v) for v in values) > _MAX_KEY_VALUES:
+        return None
+    try:
+        return (text, tuple([typed_key(v) for v in values]))
+    except TypeError:  # a value that cannot be a key (unhashable, or a text with ${...})
+        return None
+
+
+def _size(value: Any) -> int:
+    """How many values a key of ``value`` holds, counting up to just past the key limit."""
+    if type(value) is not list and type(value) is not tuple and not isinstance(value, Mapping):
+        return 1
+    total = 1
+    for item in value.values() if isinstance(value, Mapping) else value:
+        total += _size(item)
+        if total > _MAX_KEY_VALUES:
+            break
+    return total
 
 
 def typed_key(value: Any) -> Any:
@@ -200,8 +228,10 @@ def _parse(text: str) -> tuple[ast.expr, tuple[str, ...]]:
 class _Evaluator:
     def __init__(self, env: Mapping[str, Any]):
         self.env = env
+        self.steps = 0  # nodes visited, charged to the work budget when the value is known
 
     def visit(self, node: ast.AST) -> Any:
+        self.steps += 1
         method = _VISITORS.get(type(node).__name__)
         if method is None:
             raise ExpressionError(f"{type(node).__name__} is not allowed in an expression")
@@ -262,6 +292,7 @@ class _Evaluator:
             if op is None:
                 raise ExpressionError(f"comparison {type(op_node).__name__} is not allowed")
             right = self.visit(right_node)
+            _walked(left, right)  # comparing lists walks them
             try:
                 holds = op(left, right)
             except TypeError:  # e.g. 1 < "a": Python refuses, so must we (as our error)
@@ -295,13 +326,16 @@ class _Evaluator:
             raise ExpressionError("only lists can be sliced, by integers")
         if bounds[2] == 0:
             raise ExpressionError("slice step cannot be zero")
-        return list(seq[slice(*bounds)])
+        part = list(seq[slice(*bounds)])
+        _walked(part)
+        return part
 
     def visit_Call(self, node: ast.Call) -> Any:
         if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS or node.keywords:
             allowed = ", ".join(sorted(_FUNCS))
             raise ExpressionError(f"only these functions may be called: {allowed}")
         args = [self.visit(a) for a in node.args]
+        _walked(*args)  # sum(), min(), round_repeats() walk a list
         if node.func.id == "round" and len(args) == 2 and isinstance(args[1], int) and abs(args[1]) > 64:
             # round(5, -10**15) makes Python compute 10**(10**15): it never returns
             raise ExpressionError(f"round(): ndigits must be between -64 and 64; got {args[1]}")
@@ -318,6 +352,14 @@ _VISITORS: dict[str, Callable[[_Evaluator, Any], Any]] = {
     for name, method in vars(_Evaluator).items()
     if name.startswith("visit_") and name != "visit"
 }
+
+
+def _walked(*values: Any) -> None:
+    """Charge the elements of the lists an operation walks, as it walks them: one expression
+    of 200 characters can walk a 250,000-value list forty times."""
+    steps = sum(len(v) for v in values if isinstance(v, list | tuple))
+    if steps:
+        budget.spend(steps)
 
 
 def _number(value: Any) -> int | float:

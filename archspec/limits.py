@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from . import budget
 from . import pattern as pattern_mod
 from .analysis import OPTIMIZER_SLOTS, analyse
 from .errors import Location, Problem, SpecError, SpecPath
@@ -136,15 +137,18 @@ class _Counter:
         self.blocks: dict[str, Any] = blocks if isinstance(blocks, dict) else {}
         self.block_sizes: dict[str, int] = {}
         self.active: set[str] = set()
+        self.depth = 0
 
     def items(self, items: Any, path: SpecPath) -> int:
-        if not isinstance(items, list):
-            return 0
+        if not isinstance(items, list) or self.depth >= budget.MAX_NESTING:
+            return 0  # too deep: the expander reports it (a chain of 3,000 blocks overflowed the stack)
+        self.depth += 1
         total = 0
         for k, item in enumerate(items):
             total += self.item(item, (*path, k))
             if total > MAX_LAYERS:
                 raise _TooMany(self.doc.problem(_too_many(total, "these layers"), path))
+        self.depth -= 1
         return total
 
     def item(self, item: Any, path: SpecPath) -> int:
@@ -212,17 +216,24 @@ def count_layers(doc: Any, overrides: Mapping[str, Any] | None = None) -> int:
 
     Raises SpecError, at the repeat or stage responsible, when it is above MAX_LAYERS.
     """
+    with budget.bounded():
+        try:
+            return _count(doc, overrides)
+        except _TooMany as exc:
+            raise SpecError([exc.problem]) from None
+        except budget.WorkExceeded as exc:  # computing the variables used the budget
+            raise SpecError([exc.problem if isinstance(exc.problem, Problem) else doc.problem(str(exc), ())]) from None
+
+
+def _count(doc: Any, overrides: Mapping[str, Any] | None) -> int:
     data = doc.data if isinstance(doc.data, dict) else {}
     counter = _Counter(doc, _env(doc, overrides))
-    try:
-        if "layers" in data:
-            return counter.items(data["layers"], ("layers",))
-        if "stages" in data:
-            return _count_stages(counter, data)
-        if "pattern" in data:
-            return _count_pattern(counter, data)
-    except _TooMany as exc:
-        raise SpecError([exc.problem]) from None
+    if "layers" in data:
+        return counter.items(data["layers"], ("layers",))
+    if "stages" in data:
+        return _count_stages(counter, data)
+    if "pattern" in data:
+        return _count_pattern(counter, data)
     return 0
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from .budget import MAX_NESTING
 from .errors import did_you_mean
 
 _TOKEN = re.compile(r"\s*(->|=>|→|\[|\]|\*|\?|[A-Za-z_][A-Za-z0-9_]*|\d+)")
@@ -71,10 +72,10 @@ def _tokenize(text: str) -> list[tuple[str, int]]:
     return out
 
 
-def _parse_seq(tokens: list[tuple[str, int]], pos: int, text: str) -> tuple[Group, int]:
+def _parse_seq(tokens: list[tuple[str, int]], pos: int, text: str, depth: int = 0) -> tuple[Group, int]:
     items: list[Token | Group] = []
     while True:
-        item, pos = _parse_elem(tokens, pos, text)
+        item, pos = _parse_elem(tokens, pos, text, depth)
         items.append(item)
         if pos < len(tokens) and tokens[pos][0] in ("->", "=>", "→"):
             pos += 1
@@ -82,12 +83,14 @@ def _parse_seq(tokens: list[tuple[str, int]], pos: int, text: str) -> tuple[Grou
         return Group(tuple(items)), pos
 
 
-def _parse_elem(tokens: list[tuple[str, int]], pos: int, text: str) -> tuple[Token | Group, int]:
+def _parse_elem(tokens: list[tuple[str, int]], pos: int, text: str, depth: int) -> tuple[Token | Group, int]:
     if pos >= len(tokens):
         raise PatternError(f"pattern ends where a layer or [group] was expected (column {len(text) + 1})")
     tok, col = tokens[pos]
     if tok == "[":
-        inner, pos = _parse_seq(tokens, pos + 1, text)
+        if depth >= MAX_NESTING:  # each level is a few Python frames here and in the expander
+            raise PatternError(f"'[' at column {col + 1} nests groups more than {MAX_NESTING} deep")
+        inner, pos = _parse_seq(tokens, pos + 1, text, depth + 1)
         if pos >= len(tokens) or tokens[pos][0] != "]":
             raise PatternError(f"'[' at column {col + 1} is never closed")
         pos += 1
