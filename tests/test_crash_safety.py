@@ -275,3 +275,91 @@ def test_train_killed_at_random_points_resumes_to_the_clean_epochs(training):
     )
     assert any(code is None for _, _, code in kills), f"no run was killed: {kills} (seed {KILL_SEED})"
     print(f"kills (epoch before, delay s, exit): {kills}")
+
+
+# -- concurrent writers: one owner per output ------------------------------------------------------------------
+
+
+def _start_and_freeze(args: list[object], cwd: Path, ready) -> subprocess.Popen:
+    """Start archspec, wait until ``ready()``, and stop it (SIGSTOP) while it owns its output."""
+    proc = subprocess.Popen(_cmd(*args), cwd=cwd, env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and not ready() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
+    proc.send_signal(signal.SIGSTOP)
+    return proc
+
+
+def _refused(args: list[object], cwd: Path, holder: subprocess.Popen) -> None:
+    proc = subprocess.run(_cmd(*args), cwd=cwd, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"is being written by another archspec process (pid {holder.pid})" in proc.stderr, proc.stderr
+
+
+def _resume_and_finish(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGCONT)
+    out = proc.communicate(timeout=600)[0].decode(errors="replace")
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_a_second_extraction_to_the_same_output_is_refused_and_the_first_completes(extraction):
+    root, args, clean, _ = extraction
+    marker = root / "twin.h5.progress.json"
+    first = _start_and_freeze([*args, "-o", "twin.h5"], root, marker.exists)
+    try:
+        partial = (root / "twin.h5.partial").read_bytes()
+        _refused([*args, "-o", "twin.h5"], root, first)
+        assert (root / "twin.h5.partial").read_bytes() == partial  # the refused run touched nothing
+    finally:
+        out = _resume_and_finish(first)
+    assert out.startswith("wrote twin.h5")
+    _assert_same_features(root / "twin.h5", clean)
+
+
+def test_two_trainings_never_share_a_run_directory(training):
+    root = training
+    run = root / "shared"
+    first = _start_and_freeze(
+        ["train", "tiny.yaml", "--data", "digits.npz", "--run-dir", "shared", "-q"],
+        root,
+        lambda: run_state(run).get("epoch", 0) >= 1,
+    )
+    try:
+        _refused(["train", "tiny.yaml", "--data", "digits.npz", "--run-dir", "shared", "-q"], root, first)
+        _refused(["train", "--resume", "shared", "-q"], root, first)
+    finally:
+        _resume_and_finish(first)
+    total = run_state(root / "clean")["epoch"]
+    assert _epochs(run) == list(range(1, total + 1))
+    log = (run / "train.log").read_text()
+    assert [log.count(f"epoch {k} (") for k in range(1, total + 1)] == [1] * total  # no epoch twice
+    assert "resuming" not in log
+
+
+def test_two_resumes_of_one_run_never_both_run(training):
+    root = training
+    run = root / "resumed"
+    code, out = _kill_when(
+        ["train", "tiny.yaml", "--data", "digits.npz", "--run-dir", "resumed", "-q"],
+        root,
+        lambda: run_state(run).get("epoch", 0) >= 1,
+        0.0,
+    )
+    assert code in (None, 0), out
+    first = _start_and_freeze(["train", "--resume", "resumed", "-q"], root, lambda: "resuming" in _log(run))
+    try:
+        _refused(["train", "--resume", "resumed", "-q"], root, first)
+    finally:
+        _resume_and_finish(first)
+    assert _log(run).count("resuming") == 1
+    total = run_state(root / "clean")["epoch"]
+    assert _epochs(run) == list(range(1, total + 1))
+
+
+def _log(run: Path) -> str:
+    try:
+        return (run / "train.log").read_text()
+    except FileNotFoundError:
+        return ""
