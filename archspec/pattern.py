@@ -109,12 +109,17 @@ def _parse_elem(tokens: list[tuple[str, int]], pos: int, text: str, depth: int) 
     return Token(tok, optional), pos + 1 + optional
 
 
-def to_items(group: Group, tokens: dict[str, Any], flat_input: bool = False) -> list[Any]:
+def to_items(
+    group: Group, tokens: dict[str, Any], flat_input: bool = False, origins: dict[int, str] | None = None
+) -> list[Any]:
     """Rewrite a parsed pattern into layer items (``repeat`` for groups, named Keras-style).
 
     ``flat_input``: the input is already a vector, so an ``FC`` right after ``INPUT`` needs
     no flatten (``INPUT -> FC`` on an image gets one, as on any other path to the first FC).
+    ``origins`` receives, for each item made from a token of ``tokens``, ``id(item)`` -> the
+    token's name: a mistake in a token's definition is reported where it is written.
     """
+    origins = {} if origins is None else origins
     items = list(group.items)
     if items and isinstance(items[0], Token) and items[0].name == "INPUT":
         items = items[1:]
@@ -126,8 +131,10 @@ def to_items(group: Group, tokens: dict[str, Any], flat_input: bool = False) -> 
     for k, item in enumerate(items):
         if k == last_fc:
             out.append(_output_item(tokens, items[k + 1 :]))
+            if "OUT" in tokens:
+                origins[id(out[-1])] = "OUT"
         else:
-            out.extend(_convert(item, tokens, [], False))
+            out.extend(_convert(item, tokens, [], False, origins=origins))
     return out
 
 
@@ -159,14 +166,24 @@ def _output_item(tokens: dict[str, Any], rest: list[Token | Group]) -> Any:
 
 
 def _convert(
-    item: Token | Group, tokens: dict[str, Any], idx: list[str], dense_group: bool, ordinal: int = 0
+    item: Token | Group,
+    tokens: dict[str, Any],
+    idx: list[str],
+    dense_group: bool,
+    ordinal: int = 0,
+    origins: dict[int, str] | None = None,
 ) -> list[Any]:
     if isinstance(item, Token):
         layer = _lookup(item, tokens)
         name = _auto_name(item.name, idx, dense_group)
         if name is not None and ordinal:
             name += str(ordinal)
-        return [] if layer is None else [_named(layer, name)]
+        if layer is None:
+            return []
+        made = _named(layer, name)
+        if origins is not None and item.name in tokens:
+            origins[id(made)] = item.name
+        return [made]
     var = item.count.lower() if isinstance(item.count, str) else f"_r{len(idx)}"
     dense = dense_group or "FC" in _names(item)
     # A token written twice in one group ([CONV -> RELU -> CONV -> RELU -> POOL]*3) is numbered
@@ -179,7 +196,7 @@ def _convert(
         if isinstance(sub, Token) and repeated[sub.name] > 1:
             seen[sub.name] += 1
             number = seen[sub.name]
-        body.extend(_convert(sub, tokens, [*idx, var], dense, number))
+        body.extend(_convert(sub, tokens, [*idx, var], dense, number, origins))
     count: Any = f"${{{item.count}}}" if isinstance(item.count, str) else item.count
     return [{"repeat": count, "as": var, "layers": body}]
 

@@ -320,3 +320,99 @@ def test_removed_rewiring_with_explicit_inputs_after_is_fine(following: str) -> 
 def test_removed_layer_that_read_the_previous_one_changes_nothing() -> None:
     text = SIDE.replace("REMOVED", "conv: 4, padding: same, name: b, inputs: a").replace("NEXT", "conv: 4, name: c")
     assert archspec.expand(text).node("c").inputs == ("a",)
+
+
+# -- messages: each mistake once, where it is written; no follow-on errors ---------------------
+
+
+def _problems(text: str, **kwargs) -> list:
+    with pytest.raises(archspec.SpecError) as info:
+        archspec.expand(text, **kwargs)
+    return list(info.value.problems)
+
+
+PATTERN_TYPO = """\
+archspec: 1
+input: [32, 32, 3]
+classes: 10
+vars: {N: 2, M: 2, K: 1}
+pattern: "INPUT -> [[CONV -> RELU]*N -> POOL?]*M -> [FC -> RELU]*K -> FC"
+tokens:
+  CONV: {conv: 8, kernel: 3, padding: sme}
+  FC: {dense: 16}
+"""
+
+
+def test_a_token_typo_is_reported_once_at_the_token() -> None:
+    (problem,) = _problems(PATTERN_TYPO)
+    assert (problem.location.line, problem.path) == (7, ("tokens", "CONV", "padding"))
+    assert "Did you mean 'same'?" in problem.message
+    assert "in 4 instances: m=0, n=0; m=0, n=1; m=1, n=0; m=1, n=1" in problem.message
+
+
+def test_a_typo_in_the_output_token_is_reported_at_it() -> None:
+    text = PATTERN_TYPO.replace("padding: sme", "padding: same") + "  OUT: {dense: 10, activation: softmx}\n"
+    (problem,) = _problems(text)
+    assert problem.path[:2] == ("tokens", "OUT") and problem.location.line == 9
+
+
+BLOCK_TYPO = """\
+archspec: 1
+input: [32, 32, 3]
+blocks:
+  unit:
+    params: {f: 8}
+    layers:
+      - {conv: "${f}", strides: 0}
+      - relu
+layers:
+  - {unit: 8, name: u1}
+  - {unit: 16, name: u2}
+  - {unit: 32, name: u3}
+  - {conv: 8, inputs: u2}
+  - flatten
+  - {dense: 2}
+"""
+
+
+def test_a_mistake_in_a_block_is_reported_once_naming_its_instances() -> None:
+    (problem,) = _problems(BLOCK_TYPO)  # nor is the conv that reads u2 told that u2 does not exist
+    assert problem.location.line == 7 and "(in 3 instances: u1; u2; u3)" in problem.message
+
+
+def test_a_mistake_in_a_repeat_is_reported_once() -> None:
+    text = "archspec: 1\ninput: [8, 8, 1]\nlayers:\n  - repeat: 5\n    as: i\n    layers: [{conv: 4, strides: '${i - 9}'}]\n"
+    problems = _problems(text)  # each iteration's strides differ (-9 .. -5): each value is its own message
+    assert len({p.message for p in problems}) == 5 and {p.location.line for p in problems} == {6}
+    text = text.replace("strides: '${i - 9}'", "strides: 0")
+    (problem,) = _problems(text)
+    assert "(in 5 instances: i=0; i=1; i=2; i=3; i=4)" in problem.message
+
+
+def test_one_bad_var_is_one_problem_in_a_deep_net() -> None:
+    text = (ROOT / "specs/resnet50.yaml").read_text()
+    text = text.replace("top: true}", "top: true, w: '${64 *}'}").replace('"${64 * 2**s}"', '"${w * 2**s}"')
+    assert "${w * 2**s}" in text  # used by every one of the 16 units
+    (problem,) = _problems(text)
+    assert problem.path == ("vars", "w")
+
+
+def test_readers_of_a_failed_layer_are_not_told_it_is_missing() -> None:
+    text = """\
+archspec: 1
+input: [8, 8, 1]
+layers:
+  - {conv: 8, strides: 0, name: c1}
+  - {conv: 8, inputs: c1, name: c2}
+  - {add: null, inputs: [c1, c2]}
+  - {dense: 3, inputs: c1}
+"""
+    (problem,) = _problems(text)  # no "unknown input 'c1'", no shape error for dense on c1's 4-D output
+    assert problem.path == ("layers", 0, "strides")
+
+
+def test_a_pattern_without_classes_gets_advice() -> None:
+    (problem,) = _problems(PATTERN_TYPO.replace("classes: 10\n", "").replace("sme", "same"))
+    assert "unknown name 'classes'" in problem.message
+    assert "`classes: N` at the top level" in problem.message and "--set classes=N" in problem.message
+    assert archspec.expand(PATTERN_TYPO.replace("classes: 10\n", "").replace("sme", "same"), overrides={"classes": 4})
