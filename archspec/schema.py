@@ -80,6 +80,8 @@ def _layer_item(layer_keys: Iterable[tuple[str, str]], shadowed: dict[str, list[
 
     ``shadowed`` maps a type name that is also an argument of other types (``dropout`` of
     ``fc_head``) to those types: next to one of them, it is that argument, not a type.
+    A bare name and every key of a mapping must also pass ``layer_name`` (a misspelt
+    built-in name is flagged; see :func:`_layer_name`).
     """
     dispatch = []
     for key, canon in layer_keys:
@@ -87,13 +89,72 @@ def _layer_item(layer_keys: Iterable[tuple[str, str]], shadowed: dict[str, list[
         if shadowed.get(key):
             cond["not"] = {"anyOf": [{"required": [other]} for other in shadowed[key]]}
         dispatch.append({"if": cond, "then": {"$ref": f"#/$defs/layer_{canon}"}})
+    name = {"$ref": "#/$defs/layer_name"}
     return {
         "anyOf": [
-            {"type": "string", "pattern": _IDENT},
+            {"type": "string", "pattern": _IDENT, **name},
             {"$ref": "#/$defs/repeat"},
-            {"type": "object", "minProperties": 1, "not": {"required": ["repeat"]}, "allOf": dispatch},
+            {
+                "type": "object",
+                "minProperties": 1,
+                "not": {"required": ["repeat"]},
+                "propertyNames": name,
+                "allOf": dispatch,
+            },
         ]
     }
+
+
+#: Built-in names shorter than this are left out of the near-miss check: one edit from
+#: ``fc``, ``bn``, ``se`` or ``gap`` is too many good block names (``b1``, ``fc1``, ``gaps``).
+_NEAR_MISS_MIN = 4
+_ID_CHAR = "[A-Za-z0-9_]"
+NEAR_MISS_MESSAGE = (
+    "one edit away from a built-in layer type or argument, but not one: a misspelling? "
+    "(a block declared in this file's blocks: section with this name is fine)"
+)
+
+
+def _layer_name(type_names: Iterable[str], known: Iterable[str]) -> dict[str, Any]:
+    """What a layer item's bare name or key may be, for editors: anything but a near miss.
+
+    JSON Schema cannot see the file's ``blocks:`` section, so any identifier may name a user
+    block; what it can flag is an identifier one edit (a letter inserted, deleted, replaced,
+    or two swapped) from a built-in type name of four or more letters, or such a name in
+    upper or title case, that is not itself a known name (``conv2``, ``relux``, ``dens``,
+    ``Conv``). archspec's own validator leaves this check out (:func:`_fast_schema`): it
+    knows the file's blocks and reports an unknown type with "Did you mean" after expansion.
+    """
+    alternatives: set[str] = set()
+    for name in type_names:
+        if len(name) < _NEAR_MISS_MIN:
+            continue
+        n = len(name)
+        alternatives.update(name[:i] + _ID_CHAR + "?" + name[i + 1 :] for i in range(n))  # replaced or deleted
+        alternatives.update(name[:i] + _ID_CHAR + name[i:] for i in range(n + 1))  # inserted
+        alternatives.update(name[:i] + name[i + 1] + name[i] + name[i + 2 :] for i in range(n - 1))  # swapped
+        alternatives.update((name.upper(), name.title()))
+    return {
+        "description": "A layer type, a block declared in this file, or an argument.",
+        "anyOf": [
+            {"enum": sorted(set(known))},
+            # `type` inside `not`: a value that is no string at all is no near miss (other branches judge it)
+            {"not": {"type": "string", "pattern": f"^({'|'.join(sorted(alternatives))})$"}},
+        ],
+        "errorMessage": NEAR_MISS_MESSAGE,
+    }
+
+
+def _known_names(layer_keys: Iterable[tuple[str, str]]) -> set[str]:
+    """Every name a layer item may legitimately hold: types, aliases, blocks, arguments, common keys."""
+    from .blocks import block_type
+    from .registry import registry
+
+    reg = registry()
+    names = {key for key, _ in layer_keys} | set(COMMON_KEYS) | {"repeat", "layers", "as"}
+    for key, _ in layer_keys:
+        names.update((block_type(key) or reg.get(key)).alias_map())
+    return names
 
 
 def _shadowed(layer_keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -140,6 +201,7 @@ def generated_schema() -> dict[str, Any]:
     defs = _layer_defs()
     defs.update(block_schemas())
     defs["layer"] = _layer_item(layer_keys, _shadowed(layer_keys))
+    defs["layer_name"] = _layer_name((key for key, _ in layer_keys), _known_names(layer_keys))
     defs["common"] = {
         "type": "object",
         "properties": {
@@ -296,6 +358,8 @@ def _fast_schema(schema: dict[str, Any]) -> dict[str, Any]:
     }
     # Most items are mappings: try that branch first (anyOf stops at the first that fits).
     fast["$defs"]["layer"] = {**item, "anyOf": [obj, *branches[:2]]}
+    # The editors' near-miss check: archspec knows the file's blocks and reports an unknown type itself.
+    fast["$defs"]["layer_name"] = {}
     return fast
 
 
