@@ -66,6 +66,13 @@ class UsageError(ArchspecError):
     """The command was called wrongly (exit status 2)."""
 
 
+def _same_but_case(word: str, choices: list[str]) -> str | None:
+    """The one choice that is ``word`` in other letter case (``SAME`` -> ``same``, ``m`` -> ``M``)."""
+    folded = word.casefold()
+    found = {c for c in choices if len(c) == len(word) and c != word and c.casefold() == folded}
+    return found.pop() if len(found) == 1 else None
+
+
 def format_path(path: SpecPath) -> str:
     """``("layers", 3, "conv")`` -> ``layers[3].conv``."""
     out = ""
@@ -79,6 +86,10 @@ def format_path(path: SpecPath) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A click-style hint, or an empty string when nothing is close."""
+    choices = [str(c) for c in choices]
+    cased = _same_but_case(str(word), choices)  # difflib scores 'SAME' and 'same' 0: no hint
+    if cased:
+        return f" Did you mean {cased!r}?"
     matches = difflib.get_close_matches(str(word), sorted(set(choices)), n=3, cutoff=0.6)
     if not matches:
         return ""

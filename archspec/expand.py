@@ -87,6 +87,7 @@ class Expander:
         self._reported: dict[tuple[Any, ...], int] = {}  # (message, place) -> index in problems
         self._instances: dict[int, list[str]] = {}
         self.failed_vars: set[str] = set()
+        self.above: Any = None  # the item before the one being walked
         self._dynamic_defaults = False
         self.depth = 0  # repeats and block instances being walked, one inside the other
 
@@ -314,6 +315,7 @@ class Expander:
         self.depth += 1
         for k, item in enumerate(items):
             where = self.origins.get(id(item), (*path, k))
+            self.above = items[k - 1] if k else None  # for a stray argument's message
             try:
                 budget.spend()
                 self.item(item, where, ctx)
@@ -363,8 +365,22 @@ class Expander:
             self.fail(f"a layer has exactly one type; this one names {', '.join(map(repr, keys))}", path)
             return None
         first = next(iter(item))
-        self.fail(f"unknown layer type {first!r}.{did_you_mean(first, self.type_names)}", (*path, first), at_key=True)
+        self.fail(f"unknown layer type {first!r}.{self.unknown_type_hint(first)}", (*path, first), at_key=True)
         return None
+
+    def unknown_type_hint(self, word: str) -> str:
+        """A stray argument (``- kernel: 3`` under ``- conv: 16``) is said to be one: the nearest
+        type name ('relu') would send the user the wrong way."""
+        above = self.above if isinstance(self.above, dict) else {self.above: None} if isinstance(self.above, str) else {}
+        owner = next((k for k in above if k in self.type_names), None)
+        if owner is not None and word in self.arg_names(owner):
+            return (
+                f" It looks like an argument of the layer above ({owner}): write it in that layer's item, "
+                f"e.g. {{{owner}: ..., {word}: ...}} on one line, or indented under it"
+            )
+        if any(word in self.alias_map(lt) for lt in self.reg.types.values()):
+            return f" {word!r} is an argument of some layer types, not a type: write it in the item of its layer"
+        return did_you_mean(word, self.type_names)
 
     def arg_names(self, key: str) -> Any:
         """The argument names (and aliases) of a layer type, built-in block or user block."""

@@ -467,7 +467,7 @@ def _to_problem(doc: Document, error: Any) -> Problem:
             return doc.problem(f"{layer} has no argument {key!r}.{hint}", (*path, key), at_key=True)
         where = "at the top level" if not path else "here"
         return doc.problem(
-            f"unknown key {key!r} {where}.{hint or ' Allowed: ' + ', '.join(sorted(allowed)[:12])}",
+            f"unknown key {key!r} {where}.{hint or ' Allowed: ' + ', '.join(sorted(allowed))}",
             (*path, key),
             at_key=True,
         )

@@ -254,6 +254,7 @@ class _Inputs:
     validation: Any
     common: Mapping[str, Any]
     steps: int
+    notes: tuple[str, ...] = ()  # what the user did not write, said at the start of the run
 
 
 def _run(
@@ -314,7 +315,8 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
         **common,
     )
     validation = data_mod.pipeline(splits.validation, **common) if splits.validation is not None else None
-    return _Inputs(splits, train, validation, common, max(1, -(-splits.counts["train"] // batch)))
+    notes = (*splits.notes, *aug.meaning_notes(cfg.augment))
+    return _Inputs(splits, train, validation, common, max(1, -(-splits.counts["train"] // batch)), notes)
 
 
 def _describe(
@@ -353,7 +355,7 @@ def _describe(
     )
     if batch % replicas:
         echo(f"warning: the global batch {batch} does not divide evenly over {replicas} replicas")
-    for note in splits.notes:  # what archspec does to the data that the user did not write
+    for note in inputs.notes:  # what archspec does to the data, or means by an option, that the user did not write
         echo(f"note: {note}")
         rd.log(f"note: {note}")
 

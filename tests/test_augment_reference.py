@@ -1,0 +1,113 @@
+"""archspec's augmentation against the reference it is named after: Keras' legacy
+ImageDataGenerator (``keras.src.legacy.preprocessing.image``, still shipped with Keras 3).
+
+The same transform parameters must give the same image (a vertical bar sheared, zoomed,
+rotated, shifted), and the random parameters must be drawn from the same ranges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # TensorFlow and Keras
+
+legacy = pytest.importorskip("keras.src.legacy.preprocessing.image")
+
+
+def _bar(size: int = 32) -> np.ndarray:
+    """A vertical white bar on black, with a short horizontal arm (so axes cannot be confused)."""
+    image = np.zeros((size, size, 1), dtype=np.float32)
+    image[4:28, 14:18] = 255.0
+    image[6:9, 18:26] = 255.0
+    return image
+
+
+PARAMS = [
+    {"shear": 20.0},
+    {"shear": -35.0},
+    {"zx": 0.7, "zy": 1.2},
+    {"theta": 25.0},
+    {"tx": 3.0, "ty": -5.0},
+    {"theta": -10.0, "tx": 2.0, "ty": 1.0, "shear": 15.0, "zx": 1.1, "zy": 0.9},
+]
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=[",".join(p) for p in PARAMS])
+@pytest.mark.parametrize("fill_mode", ["nearest", "constant"])
+def test_the_same_parameters_give_imagedatagenerators_image(params, fill_mode):
+    import tensorflow as tf
+
+    from archspec.training.augment import affine
+
+    image = _bar()
+    full = {"theta": 0.0, "tx": 0.0, "ty": 0.0, "shear": 0.0, "zx": 1.0, "zy": 1.0, **params}
+    reference = legacy.ImageDataGenerator(fill_mode=fill_mode).apply_transform(image.copy(), full)
+    ours = affine(image[None], {k: tf.constant([v], tf.float32) for k, v in full.items()}, fill_mode)[0].numpy()
+    assert not np.allclose(reference, image)  # the transform does something
+    # bilinear sampling on both sides; float32 vs float64 coordinates move a few edge pixels slightly
+    assert np.abs(ours - reference).mean() < 1.0
+    assert np.percentile(np.abs(ours - reference), 99) < 30
+
+
+def test_shear_range_is_degrees_on_one_axis_as_in_the_reference():
+    """Issue 14 item 4: shear_range 0.3 was about 57x too strong (a fraction on both axes). Averaged over
+    200 random draws, the sheared bar's row and column profiles match the reference's."""
+    from archspec.training.augment import augmenter
+
+    images = np.repeat(_bar()[None], 200, axis=0)
+    gen = legacy.ImageDataGenerator(shear_range=30.0)
+    np.random.seed(3)
+    reference = np.stack([gen.random_transform(x.copy()) for x in images])
+    ours = np.asarray(augmenter({"shear_range": 30.0}, seed=3)(images))
+    for axis in ((2, 3), (1, 3)):  # row profile, column profile
+        want, got = reference.sum(axis=axis).mean(0), ours.sum(axis=axis).mean(0)
+        assert np.abs(got - want).sum() / want.sum() < 0.08
+        assert np.abs(images.sum(axis=axis).mean(0) - want).sum() / want.sum() > 0.05  # the shear shows
+
+
+def test_zoom_range_zooms_width_and_height_independently():
+    import tensorflow as tf
+
+    from archspec.training.augment import draw_transform
+
+    params = draw_transform({"zoom_range": 0.2}, tf.constant([500, 8, 8, 1]), tf.random.Generator.from_seed(0))
+    zx, zy = params["zx"].numpy(), params["zy"].numpy()
+    assert zx.min() >= 0.8 and zx.max() <= 1.2 and abs(np.corrcoef(zx, zy)[0, 1]) < 0.2
+    gen = legacy.ImageDataGenerator(zoom_range=0.2)
+    draws = np.array([[(t := gen.get_random_transform((8, 8, 1)))["zx"], t["zy"]] for _ in range(500)])
+    assert abs(np.corrcoef(draws.T)[0, 1]) < 0.2  # the reference draws them independently too
+    assert zx.std() == pytest.approx(draws[:, 0].std(), rel=0.2)
+
+
+def test_brightness_range_lo_hi_is_multiplicative():
+    import tensorflow as tf
+
+    from archspec.training.augment import augmenter, multiply_brightness
+
+    image = np.linspace(0, 200, 64, dtype=np.float32).reshape(1, 8, 8, 1)
+    for factor in (0.5, 1.3):
+        ours = multiply_brightness(image, tf.random.Generator.from_seed(0), (factor, factor)).numpy()
+        reference = legacy.apply_brightness_shift(image[0].copy(), factor, False)
+        assert np.abs(ours[0] - reference).max() < 3  # PIL truncates to 8 bits and works in integers
+    out = np.asarray(augmenter({"brightness_range": [0.5, 1.5]}, seed=1)(np.repeat(image, 100, axis=0)))
+    ratios = out[:, 0, 7, 0] / image[0, 0, 7, 0]
+    assert 0.5 <= ratios.min() < 0.6 and 1.4 < ratios.max() <= 1.5
+
+
+def test_a_run_says_when_an_option_changed_meaning(tmp_path):
+    from click.testing import CliRunner
+
+    from archspec.cli import main
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "archspec: 1\nname: s\ninput: [8, 8, 1]\nclasses: 2\nlayers: [flatten, {dense: 2, activation: softmax}]\n"
+        "train: {epochs: 1, batch_size: 4, augment: {shear_range: 0.3}}\n"
+    )
+    data = tmp_path / "d.npz"
+    np.savez(data, images=np.zeros((4, 8, 8, 1)), labels=np.array([0, 1, 0, 1]))
+    result = CliRunner().invoke(main, ["train", str(spec), "--data", str(data), "--run-dir", str(tmp_path / "r"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "note: augment.shear_range: 0.3 is a shear angle in degrees" in result.output
+    assert "augment.shear_range: 0.3 is a shear angle" in (tmp_path / "r" / "train.log").read_text()
