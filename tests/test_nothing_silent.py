@@ -416,3 +416,64 @@ def test_a_pattern_without_classes_gets_advice() -> None:
     assert "unknown name 'classes'" in problem.message
     assert "`classes: N` at the top level" in problem.message and "--set classes=N" in problem.message
     assert archspec.expand(PATTERN_TYPO.replace("classes: 10\n", "").replace("sme", "same"), overrides={"classes": 4})
+
+
+# -- messages: suggestions that lead somewhere -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("item", "hint"),
+    [
+        ("{conv: 4, padding: SAME}", "Did you mean 'same'?"),
+        ("{maxpool: 2, padding: Valid}", "Did you mean 'valid'?"),
+        ("{conv: 4, activation: RELU}", "Did you mean 'relu'?"),
+    ],
+)
+def test_a_value_in_other_letter_case_is_suggested(item: str, hint: str) -> None:
+    problems = _problems(f"archspec: 1\ninput: [8, 8, 1]\nlayers: [{item}, flatten]\n")
+    assert any(hint in p.message for p in problems), problems
+
+
+def test_a_lower_case_pattern_token_is_suggested_in_upper_case() -> None:
+    text = (
+        "archspec: 1\ninput: [8, 8, 1]\nclasses: 2\npattern: 'INPUT -> CONV -> relu -> FC'\ntokens: {CONV: {conv: 4}}\n"
+    )
+    (problem,) = _problems(text)
+    assert "'relu'" in problem.message and "Did you mean 'RELU'?" in problem.message
+
+
+def test_set_in_other_letter_case_is_suggested() -> None:
+    result = cli("summary", ROOT / "specs/seed_cnn.yaml", "--set", "m=3")
+    assert result.exit_code == 2 and "Did you mean 'M'?" in result.output
+
+
+@pytest.mark.parametrize(
+    ("above", "owner"), [("conv: 16", "conv"), ("{maxpool: 2}", "maxpool"), ("{residual: 16}", "residual")]
+)
+def test_a_stray_argument_is_said_to_belong_to_the_layer_above(above: str, owner: str) -> None:
+    stray = "strides: 2"
+    text = f"archspec: 1\ninput: [32, 32, 3]\nlayers:\n  - {above}\n  - {stray}\n  - flatten\n"
+    (problem,) = _problems(text)
+    assert f"looks like an argument of the layer above ({owner})" in problem.message
+    assert "Did you mean" not in problem.message
+
+
+def test_a_stray_argument_without_an_owner_above_is_still_called_an_argument() -> None:
+    (problem,) = _problems("archspec: 1\ninput: [8, 8, 1]\nlayers:\n  - flatten\n  - kernel: 3\n")
+    assert "'kernel' is an argument of some layer types, not a type" in problem.message
+    assert "relu" not in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        (
+            "archspec: 1\ninput: [8, 8, 1]\nlayers: [flatten, {dense: 2}]\ntrain:\n  optimizer: {name: adamw, wd: 0.1}\n",
+            "weight_decay",
+        ),
+        ("archspec: 1\ninput: [8, 8, 1]\nlayers:\n  - {conv: 4}\n  - {residual: 16, se: 16}\n", "se_ratio"),
+    ],
+)
+def test_allowed_lists_are_never_cut(text: str, wanted: str) -> None:
+    messages = [p.message for p in _problems(text)]
+    assert any("Allowed:" in m and wanted in m.split("Allowed:")[1] for m in messages), messages
