@@ -77,3 +77,170 @@ class StochasticDepth(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "survival": self.survival, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="archspec")
+class LayerScale(keras.layers.Layer):
+    """A learned per-channel factor (CaiT's and ConvNeXt's layer scale): ``x * gamma``.
+
+    The same layer as ``keras.applications.convnext.LayerScale`` (which Keras does not
+    export): one trainable ``gamma`` of ``projection_dim`` values, all ``init_values`` at
+    first. ``projection_dim`` may be left out; it is then the input's channel count.
+    """
+
+    def __init__(self, init_values: float = 1e-6, projection_dim: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.init_values = float(init_values)
+        self.projection_dim = projection_dim
+
+    def build(self, input_shape: Any) -> None:
+        if self.projection_dim is None:
+            self.projection_dim = int(input_shape[-1])
+        self.gamma = self.add_weight(
+            shape=(self.projection_dim,), initializer=keras.initializers.Constant(self.init_values), trainable=True
+        )
+
+    def call(self, x: Any) -> Any:
+        return x * self.gamma
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "init_values": self.init_values, "projection_dim": self.projection_dim}
+
+
+@keras.saving.register_keras_serializable(package="archspec")
+class CropTo(keras.layers.Layer):
+    """Centre-crop ``x`` to the height and width of ``reference`` (U-Net's copy and crop).
+
+    Called on ``[x, reference]``; when the size difference is odd the extra row or column
+    is cut at the bottom or right. Both sizes are known when the model is built, so this
+    is a fixed ``Cropping2D`` whose amounts come from the graph.
+    """
+
+    def call(self, inputs: Any) -> Any:
+        x, reference = inputs
+        (top, bottom), (left, right) = self.amounts(x.shape, reference.shape)
+        return x[:, top : x.shape[1] - bottom, left : x.shape[2] - right, :]
+
+    @staticmethod
+    def amounts(shape: Any, reference: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+        dh, dw = int(shape[1]) - int(reference[1]), int(shape[2]) - int(reference[2])
+        if dh < 0 or dw < 0:
+            raise ValueError(f"CropTo cannot crop {tuple(shape)} to the larger {tuple(reference)}")
+        return (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape, reference = input_shape
+        return (shape[0], reference[1], reference[2], shape[3])
+
+
+@keras.saving.register_keras_serializable(package="archspec")
+class MultiHeadAttention(keras.layers.MultiHeadAttention):
+    """Keras' ``MultiHeadAttention`` called the way a graph layer is: on one tensor (self-
+    attention: query, key and value are that tensor) or on ``[query, value]`` or
+    ``[query, value, key]``. Its weights, their names and its arithmetic are Keras'."""
+
+    @staticmethod
+    def _split(inputs: Any) -> tuple[Any, Any, Any]:
+        parts = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+        query = parts[0]
+        value = parts[1] if len(parts) > 1 else query
+        key = parts[2] if len(parts) > 2 else value
+        return query, value, key
+
+    def build(self, input_shape: Any) -> None:  # type: ignore[override]
+        nested = isinstance(input_shape, list | tuple) and isinstance(input_shape[0], list | tuple)
+        query, value, key = self._split(input_shape if nested else [input_shape])
+        super().build(tuple(query), tuple(value), tuple(key))
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:  # type: ignore[override]
+        query, value, key = self._split(inputs)
+        return super().call(query, value, key, training=training)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:  # type: ignore[override]
+        nested = isinstance(input_shape, list | tuple) and isinstance(input_shape[0], list | tuple)
+        query, value, key = self._split(input_shape if nested else [input_shape])
+        return super().compute_output_shape(tuple(query), tuple(value), tuple(key))
+
+    def compute_output_spec(self, inputs: Any, training: bool | None = None) -> Any:  # type: ignore[override]
+        query, value, key = self._split(inputs)
+        shape = keras.layers.MultiHeadAttention.compute_output_shape(self, query.shape, value.shape, key.shape)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="archspec")
+class ClassToken(keras.layers.Layer):
+    """Prepend a learned [class] token to a sequence of tokens (ViT, Dosovitskiy et al. 2021):
+    ``(tokens, dim)`` becomes ``(tokens + 1, dim)``; one trainable vector of ``dim`` values."""
+
+    def build(self, input_shape: Any) -> None:
+        self.token = self.add_weight(shape=(1, 1, int(input_shape[-1])), initializer="zeros", name="token")
+
+    def call(self, x: Any) -> Any:
+        token = ops.broadcast_to(ops.cast(self.token, x.dtype), (ops.shape(x)[0], 1, x.shape[-1]))
+        return ops.concatenate([token, x], axis=1)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (input_shape[0], None if input_shape[1] is None else input_shape[1] + 1, input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="archspec")
+class PositionEmbedding(keras.layers.Layer):
+    """Add a position embedding of the input's own shape (one vector per token).
+
+    ``learned``: a trainable weight, initialised as ViT's (normal, stddev 0.02).
+    ``sincos``: the fixed sine/cosine table of Vaswani et al. (2017), no weights; the
+    first half of the channels are sines, the second half cosines.
+    """
+
+    def __init__(self, kind: str = "learned", **kwargs: Any):
+        super().__init__(**kwargs)
+        if kind not in ("learned", "sincos"):
+            raise ValueError(f"`kind` must be 'learned' or 'sincos'. Received: kind={kind!r}")
+        self.kind = kind
+
+    def build(self, input_shape: Any) -> None:
+        if self.kind == "learned":
+            init = keras.initializers.RandomNormal(stddev=0.02)
+            self.embedding = self.add_weight(shape=tuple(input_shape[1:]), initializer=init, name="embedding")
+
+    def call(self, x: Any) -> Any:
+        if self.kind == "learned":
+            return x + ops.cast(self.embedding, x.dtype)
+        return x + ops.cast(sincos_table(x.shape[1], x.shape[-1]), x.dtype)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "kind": self.kind}
+
+
+def sincos_table(tokens: int, dim: int) -> Any:
+    """The (tokens, dim) sine/cosine table: position p, frequency 1 / 10000^(2i / dim)."""
+    half = dim // 2
+    positions = ops.expand_dims(ops.arange(tokens, dtype="float32"), 1)
+    freqs = ops.power(10000.0, -ops.arange(half, dtype="float32") * 2.0 / dim)
+    angles = positions * ops.expand_dims(freqs, 0)
+    table = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=1)
+    return ops.pad(table, [[0, 0], [0, dim - 2 * half]])  # an odd dim gets one zero channel
+
+
+@keras.saving.register_keras_serializable(package="archspec")
+class SelectToken(keras.layers.Layer):
+    """The token at ``index`` of a ``(tokens, dim)`` sequence (ViT's [class] token output)."""
+
+    def __init__(self, index: int = 0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.index = int(index)
+
+    def call(self, x: Any) -> Any:
+        return x[:, self.index]
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (input_shape[0], *input_shape[2:])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "index": self.index}

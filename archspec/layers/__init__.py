@@ -1,3 +1,13 @@
 """The primitive layer types of the spec language; importing this registers them all."""
 
-from . import activation, conv, core, merge, normalization, pooling, regularization  # noqa: F401
+from . import (  # noqa: F401
+    activation,
+    conv,
+    core,
+    merge,
+    normalization,
+    pooling,
+    regularization,
+    transformer,
+    upsampling,
+)

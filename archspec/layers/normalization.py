@@ -1,11 +1,12 @@
-"""Normalization: batch norm, input normalization, and AlexNet's local response norm."""
+"""Normalization: batch, layer and group norm, input normalization, AlexNet's local response norm."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..ir import Node, Shape
-from ..registry import Arg, Info, LayerType, register
+from ..registry import Arg, Info, LayerType, ShapeError, register
 from ._common import elements
 
 
@@ -76,3 +77,67 @@ class LocalResponseNorm(LayerType):
 
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
         return Info(inputs[0], other_ops=elements(inputs[0]) * (node.args["size"] + 3))
+
+
+class _AffineNorm(LayerType):
+    """A normalization with a learned per-channel gamma (``scale``) and beta (``center``)."""
+
+    def affine_params(self, node: Node, channels: int) -> int:
+        return channels * (node.args["center"] + node.args["scale"])
+
+
+_EPSILON = Arg("epsilon", "float", 0.001, keras="epsilon", low=0.0, keras_default=0.001,
+               doc="Added to the variance; Keras' default 1e-3 (ConvNeXt and ViT use 1e-6).")  # fmt: skip
+_CENTER = Arg("center", "bool", True, keras="center", keras_default=True, doc="Learn an offset beta.")
+_SCALE = Arg("scale", "bool", True, keras="scale", keras_default=True, doc="Learn a factor gamma.")
+
+
+@register
+class LayerNorm(_AffineNorm):
+    """Layer normalization over the last axis (Ba et al. 2016; transformers, ConvNeXt).
+
+    Each position is normalised over its own channels, so it behaves the same in training
+    and inference and keeps no moving statistics: 2 x channels trainable parameters.
+    """
+
+    name = "layernorm"
+    aliases = ("layer_norm", "layernormalization")
+    keras_class = "LayerNormalization"
+    args = (_EPSILON, _CENTER, _SCALE)
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        shape = inputs[0]
+        return Info(shape, self.affine_params(node, shape[-1]), 0, other_ops=4 * elements(shape))
+
+
+@register
+class GroupNorm(_AffineNorm):
+    """Group normalization (Wu & He 2018): channels split into ``groups``, each normalised
+    over its channels and all positions of one example. ``groups: -1`` is instance norm
+    (one group per channel), ``groups: 1`` normalises over all of an example's values."""
+
+    name = "groupnorm"
+    aliases = ("group_norm", "groupnormalization")
+    keras_class = "GroupNormalization"
+    primary = "groups"
+    args = (
+        Arg("groups", "int", 32, keras="groups", low=-1, keras_default=32,
+            doc="Number of groups; it must divide the channels. -1: one per channel."),
+        _EPSILON, _CENTER, _SCALE,
+    )  # fmt: skip
+
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> dict[str, Any]:
+        if args["groups"] == 0:
+            raise ValueError("`groups` must be a positive integer or -1 (one group per channel). Received: groups=0")
+        return dict(args)
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        shape = inputs[0]
+        channels, groups = shape[-1], node.args["groups"]
+        if groups != -1 and channels % groups:
+            raise ShapeError(
+                f"groupnorm needs `groups` to divide the channels; groups={groups} does not divide {channels}. "
+                "Use a divisor of the channels, or -1 for one group per channel"
+            )
+        return Info(shape, self.affine_params(node, channels), 0, other_ops=4 * elements(shape))

@@ -1,0 +1,251 @@
+"""The layer types beyond classification CNNs (issue 15): each against Keras itself.
+
+For every case a one-layer spec (after whatever layers make its input) is built by
+archspec, and the same layer is built by Keras directly (or, for archspec's own layers, by
+the Keras class they copy or by the formula they implement). The static analysis, the
+archspec layer and the reference agree on the output shape and the trainable and
+non-trainable parameter counts, and with the archspec layer's weights copied into the
+reference the outputs are equal. The generated source builds the same layers, and the
+``.keras`` file of each case loads again in safe mode with equal outputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from conftest import weight_counts
+
+import archspec
+from archspec.registry import registry
+
+NEW_TYPES = {
+    "layernorm", "groupnorm", "layer_scale", "conv_transpose", "upsample", "resize", "crop_to",
+    "attention", "class_token", "position_embedding", "select_token",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    input: tuple[int, ...]
+    layers: tuple[Any, ...]  # the spec's layers; the last one is the layer under test
+    reference: Callable[[Any], Callable[[list[np.ndarray]], Any]]  # keras -> (inputs -> output)
+    weights: bool = True  # the reference has weights to copy from the archspec layer
+
+    def spec(self) -> str:
+        data = {"archspec": 1, "name": self.id, "input": list(self.input), "layers": list(self.layers)}
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+def _layer(make: Callable[[Any], Any], *, call: Callable[[Any, list], Any] | None = None) -> Callable:
+    """A reference made from a Keras layer; ``call`` says how it takes the inputs (default: one)."""
+
+    def reference(keras: Any) -> Any:
+        layer = make(keras)
+        run = (lambda xs: call(layer, xs)) if call else (lambda xs: layer(xs[0]))
+        run.layer = layer  # type: ignore[attr-defined]
+        return run
+
+    return reference
+
+
+def _function(fn: Callable[[list[np.ndarray], list[np.ndarray]], np.ndarray]) -> Callable:
+    """A reference written from the layer's definition (archspec layers Keras lacks)."""
+
+    def reference(keras: Any) -> Any:
+        run = lambda xs, weights=(): fn(xs, list(weights))  # noqa: E731
+        run.layer = None  # type: ignore[attr-defined]
+        return run
+
+    return reference
+
+
+def _sincos(tokens: int, dim: int) -> np.ndarray:
+    pos = np.arange(tokens)[:, None]
+    freq = 10000.0 ** (-2.0 * np.arange(dim // 2) / dim)
+    return np.concatenate([np.sin(pos * freq), np.cos(pos * freq)], axis=1)
+
+
+_TOKENS = {"conv": 8, "kernel": 2, "strides": 2, "name": "patch"}  # 8x8x3 -> 4x4x8 -> 16 tokens
+CASES = [
+    Case("layernorm", (5, 6, 8), ({"layernorm": None, "epsilon": 1e-6},),
+         _layer(lambda k: k.layers.LayerNormalization(epsilon=1e-6))),
+    Case("layernorm_plain", (7, 4), ({"layernorm": None, "center": False},),
+         _layer(lambda k: k.layers.LayerNormalization(center=False))),
+    Case("groupnorm", (6, 6, 8), ({"groupnorm": 4},), _layer(lambda k: k.layers.GroupNormalization(groups=4))),
+    Case("groupnorm_instance", (6, 6, 6), ({"groupnorm": -1, "scale": False},),
+         _layer(lambda k: k.layers.GroupNormalization(groups=-1, scale=False))),
+    Case("layer_scale", (4, 4, 12), ({"layer_scale": 0.5},),
+         _layer(lambda k: importlib.import_module("keras.src.applications.convnext").LayerScale(0.5, 12))),
+    Case("conv_transpose", (5, 7, 3), ({"conv_transpose": 4, "kernel": 3, "strides": 2},),
+         _layer(lambda k: k.layers.Conv2DTranspose(4, 3, strides=2))),
+    Case("conv_transpose_same", (5, 7, 3), ({"conv_transpose": 4, "kernel": 2, "strides": 2, "padding": "same"},),
+         _layer(lambda k: k.layers.Conv2DTranspose(4, 2, strides=2, padding="same"))),
+    Case("conv_transpose_output_padding", (5, 7, 3),
+         ({"conv_transpose": 2, "kernel": 3, "strides": 3, "output_padding": [1, 2], "activation": "relu"},),
+         _layer(lambda k: k.layers.Conv2DTranspose(2, 3, strides=3, output_padding=(1, 2), activation="relu"))),
+    Case("conv_transpose_same_odd_kernel", (5, 7, 3),
+         ({"conv_transpose": 2, "kernel": 3, "strides": 3, "padding": "same", "output_padding": [0, 2]},),
+         _layer(lambda k: k.layers.Conv2DTranspose(2, 3, strides=3, padding="same", output_padding=(0, 2)))),
+    Case("conv_transpose_same_output_padding", (5, 7, 3),
+         ({"conv_transpose": 2, "kernel": 4, "strides": 2, "padding": "same", "output_padding": 1, "bias": False},),
+         _layer(lambda k: k.layers.Conv2DTranspose(2, 4, strides=2, padding="same", output_padding=1,
+                                                   use_bias=False))),
+    Case("upsample", (3, 4, 2), ({"upsample": [2, 3]},), _layer(lambda k: k.layers.UpSampling2D((2, 3)))),
+    Case("upsample_bilinear", (3, 4, 2), ({"upsample": 2, "interpolation": "bilinear"},),
+         _layer(lambda k: k.layers.UpSampling2D(2, interpolation="bilinear"))),
+    Case("resize", (9, 7, 2), ({"resize": None, "height": 4, "width": 5},),
+         _layer(lambda k: k.layers.Resizing(4, 5))),
+    Case("resize_nearest", (9, 7, 2), ({"resize": None, "height": 12, "width": 3, "interpolation": "nearest"},),
+         _layer(lambda k: k.layers.Resizing(12, 3, interpolation="nearest"))),
+    Case("crop_to", (13, 12, 2),
+         ({"maxpool": 2, "padding": "same", "name": "small"}, {"crop_to": None, "inputs": ["input", "small"]}),
+         _layer(lambda k: k.layers.Cropping2D(((3, 3), (3, 3))))),
+    Case("crop_to_odd", (12, 11, 2),
+         ({"conv": 1, "kernel": [4, 3], "name": "small"}, {"crop_to": None, "inputs": ["input", "small"]}),
+         _layer(lambda k: k.layers.Cropping2D(((1, 2), (1, 1))))),
+    Case("attention_self", (8, 8, 3), (_TOKENS, {"reshape": [16, 8]}, {"attention": 2, "key_dim": 5}),
+         _layer(lambda k: k.layers.MultiHeadAttention(2, 5), call=lambda layer, xs: layer(xs[0], xs[0]))),
+    Case("attention_cross", (8, 8, 3),
+         (_TOKENS, {"reshape": [16, 8], "name": "tokens"}, {"conv": 6, "kernel": 1, "inputs": ["patch"], "name": "other"},
+          {"reshape": [16, 6], "name": "memory"},
+          {"attention": 3, "key_dim": 4, "value_dim": 7, "bias": False, "inputs": ["tokens", "memory"]}),
+         _layer(lambda k: k.layers.MultiHeadAttention(3, 4, value_dim=7, use_bias=False),
+                call=lambda layer, xs: layer(xs[0], xs[1]))),
+    Case("attention_feature_map", (3, 4, 6), ({"attention": 2, "key_dim": 3},),
+         _layer(lambda k: k.layers.MultiHeadAttention(2, 3), call=lambda layer, xs: layer(xs[0], xs[0]))),
+    Case("class_token", (8, 8, 3), (_TOKENS, {"reshape": [16, 8]}, "class_token"),
+         _function(lambda xs, w: np.concatenate([np.broadcast_to(w[0], (len(xs[0]), 1, 8)), xs[0]], axis=1))),
+    Case("position_embedding", (8, 8, 3), (_TOKENS, {"reshape": [16, 8]}, "position_embedding"),
+         _function(lambda xs, w: xs[0] + w[0])),
+    Case("position_embedding_sincos", (8, 8, 3), (_TOKENS, {"reshape": [16, 8]}, {"position_embedding": "sincos"}),
+         _function(lambda xs, w: xs[0] + _sincos(16, 8)), weights=False),
+    Case("select_token_first", (8, 8, 3), (_TOKENS, {"reshape": [16, 8]}, "select_token"),
+         _function(lambda xs, w: xs[0][:, 0]), weights=False),
+    Case("select_token_mean", (8, 8, 3), (_TOKENS, {"reshape": [16, 8]}, {"select_token": "mean"}),
+         _layer(lambda k: k.layers.GlobalAveragePooling1D())),
+]  # fmt: skip
+
+
+def test_every_new_layer_type_has_a_parity_case():
+    tested = {registry().resolve(next(iter(c.layers[-1])) if isinstance(c.layers[-1], dict) else c.layers[-1])
+              for c in CASES}  # fmt: skip
+    assert set(registry().types) >= NEW_TYPES
+    assert tested >= NEW_TYPES
+
+
+def _inputs_of(model: Any, graph: Any, name: str, x: np.ndarray) -> list[np.ndarray]:
+    """The values the layer `name` receives, from the archspec model itself."""
+    import keras
+
+    sources = graph.node(name).inputs
+    tensors = [model.input if s == graph.input_name else model.get_layer(s).output for s in sources]
+    values = keras.Model(model.input, tensors)(x, training=False)
+    return [np.asarray(v) for v in (values if isinstance(values, list | tuple) else [values])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_layer_matches_keras(case, keras):
+    spec = case.spec()
+    graph = archspec.expand(spec)
+    name = graph.outputs[0]
+    stats = archspec.summary(spec)[name]
+    model = archspec.build(spec)
+    layer = model.get_layer(name)
+    assert tuple(layer.output.shape[1:]) == stats.shape
+    assert weight_counts(layer) == (stats.trainable_params, stats.non_trainable_params)
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, *case.input)).astype("float32")
+    for w in layer.weights:  # not the initial values, so that a weight used wrongly shows
+        w.assign(rng.normal(size=w.shape).astype("float32"))
+    inputs = _inputs_of(model, graph, name, x)
+    reference = case.reference(keras)
+    if reference.layer is not None:
+        reference(inputs)  # builds it
+        assert weight_counts(reference.layer) == weight_counts(layer)
+        reference.layer.set_weights(layer.get_weights())
+        expected = reference(inputs)
+    else:
+        assert len(layer.weights) == int(case.weights) and stats.params == sum(w.size for w in layer.get_weights())
+        expected = reference(inputs, layer.get_weights())
+    assert tuple(np.shape(expected)[1:]) == stats.shape
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), np.asarray(expected), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_generated_code_and_keras_file_carry_the_new_layers(keras, tmp_path):
+    importlib.import_module("archspec.keras_layers")
+    rng = np.random.default_rng(2)
+    for case in CASES:
+        graph = archspec.expand(case.spec())
+        model = archspec.build(graph)
+        namespace: dict = {"__name__": "generated"}
+        exec(compile(archspec.compile_source(graph), f"{case.id}.py", "exec"), namespace)
+        generated = namespace["build_model"]()
+        assert [(type(a).__name__, a.name, weight_counts(a)) for a in generated.layers] == [
+            (type(b).__name__, b.name, weight_counts(b)) for b in model.layers
+        ], case.id
+        generated.set_weights(model.get_weights())
+        x = rng.normal(size=(2, *case.input)).astype("float32")
+        np.testing.assert_allclose(generated(x), model(x), rtol=1e-5, atol=1e-5, err_msg=case.id)
+
+        model.save(tmp_path / f"{case.id}.keras")
+        loaded = keras.saving.load_model(tmp_path / f"{case.id}.keras", safe_mode=True, compile=False)
+        np.testing.assert_allclose(loaded(x), model(x), rtol=1e-5, atol=1e-5, err_msg=case.id)
+
+
+# -- static rules and errors (no Keras) ------------------------------------------------------------
+
+
+def _spec(*layers: Any, shape: tuple[int, ...] = (8, 8, 3)) -> str:
+    return yaml.safe_dump({"archspec": 1, "input": list(shape), "layers": list(layers)}, sort_keys=False)
+
+
+def test_vit_base_attention_counts_and_macs():
+    """ViT-B/16's attention: 4 projections of 768 x 768 plus biases (Keras: 2,362,368), and the
+    MACs of the convention in docs/analysis.md: projections + QK^T + AV."""
+    stats = archspec.summary(_spec({"attention": 12, "key_dim": 64}, shape=(197, 768)))["attention"]
+    assert stats.trainable_params == 4 * 768 * 768 + 4 * 768 == 2_362_368
+    assert stats.macs == 4 * 197 * 768 * 768 + 2 * 12 * 197 * 197 * 64
+
+
+def test_conv_transpose_macs_count_every_input_value_against_the_kernel():
+    stats = archspec.summary(_spec({"conv_transpose": 16, "kernel": 2, "strides": 2}))["conv_transpose"]
+    assert stats.shape == (16, 16, 16)
+    assert stats.macs == 8 * 8 * 2 * 2 * 3 * 16
+    assert stats.trainable_params == 2 * 2 * 3 * 16 + 16
+
+
+@pytest.mark.parametrize(
+    ("layers", "shape", "message"),
+    [
+        ([{"groupnorm": 2}], (8, 8, 3), "layers[0]: groupnorm: groupnorm needs `groups` to divide the channels"),
+        ([{"groupnorm": 0}], (8, 8, 4), "`groups` must be a positive integer or -1"),
+        ([{"conv_transpose": 4, "strides": 2, "output_padding": 2}], (8, 8, 3),
+         "`output_padding` must be less than `strides` on each axis"),
+        ([{"conv": 2, "name": "a"}, {"maxpool": 2, "name": "b"}, {"crop_to": None, "inputs": ["b", "a"]}], (8, 8, 3),
+         "crop_to cannot crop 'b' (3x3) to the larger 6x6 of 'a'"),
+        ([{"crop_to": None}], (8, 8, 3), "crop_to takes exactly two inputs"),
+        (["class_token"], (8, 8, 3), "class_token needs a sequence of tokens, shape (tokens, dim)"),
+        ([{"select_token": "mean"}], (8, 8, 3), "select_token needs a sequence of tokens"),
+        ([{"position_embedding": "sincos"}], (8, 8, 3), "needs a sequence of tokens"),
+        ([{"attention": 2}], (4, 8), "attention needs `key_dim`"),
+        ([{"attention": 2, "key_dim": 4}], (8,), "attention needs tokens (tokens, dim) or a feature map"),
+        ([{"upsample": 2, "interpolation": "bilinar"}], (8, 8, 3), "Did you mean 'bilinear'?"),
+        ([{"resize": None, "height": 4}], (8, 8, 3), "resize needs `width`"),
+    ],
+)  # fmt: skip
+def test_bad_use_is_a_located_error(layers, shape, message):
+    with pytest.raises(archspec.SpecError) as err:
+        archspec.summary(_spec(*layers, shape=shape))
+    text = str(err.value)
+    assert message in text
+    assert text.startswith("<spec>:") and "layers[" in text  # FILE:LINE:COL: path: message
