@@ -380,7 +380,16 @@ class Expander:
             )
         if any(word in self.alias_map(lt) for lt in self.reg.types.values()):
             return f" {word!r} is an argument of some layer types, not a type: write it in the item of its layer"
-        return did_you_mean(word, self.type_names)
+        # an alias close in spelling may mean something else ('norm' is local response norm): say what
+        return re.sub(r"'(\w+)'", lambda m: self.type_meaning(m.group(1)), did_you_mean(word, self.type_names))
+
+    def type_meaning(self, name: str) -> str:
+        """``'norm'`` -> ``'norm' (an alias of lrn: Local response normalization ...)``; a type as is."""
+        canon = self.reg.resolve(name) if name in self.reg else name
+        if canon.replace("_", "") in name.replace("_", ""):  # conv2d, max_pool: plainly what they are
+            return repr(name)
+        summary = re.split(r"\s*[(:`.]", (type(self.reg.get(canon)).__doc__ or "").strip(), maxsplit=1)[0]
+        return f"{name!r} (an alias of {canon}{': ' + summary if summary else ''})"
 
     def arg_names(self, key: str) -> Any:
         """The argument names (and aliases) of a layer type, built-in block or user block."""

@@ -477,3 +477,9 @@ def test_a_stray_argument_without_an_owner_above_is_still_called_an_argument() -
 def test_allowed_lists_are_never_cut(text: str, wanted: str) -> None:
     messages = [p.message for p in _problems(text)]
     assert any("Allowed:" in m and wanted in m.split("Allowed:")[1] for m in messages), messages
+
+
+def test_a_suggested_alias_says_what_it_means() -> None:
+    """'layernorm' once got "Did you mean 'norm'?": local response normalisation, not layer norm."""
+    (problem,) = _problems("archspec: 1\ninput: [8, 8, 1]\nlayers: [nrom, flatten]\n")
+    assert "Did you mean 'norm' (an alias of lrn: Local response normalization across channels)?" in problem.message
