@@ -91,7 +91,7 @@ class _Writer:
         self.taken: set[str] = set(_RESERVED)
         self.vars: dict[str, str] = {graph.input_name: "inputs"}
         self.consumers = graph.consumers()
-        self.classes = graph.sections.get("_classes")
+        self.classes = _class_count(graph.sections.get("_classes"))
 
     def var_for(self, index: int, node: Node) -> str:
         users = self.consumers.get(node.name, [])
@@ -132,6 +132,15 @@ class _Writer:
         if not node.trainable:
             lines.append(f"    # {node.name} is frozen (trainable=False)")
         return lines
+
+
+def _class_count(value: Any) -> Any:
+    """``classes`` as the model uses it: the schema accepts ``10.0`` as an integer (JSON does),
+    and ``build`` makes 10 units of it, but ``NUM_CLASSES = 10.0`` made the generated module
+    fail in ``Dense(units=num_classes)``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def generate(spec: Any, *, variant: str | None = None, overrides: Mapping[str, Any] | None = None) -> str:
