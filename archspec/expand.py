@@ -9,6 +9,7 @@ collected with its location; the caller gets them all at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -82,12 +83,28 @@ class Expander:
         self._defaults: dict[type, dict[str, Any]] = {}
         self._arguments: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._templates: dict[tuple[Any, ...], _Template] = {}
+        self.where: list[str] = []  # the repeat iterations and block instance being walked
+        self._reported: dict[tuple[Any, ...], int] = {}  # (message, place) -> index in problems
+        self._instances: dict[int, list[str]] = {}
+        self.failed_vars: set[str] = set()
+        self.above: Any = None  # the item before the one being walked
         self._dynamic_defaults = False
         self.depth = 0  # repeats and block instances being walked, one inside the other
 
     # -- reporting ---------------------------------------------------------------------------
     def fail(self, message: str, path: SpecPath, at_key: bool = False) -> None:
-        self.problems.append(self.doc.problem(message, path, at_key))
+        problem = self.doc.problem(message, path, at_key)
+        # A mistake written once is reported once, where it is written, however many repeat
+        # iterations, block instances or pattern positions met it: the note names them.
+        key = (message, problem.location, problem.path)
+        first = self._reported.get(key)
+        if first is not None:
+            self._instances[first].append(", ".join(self.where))
+            self.problems[first] = replace(problem, message=message + _instances_note(self._instances[first]))
+            return
+        self._reported[key] = len(self.problems)
+        self._instances[len(self.problems)] = [", ".join(self.where)]
+        self.problems.append(problem)
         if len(self.problems) >= 200:
             raise _Abort
 
@@ -160,7 +177,9 @@ class Expander:
             try:
                 env[key] = substitute(value, env)
             except ExpressionError as exc:
-                self.fail(str(exc), ("vars", key))
+                if not self.follows_failed_var(value):
+                    self.fail(str(exc), ("vars", key))
+                self.failed_vars.add(key)
             except budget.WorkExceeded as exc:
                 exc.problem = exc.problem or self.doc.problem(budget.message(), ("vars", key))
                 raise
@@ -219,7 +238,12 @@ class Expander:
     def pattern_items(self) -> list[Any] | None:
         try:
             tree = pattern_mod.parse(self.spec["pattern"])
-            return pattern_mod.to_items(tree, self.spec.get("tokens") or {}, flat_input=len(self.input_shape) == 1)
+            tokens = self.spec.get("tokens") or {}
+            made: dict[int, str] = {}
+            items = pattern_mod.to_items(tree, tokens, flat_input=len(self.input_shape) == 1, origins=made)
+            # an item made from a token is reported at the token's definition, not at `pattern:`
+            self.origins.update({key: ("tokens", name) for key, name in made.items()})
+            return items
         except pattern_mod.PatternError as exc:
             self.fail(str(exc), ("pattern",))  # printed after the path "pattern:"
             return None
@@ -291,6 +315,7 @@ class Expander:
         self.depth += 1
         for k, item in enumerate(items):
             where = self.origins.get(id(item), (*path, k))
+            self.above = items[k - 1] if k else None  # for a stray argument's message
             try:
                 budget.spend()
                 self.item(item, where, ctx)
@@ -340,8 +365,31 @@ class Expander:
             self.fail(f"a layer has exactly one type; this one names {', '.join(map(repr, keys))}", path)
             return None
         first = next(iter(item))
-        self.fail(f"unknown layer type {first!r}.{did_you_mean(first, self.type_names)}", (*path, first), at_key=True)
+        self.fail(f"unknown layer type {first!r}.{self.unknown_type_hint(first)}", (*path, first), at_key=True)
         return None
+
+    def unknown_type_hint(self, word: str) -> str:
+        """A stray argument (``- kernel: 3`` under ``- conv: 16``) is said to be one: the nearest
+        type name ('relu') would send the user the wrong way."""
+        above = self.above if isinstance(self.above, dict) else {self.above: None} if isinstance(self.above, str) else {}
+        owner = next((k for k in above if k in self.type_names), None)
+        if owner is not None and word in self.arg_names(owner):
+            return (
+                f" It looks like an argument of the layer above ({owner}): write it in that layer's item, "
+                f"e.g. {{{owner}: ..., {word}: ...}} on one line, or indented under it"
+            )
+        if any(word in self.alias_map(lt) for lt in self.reg.types.values()):
+            return f" {word!r} is an argument of some layer types, not a type: write it in the item of its layer"
+        # an alias close in spelling may mean something else ('norm' is local response norm): say what
+        return re.sub(r"'(\w+)'", lambda m: self.type_meaning(m.group(1)), did_you_mean(word, self.type_names))
+
+    def type_meaning(self, name: str) -> str:
+        """``'norm'`` -> ``'norm' (an alias of lrn: Local response normalization ...)``; a type as is."""
+        canon = self.reg.resolve(name) if name in self.reg else name
+        if canon.replace("_", "") in name.replace("_", ""):  # conv2d, max_pool: plainly what they are
+            return repr(name)
+        summary = re.split(r"\s*[(:`.]", (type(self.reg.get(canon)).__doc__ or "").strip(), maxsplit=1)[0]
+        return f"{name!r} (an alias of {canon}{': ' + summary if summary else ''})"
 
     def arg_names(self, key: str) -> Any:
         """The argument names (and aliases) of a layer type, built-in block or user block."""
@@ -364,7 +412,11 @@ class Expander:
             budget.spend(1 + len(ctx.env) if var else 1)  # an empty body costs its iterations too
             env = {**ctx.env, var: i} if var else ctx.env
             sub = replace(ctx, env=env)
-            self.walk(item.get("layers") or [], (*path, "layers"), sub)
+            self.where.append(f"{var}={i}" if var else f"repetition {i + 1}")
+            try:
+                self.walk(item.get("layers") or [], (*path, "layers"), sub)
+            finally:
+                self.where.pop()
             ctx.prev, ctx.removed = sub.prev, sub.removed
 
     # -- names and inputs --------------------------------------------------------------------
@@ -450,6 +502,7 @@ class Expander:
         local = self.local_name(item, canon, ctx, path)
         inputs = self.inputs(item, ctx, path)
         if args is None or local is None or inputs is None:
+            self.poison(local, ctx, path)
             return
         if len(inputs) > 1 and not lt.multi_input:
             self.fail(f"{key} takes one input; got {len(inputs)}", (*path, "inputs"))
@@ -462,6 +515,16 @@ class Expander:
         node = Node(full, canon, freeze(args), inputs, ctx.scope, location, path, trainable=trainable)
         self.add(node, lt, path)
         ctx.prev = full
+
+    def poison(self, local: str | None, ctx: _Ctx, path: SpecPath) -> None:
+        """A layer that failed (reported) still names a tensor, of unknown shape: its readers are
+        not told again that no layer has its name, nor checked against the tensor before it."""
+        if local is None or ctx.prefix + local in self.names:
+            return  # nameless, or a duplicate: nothing for a reader to find
+        full = self.claim(local, ctx, path, self.doc.locate(path))
+        if full is not None:
+            self.shapes[full] = None
+            ctx.prev = full
 
     def add(self, node: Node, lt: LayerType, path: SpecPath) -> None:
         self.nodes.append(node)
@@ -600,8 +663,13 @@ class Expander:
         try:
             return _deep_substitute(value, env)
         except ExpressionError as exc:
-            self.fail(f"in {value!r}: {exc}", path)
+            if not self.follows_failed_var(value):
+                self.fail(f"in {value!r}: {exc}{_classes_advice(value, env, path)}", path)
             return _MISSING_SENTINEL
+
+    def follows_failed_var(self, value: Any) -> bool:
+        """An expression naming a variable whose own definition failed (reported there)."""
+        return any(re.search(rf"\b{re.escape(name)}\b", str(value)) for name in self.failed_vars)
 
     # -- blocks ------------------------------------------------------------------------------
     def user_block(self, key: str, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
@@ -646,15 +714,15 @@ class Expander:
     def builtin_block(self, key: str, bt: BlockType, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
         args = self.cached_arguments(bt, key, item, path, ctx, {})
         inputs = self.inputs(item, ctx, path)
-        if args is None or inputs is None:
-            return
-        shapes = [self.shapes.get(name) for name in inputs]
-        if any(shape is None for shape in shapes):
+        shapes = [self.shapes.get(name) for name in inputs or ()]
+        if args is None or inputs is None or any(shape is None for shape in shapes):
+            self.poison(self.local_name(item, bt.name, ctx, path), ctx, path)
             return
         try:
             expansion = bt.expand_inputs(args, shapes)  # type: ignore[arg-type]
         except (ShapeError, ValueError) as exc:
             self.fail(f"{key}: {exc}", path)
+            self.poison(self.local_name(item, bt.name, ctx, path), ctx, path)
             return
         e = expansion
         self.instance(bt.name, item, path, ctx, {}, e.layers, path, e.output, e.notes, e.prefix, generated=True)
@@ -676,6 +744,7 @@ class Expander:
         local = self.local_name(item, kind, ctx, path)
         inputs = self.inputs(item, ctx, path)
         if args is None or local is None or inputs is None:
+            self.poison(local, ctx, path)
             return
         full = ctx.prefix + local
         if full in self.scopes or full in self.names:
@@ -689,6 +758,7 @@ class Expander:
         inner = _Ctx(env, inner_prefix, (*ctx.scope, full), {}, inputs[0], inputs[0], trainable)
         # ``input`` is the block's (first) input; ``input0``, ``input1``, ... each of several.
         inner.local = {"input": inputs[0], **{f"input{k}": name for k, name in enumerate(inputs)}}
+        outer, self.where = self.where, [full]  # problems inside are named by this instance
         key = self.template_key(kind, layers, output, inputs, trainable) if generated and prefix is None else None
         if key is not None and key in self._templates:
             out = self.stamp(self._templates[key], path, inputs, inner)
@@ -697,6 +767,7 @@ class Expander:
             out = self.walk_body(kind, layers, path if generated else body_path, inner, output)
             if key is not None and out and len(self.problems) == problems and len(self.scopes) == scopes:
                 self.record(key, path, inputs, inner, before, out)
+        self.where = outer
         if out:
             ctx.local[local] = out
             ctx.prev = out
@@ -840,6 +911,23 @@ _CORE_KEYS = frozenset(
      "pattern", "tokens", "stages", "classifier", "layers", "outputs")
 )  # fmt: skip
 _MISSING_SENTINEL: Any = object()
+
+
+def _instances_note(labels: list[str]) -> str:
+    """' (in 4 instances: m=0; m=1; ...)' for a problem met in several places, else ''."""
+    shown = list(dict.fromkeys(label for label in labels if label))
+    if len(shown) < 2:
+        return ""
+    more = f"; and {len(shown) - 8} more" if len(shown) > 8 else ""
+    return f" (in {len(shown)} instances: {'; '.join(shown[:8])}{more})"
+
+
+def _classes_advice(value: Any, env: Mapping[str, Any], path: SpecPath) -> str:
+    """What to do when ``${classes}`` has no value: the spec never said how many classes."""
+    if "classes" in env or not re.search(r"\bclasses\b", str(value)):
+        return ""
+    made_by = " (the pattern's last FC is the classifier, {dense: ${classes}})" if path[:1] == ("pattern",) else ""
+    return f" Give the number of classes as `classes: N` at the top level of the spec, or --set classes=N{made_by}."
 
 
 def _label(item: dict[str, Any], env: Mapping[str, Any]) -> str:
