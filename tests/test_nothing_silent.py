@@ -483,3 +483,36 @@ def test_a_suggested_alias_says_what_it_means() -> None:
     """'layernorm' once got "Did you mean 'norm'?": local response normalisation, not layer norm."""
     (problem,) = _problems("archspec: 1\ninput: [8, 8, 1]\nlayers: [nrom, flatten]\n")
     assert "Did you mean 'norm' (an alias of lrn: Local response normalization across channels)?" in problem.message
+
+
+TRICKY = ["1e3", "5e-1", "1E3", "0x10", "0o7", "010", ".inf", "-.inf", ".nan", "no", "yes", "off", "null", "~",
+          "true", "False", "1_000", "+1", "-.5", "1.", "12:30", "", " lead", "trail ", "a: b", "#x", "@x", "x #y",
+          "[1]", "{a: 1}", "*x", "&x", "!x", "%x", "'q'", '"q"', "-", "- x", "?", "é", "${x}"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_expanded_strings_read_back_the_same(text: str) -> None:
+    """Whatever a string holds, archspec expand writes it so that archspec's loader reads it back."""
+    from archspec.emit_yaml import dump
+
+    name = text if text.strip() and "${" not in text else "n" + text.replace("$", "")  # names are not expressions
+    spec = {"archspec": 1, "name": "n", "description": text, "input": [4], "layers": [{"dense": 2, "name": name}]}
+    graph = archspec.expand(spec)
+    data = archspec.load(dump(graph)).data
+    assert data.get("description", "") == text and data["layers"][0]["name"] == name
+
+
+@pytest.mark.parametrize("path", [str(p.relative_to(ROOT)) for p in spec_files()])
+def test_expanded_spec_under_set_is_the_same_network(path: str) -> None:
+    from archspec.analysis import analyse
+    from archspec.emit_yaml import dump
+    from archspec.expect import check_expectations
+
+    variables = archspec.load(ROOT / path).data.get("vars") or {}
+    if not variables:
+        pytest.skip("no vars to --set")
+    name, value = next(iter(variables.items()))
+    graph = archspec.expand(ROOT / path, overrides={name: value})
+    again = archspec.expand(dump(graph))
+    check_expectations(analyse(again))  # validates: no figures pinned the overridden network
+    assert _figures(again) == _figures(graph)
