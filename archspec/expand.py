@@ -759,15 +759,17 @@ class Expander:
         # ``input`` is the block's (first) input; ``input0``, ``input1``, ... each of several.
         inner.local = {"input": inputs[0], **{f"input{k}": name for k, name in enumerate(inputs)}}
         outer, self.where = self.where, [full]  # problems inside are named by this instance
-        key = self.template_key(kind, layers, output, inputs, trainable) if generated and prefix is None else None
-        if key is not None and key in self._templates:
-            out = self.stamp(self._templates[key], path, inputs, inner)
-        else:
-            before, problems, scopes = len(self.nodes), len(self.problems), len(self.scopes)
-            out = self.walk_body(kind, layers, path if generated else body_path, inner, output)
-            if key is not None and out and len(self.problems) == problems and len(self.scopes) == scopes:
-                self.record(key, path, inputs, inner, before, out)
-        self.where = outer
+        try:  # restored even when expansion stops inside (_Abort, the work budget)
+            key = self.template_key(kind, layers, output, inputs, trainable) if generated and prefix is None else None
+            if key is not None and key in self._templates:
+                out = self.stamp(self._templates[key], path, inputs, inner)
+            else:
+                before, problems, scopes = len(self.nodes), len(self.problems), len(self.scopes)
+                out = self.walk_body(kind, layers, path if generated else body_path, inner, output)
+                if key is not None and out and len(self.problems) == problems and len(self.scopes) == scopes:
+                    self.record(key, path, inputs, inner, before, out)
+        finally:
+            self.where = outer
         if out:
             ctx.local[local] = out
             ctx.prev = out
