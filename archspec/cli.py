@@ -65,6 +65,9 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("archspec: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:  # `archspec summary spec.yaml | head -1`: the reader left; not an error of ours
+            _silence_stdout()
+            sys.exit(141)  # what a shell reports for a command ended by SIGPIPE (128 + 13)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug in archspec, not the user's fault: say so, briefly
@@ -76,6 +79,16 @@ class LazyGroup(click.Group):
             click.echo(f"archspec: internal error: {type(exc).__name__}: {message}", err=True)
             click.echo("(set ARCHSPEC_DEBUG=1 for the traceback, and please report it)", err=True)
             sys.exit(3)
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real descriptor (an embedding program's stdout)
+        pass
 
 
 def _print_problems(exc: ArchspecError) -> None:

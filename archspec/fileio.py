@@ -50,6 +50,7 @@ _USER_ERRNOS = {
     errno.ENXIO,
     errno.EIO,
     errno.EINVAL,
+    errno.EPIPE,  # the reader of a FIFO or of /dev/stdout stopped reading (`| head -1`)
 }
 
 

@@ -229,3 +229,36 @@ def test_an_error_mid_write_to_a_special_file_writes_nothing(tmp_path):
 def test_the_library_refuses_a_directory_as_an_output(tmp_path):
     with pytest.raises(UsageError, match="it is a directory"):
         atomic_write_text(tmp_path, "x")
+
+
+def test_a_reader_that_stops_early_is_a_usage_error_not_a_crash(tmp_path):
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+
+    def read_one_byte_and_leave() -> None:
+        with open(fifo, "rb") as fh:
+            fh.read(1)
+
+    reader = threading.Thread(target=read_one_byte_and_leave, daemon=True)
+    reader.start()
+    result = _cli("schema", "-o", str(fifo))  # ~600 kB: far more than a pipe holds
+    reader.join(timeout=60)
+    assert result.exit_code == 2, result.output
+    assert "cannot write" in result.output and "Broken pipe" in result.output
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+@pytest.mark.parametrize("args", [["compile", "{spec}", "-o", "/dev/stdout"], ["compile", "{spec}"], ["schema"]])
+def test_standard_output_closed_early_is_not_an_internal_error(tmp_path, args):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC.replace("flatten, ", "flatten, " + "{dense: 3}, " * 300))  # a long module
+    argv = [a.format(spec=spec) for a in args]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "archspec", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path
+    )
+    proc.stdout.read(10)
+    proc.stdout.close()  # `| head -c 10`
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "internal error" not in err and "Traceback" not in err, err
+    assert proc.returncode in (0, 2, 141), (proc.returncode, err)  # 0: everything fitted in the pipe's buffer
