@@ -27,6 +27,7 @@ from archspec.registry import registry
 NEW_TYPES = {
     "layernorm", "groupnorm", "layer_scale", "conv_transpose", "upsample", "resize", "crop_to",
     "attention", "class_token", "position_embedding", "select_token",
+    "gelu", "hard_swish", "hard_sigmoid", "dense", "reshape",  # older types the issue asks again of
 }  # fmt: skip
 
 
@@ -130,6 +131,16 @@ CASES = [
          _function(lambda xs, w: xs[0][:, 0]), weights=False),
     Case("select_token_mean", (8, 8, 3), (_TOKENS, {"reshape": [16, 8]}, {"select_token": "mean"}),
          _layer(lambda k: k.layers.GlobalAveragePooling1D())),
+    Case("dense_tokens", (5, 6), ({"dense": 4, "activation": "gelu"},),
+         _layer(lambda k: k.layers.Dense(4, activation="gelu"))),
+    Case("reshape_inferred", (4, 4, 6), ({"reshape": [-1, 6]},), _layer(lambda k: k.layers.Reshape((-1, 6)))),
+    Case("gelu", (4, 5), ("gelu",), _layer(lambda k: k.layers.Activation("gelu"))),
+    Case("hard_swish", (4, 5), ("hard_swish",), _layer(lambda k: k.layers.Activation("hard_swish"))),
+    Case("hard_sigmoid", (4, 5), ("hard_sigmoid",), _layer(lambda k: k.layers.Activation("hard_sigmoid"))),
+    Case("conv_hard_swish", (6, 6, 2), ({"conv": 3, "activation": "hard_swish"},),
+         _layer(lambda k: k.layers.Conv2D(3, 3, activation="hard_swish"))),
+    Case("dense_hard_sigmoid", (6,), ({"dense": 3, "activation": "hard_sigmoid"},),
+         _layer(lambda k: k.layers.Dense(3, activation="hard_sigmoid"))),
 ]  # fmt: skip
 
 
@@ -217,6 +228,17 @@ def test_vit_base_attention_counts_and_macs():
     assert stats.macs == 4 * 197 * 768 * 768 + 2 * 12 * 197 * 197 * 64
 
 
+def test_dense_on_tokens_is_position_wise():
+    stats = archspec.summary(_spec({"dense": 3072}, shape=(197, 768)))["dense"]
+    assert stats.shape == (197, 3072)
+    assert stats.trainable_params == 768 * 3072 + 3072
+    assert stats.macs == 197 * 768 * 3072
+
+
+def test_reshape_infers_its_minus_one():
+    assert archspec.summary(_spec({"reshape": [-1, 3]}))["reshape"].shape == (64, 3)
+
+
 def test_conv_transpose_macs_count_every_input_value_against_the_kernel():
     stats = archspec.summary(_spec({"conv_transpose": 16, "kernel": 2, "strides": 2}))["conv_transpose"]
     assert stats.shape == (16, 16, 16)
@@ -241,6 +263,9 @@ def test_conv_transpose_macs_count_every_input_value_against_the_kernel():
         ([{"attention": 2, "key_dim": 4}], (8,), "attention needs tokens (tokens, dim) or a feature map"),
         ([{"upsample": 2, "interpolation": "bilinar"}], (8, 8, 3), "Did you mean 'bilinear'?"),
         ([{"resize": None, "height": 4}], (8, 8, 3), "resize needs `width`"),
+        ([{"reshape": [-1, -1]}], (8, 8, 3), "`target` must hold positive sizes and at most one -1"),
+        ([{"reshape": [-1, 5]}], (8, 8, 3), "cannot reshape [8, 8, 3] (192 values) to [-1, 5]"),
+        ([{"dense": 4}], (8, 8, 3), "dense needs a flat input; got shape [8, 8, 3]"),
     ],
 )  # fmt: skip
 def test_bad_use_is_a_located_error(layers, shape, message):

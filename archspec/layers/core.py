@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..ir import Node, Shape
@@ -13,7 +13,11 @@ from ._common import ACTIVATION, BIAS, INIT, L2, elements, spatial
 
 @register
 class Dense(LayerType):
-    """Fully connected layer (the notes' FC): ``dense: 4096`` or ``fc: 4096``."""
+    """Fully connected layer (the notes' FC): ``dense: 4096`` or ``fc: 4096``.
+
+    On a sequence of tokens, shape (tokens, dim), it acts on the last axis of every token
+    with the same weights, as Keras' ``Dense`` does (the transformer's position-wise MLP).
+    """
 
     name = "dense"
     aliases = ("fc",)
@@ -23,14 +27,17 @@ class Dense(LayerType):
 
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
         (shape,) = inputs
-        if len(shape) != 1:
+        # A feature map into dense is almost always a forgotten flatten, so it stays an error;
+        # tokens (rank 2) are what a transformer's MLP reads.
+        if len(shape) not in (1, 2):
             raise ShapeError(
                 f"dense needs a flat input; got shape {list(shape)}. "
                 "Insert `flatten` (keeps every value) or `gap` (global average pooling) before it"
             )
-        units = node.args["units"]
+        units, positions = node.args["units"], math.prod(shape[:-1])
         extra = units * bool(node.args["bias"]) + units * (node.args["activation"] not in (None, "linear"))
-        return Info((units,), shape[0] * units + units * node.args["bias"], 0, shape[0] * units, extra)
+        params = shape[-1] * units + units * node.args["bias"]
+        return Info((*shape[:-1], units), params, 0, positions * shape[-1] * units, positions * extra)
 
 
 @register
@@ -46,17 +53,33 @@ class Flatten(LayerType):
 
 @register
 class Reshape(LayerType):
-    """Reshape to ``target`` (per example, without the batch axis)."""
+    """Reshape to ``target`` (per example, without the batch axis); one entry may be -1, the
+    size that keeps every value (``reshape: [-1, 768]``: a 14x14x768 map as 196 tokens)."""
 
     name = "reshape"
     keras_class = "Reshape"
     primary = "target"
-    args = (Arg("target", "ints", keras="target_shape", aliases=("target_shape", "shape"), low=1),)
+    args = (
+        Arg("target", "ints", keras="target_shape", aliases=("target_shape", "shape"), low=-1,
+            doc="Positive sizes, and at most one -1 (inferred)."),
+    )  # fmt: skip
+
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> dict[str, Any]:
+        target = args["target"]
+        if 0 in target or target.count(-1) > 1:
+            raise ValueError(
+                f"`target` must hold positive sizes and at most one -1 (inferred). Received: target={list(target)}"
+            )
+        return dict(args)
 
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
-        target = tuple(node.args["target"])
-        if math.prod(target) != elements(inputs[0]):
-            raise ShapeError(f"cannot reshape {list(inputs[0])} ({elements(inputs[0])} values) to {list(target)}")
+        target, total = tuple(node.args["target"]), elements(inputs[0])
+        known = math.prod(d for d in target if d != -1)
+        if -1 in target and total % known == 0:
+            target = tuple(total // known if d == -1 else d for d in target)
+        if math.prod(target) != total:
+            raise ShapeError(f"cannot reshape {list(inputs[0])} ({total} values) to {list(node.args['target'])}")
         return Info(target)
 
 
