@@ -87,12 +87,14 @@ class Expander:
         self._reported: dict[tuple[Any, ...], int] = {}  # (message, place) -> index in problems
         self._instances: dict[int, list[str]] = {}
         self.failed_vars: set[str] = set()
+        self.failures = 0
         self.above: Any = None  # the item before the one being walked
         self._dynamic_defaults = False
         self.depth = 0  # repeats and block instances being walked, one inside the other
 
     # -- reporting ---------------------------------------------------------------------------
     def fail(self, message: str, path: SpecPath, at_key: bool = False) -> None:
+        self.failures += 1  # counts repeats of a problem too (reported once): a template must be clean
         problem = self.doc.problem(message, path, at_key)
         # A mistake written once is reported once, where it is written, however many repeat
         # iterations, block instances or pattern positions met it: the note names them.
@@ -764,9 +766,9 @@ class Expander:
             if key is not None and key in self._templates:
                 out = self.stamp(self._templates[key], path, inputs, inner)
             else:
-                before, problems, scopes = len(self.nodes), len(self.problems), len(self.scopes)
+                before, problems, scopes = len(self.nodes), self.failures, len(self.scopes)
                 out = self.walk_body(kind, layers, path if generated else body_path, inner, output)
-                if key is not None and out and len(self.problems) == problems and len(self.scopes) == scopes:
+                if key is not None and out and self.failures == problems and len(self.scopes) == scopes:
                     self.record(key, path, inputs, inner, before, out)
         finally:
             self.where = outer
