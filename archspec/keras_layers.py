@@ -244,3 +244,29 @@ class SelectToken(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "index": self.index}
+
+
+@keras.saving.register_keras_serializable(package="archspec")
+class Patches(keras.layers.Layer):
+    """Cut a feature map into non-overlapping ``size`` patches, each flattened to one token
+    (ViT's "sequence of flattened 2D patches"): ``(H, W, C)`` becomes
+    ``(H/ph * W/pw, ph * pw * C)``, tokens in row-major order, each token's values ordered
+    (row, column, channel) as a Conv2D kernel is, so that ``Patches`` then ``Dense(D)`` is
+    ``Conv2D(D, size, strides=size)`` then ``Reshape((-1, D))`` with the kernel reshaped."""
+
+    def __init__(self, size: Any = (16, 16), **kwargs: Any):
+        super().__init__(**kwargs)
+        self.size = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+    def call(self, x: Any) -> Any:
+        (ph, pw), (h, w, c) = self.size, x.shape[1:]
+        grid = ops.reshape(x, (-1, h // ph, ph, w // pw, pw, c))
+        grid = ops.transpose(grid, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(grid, (-1, (h // ph) * (w // pw), ph * pw * c))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        (ph, pw), (h, w, c) = self.size, input_shape[1:]
+        return (input_shape[0], (h // ph) * (w // pw), ph * pw * c)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "size": list(self.size)}

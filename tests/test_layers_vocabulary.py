@@ -27,6 +27,7 @@ from archspec.registry import registry
 NEW_TYPES = {
     "layernorm", "groupnorm", "layer_scale", "conv_transpose", "upsample", "resize", "crop_to",
     "attention", "class_token", "position_embedding", "select_token",
+    "patches", "permute",
     "gelu", "hard_swish", "hard_sigmoid", "dense", "reshape",  # older types the issue asks again of
 }  # fmt: skip
 
@@ -65,6 +66,13 @@ def _function(fn: Callable[[list[np.ndarray], list[np.ndarray]], np.ndarray]) ->
         return run
 
     return reference
+
+
+def _patches(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Patches by loops: token t = (i, j) in row-major order, values in (row, col, channel) order."""
+    n, h, w, _ = x.shape
+    out = [x[:, i : i + ph, j : j + pw, :].reshape(n, -1) for i in range(0, h, ph) for j in range(0, w, pw)]
+    return np.stack(out, axis=1)
 
 
 def _sincos(tokens: int, dim: int) -> np.ndarray:
@@ -131,6 +139,11 @@ CASES = [
          _function(lambda xs, w: xs[0][:, 0]), weights=False),
     Case("select_token_mean", (8, 8, 3), (_TOKENS, {"reshape": [16, 8]}, {"select_token": "mean"}),
          _layer(lambda k: k.layers.GlobalAveragePooling1D())),
+    Case("patches", (8, 12, 3), ({"patches": 4},), _function(lambda xs, w: _patches(xs[0], 4, 4)), weights=False),
+    Case("patches_oblong", (6, 8, 2), ({"patches": [3, 2]},), _function(lambda xs, w: _patches(xs[0], 3, 2)),
+         weights=False),
+    Case("permute_tokens", (5, 6), ({"permute": [2, 1]},), _layer(lambda k: k.layers.Permute((2, 1)))),
+    Case("permute_map", (3, 4, 6), ({"permute": [3, 1, 2]},), _layer(lambda k: k.layers.Permute((3, 1, 2)))),
     Case("dense_tokens", (5, 6), ({"dense": 4, "activation": "gelu"},),
          _layer(lambda k: k.layers.Dense(4, activation="gelu"))),
     Case("reshape_inferred", (4, 4, 6), ({"reshape": [-1, 6]},), _layer(lambda k: k.layers.Reshape((-1, 6)))),
@@ -213,6 +226,21 @@ def test_generated_code_and_keras_file_carry_the_new_layers(keras, tmp_path):
         np.testing.assert_allclose(loaded(x), model(x), rtol=1e-5, atol=1e-5, err_msg=case.id)
 
 
+@pytest.mark.slow
+def test_patches_then_dense_is_keras_patch_embedding_conv(keras):
+    """The paper's linear projection of flattened patches is Keras' strided conv + reshape."""
+    spec = _spec({"patches": [4, 2]}, {"dense": 5, "name": "embed"}, shape=(8, 6, 3))
+    model = archspec.build(spec)
+    x = keras.Input((8, 6, 3))
+    conv = keras.layers.Conv2D(5, (4, 2), strides=(4, 2))
+    reference = keras.Model(x, keras.layers.Reshape((-1, 5))(conv(x)))
+    kernel, bias = model.get_layer("embed").get_weights()
+    conv.set_weights([kernel.reshape(4, 2, 3, 5), bias])
+    images = np.random.default_rng(3).normal(size=(2, 8, 6, 3)).astype("float32")
+    np.testing.assert_allclose(model(images), reference(images), rtol=1e-5, atol=1e-5)
+    assert archspec.summary(spec)["embed"].shape == tuple(reference.output.shape[1:]) == (6, 5)
+
+
 # -- static rules and errors (no Keras) ------------------------------------------------------------
 
 
@@ -266,6 +294,8 @@ def test_conv_transpose_macs_count_every_input_value_against_the_kernel():
         ([{"reshape": [-1, -1]}], (8, 8, 3), "`target` must hold positive sizes and at most one -1"),
         ([{"reshape": [-1, 5]}], (8, 8, 3), "cannot reshape [8, 8, 3] (192 values) to [-1, 5]"),
         ([{"dense": 4}], (8, 8, 3), "dense needs a flat input; got shape [8, 8, 3]"),
+        ([{"patches": 3}], (8, 8, 3), "patches of 3x3 do not tile the 8x8 input"),
+        ([{"permute": [1, 3]}], (8, 8, 3), "permute needs `dims` to be a permutation of 1..3"),
     ],
 )  # fmt: skip
 def test_bad_use_is_a_located_error(layers, shape, message):

@@ -1,5 +1,5 @@
-"""Transformer layers (Vaswani et al. 2017; ViT, Dosovitskiy et al. 2021): multi-head
-attention, the [class] token, position embeddings, token selection, and layer scale."""
+"""Transformer layers (Vaswani et al. 2017; ViT, Dosovitskiy et al. 2021): patches,
+multi-head attention, the [class] token, position embeddings, token selection, layer scale."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from ..ir import Node, Shape
 from ..registry import Arg, Call, Info, LayerType, ShapeError, register
-from ._common import BIAS, elements
+from ._common import BIAS, elements, spatial
 
 
 def tokens(shape: Shape, what: str) -> tuple[int, int]:
@@ -20,6 +20,32 @@ def tokens(shape: Shape, what: str) -> tuple[int, int]:
             "Turn an H x W x C feature map into tokens with `reshape: [H*W, C]` (e.g. after a patch-embedding conv)"
         )
     return shape[0], shape[1]
+
+
+@register
+class Patches(LayerType):
+    """Cut the map into non-overlapping ``size`` patches, one flattened token each (ViT):
+    (H, W, C) becomes (H/p * W/p, p * p * C). Follow it with ``dense: D`` for the paper's
+    linear patch embedding (the same function as a ``conv`` with ``kernel`` and ``strides``
+    ``p`` then ``reshape: [-1, D]``). Keras has no such layer: archspec provides
+    ``archspec.keras_layers.Patches``."""
+
+    name = "patches"
+    aliases = ("patchify",)
+    keras_class = "Patches"
+    custom = True
+    primary = "size"
+    args = (Arg("size", "pair", (16, 16), keras="size", keras_default=(16, 16), doc="Patch size: p or [rows, cols]."),)
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        h, w, c = spatial(inputs[0], "patches")
+        ph, pw = node.args["size"]
+        if h % ph or w % pw:
+            raise ShapeError(
+                f"patches of {ph}x{pw} do not tile the {h}x{w} input; use a size that divides it "
+                "(ViT: 224x224 in 16x16 patches), or resize or crop the input first"
+            )
+        return Info(((h // ph) * (w // pw), ph * pw * c))
 
 
 @register
