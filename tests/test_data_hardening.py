@@ -271,3 +271,147 @@ def test_resume_refuses_a_checkpoint_outside_the_run_and_deletes_nothing(tmp_pat
     result = CliRunner().invoke(main, ["train", "--resume", str(run), "--epochs", "2", "-q"])
     assert result.exit_code == 2, result.output
     assert "is not one archspec writes" in result.output and outside.exists()
+
+
+# -- image folders: GIFs, links, archspec's own outputs, AutoGraph --------------------------------
+
+
+def _grey_folder(root: Path, suffix: str = ".gif", per_class: int = 4) -> Path:
+    from PIL import Image
+
+    for c in range(2):
+        (root / f"c{c}").mkdir(parents=True, exist_ok=True)
+        for k in range(per_class):
+            Image.fromarray(np.full((8, 8), 40 * k + c, np.uint8)).save(root / f"c{c}" / f"{k}{suffix}")
+    return root
+
+
+def test_grey_single_frame_gifs_read_as_the_models_channels(tmp_path):
+    """TensorFlow decodes GIFs to 3 channels only: a grey model on a GIF folder crashed mid-epoch."""
+    from archspec.training.data import normalizer, pipeline
+
+    root = _grey_folder(tmp_path / "gifs")
+    splits = load_splits(data_config({"path": str(root)}), SHAPE, classes=2)
+    ds = pipeline(splits.train, batch_size=8, classes=2, input_shape=SHAPE, normalize=normalizer(None, False))
+    (x, _), *_ = list(ds)
+    assert x.shape == (8, 8, 8, 1)
+    values = sorted({round(float(v) * 255) for v in np.asarray(x).reshape(-1)})
+    assert values == [0, 1, 40, 41, 80, 81, 120, 121]  # grey stays grey: luma of (v, v, v) is v
+
+
+def test_folder_splits_trace_without_autograph_warnings(tmp_path):
+    import subprocess
+    import sys
+
+    root = _grey_folder(tmp_path / "pngs", ".png")
+    code = (
+        "import sys\nfrom archspec.training.config import data_config\nfrom archspec.training.data import load_splits\n"
+        f"s = load_splits(data_config({{'path': {str(root)!r}, 'validation': 0.25, 'test': 0.25}}), (8, 8, 1))\n"
+        "print(sum(1 for _ in s.train), sum(1 for _ in s.validation), sum(1 for _ in s.test))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["4", "2", "2"]
+    assert "could not transform" not in proc.stderr
+
+
+def test_a_subfolder_without_images_is_not_a_class(tmp_path):
+    from archspec.transfer.extract import ImageFolder
+
+    root = _grey_folder(tmp_path / "animals", ".png")
+    (root / "hdf5").mkdir()
+    (root / "hdf5" / "features.hdf5").write_bytes(b"\x89HDF\r\n\x1a\n")  # the notes' animals/hdf5/features.hdf5
+    folder = ImageFolder.scan(root)
+    assert folder.label_names == ("c0", "c1") and folder.skipped == ("hdf5",)
+    source = load_source(str(root), data_config({}), SHAPE)
+    assert source.class_names == ("c0", "c1") and source.count == 8
+    assert source.notes == (f"{root / 'hdf5'}: holds no images, so it is not a class",)
+
+
+def test_dangling_links_in_image_folders_are_usage_errors(tmp_path):
+    from archspec.transfer.extract import ImageFolder
+
+    root = _grey_folder(tmp_path / "pngs", ".png")
+    (root / "c1" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(UsageError, match=r"gone.png: a dangling symbolic link"):
+        ImageFolder.scan(root)
+    with pytest.raises(UsageError, match=r"gone.png: a dangling symbolic link"):
+        load_source(str(root), data_config({}), SHAPE)
+
+
+def test_decompression_bombs_are_refused_by_extract(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from archspec.transfer.extract import load_images
+
+    root = _grey_folder(tmp_path / "pngs", ".png")
+    Image.new("L", (100, 100)).save(root / "c0" / "big.png")
+    for limit in (4000, 9000):
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+        with pytest.raises(UsageError, match=r"big\.png: refused as a possible decompression bomb"):
+            load_images([root / "c0" / "big.png"], (8, 8, 1))
+    (root / "c0" / "junk.png").write_bytes(b"not an image")
+    with pytest.raises(UsageError, match=r"cannot read image .*junk\.png"):
+        load_images([root / "c0" / "junk.png"], (8, 8, 1))
+
+
+def test_extract_shuffles_rows_with_a_recorded_seed(tmp_path):
+    from archspec.transfer.extract import ImageFolder
+
+    folder = ImageFolder.scan(_grey_folder(tmp_path / "pngs", ".png"))
+    a, b, c = folder.shuffled(7), folder.shuffled(7), folder.shuffled(8)
+    assert a == b and a != c and sorted(a.paths) == sorted(folder.paths)
+    assert [a.labels[i] for i in range(8)] == [folder.labels[folder.paths.index(p)] for p in a.paths]
+    assert list(a.labels) != sorted(a.labels)
+
+
+# -- fit-features and model files ----------------------------------------------------------------
+
+BROKEN_FEATURES = {
+    "group": (lambda fh: (fh.create_group("features"), fh.__setitem__("labels", [0, 1])), "'features' is a group"),
+    "1-D features": (lambda fh: fh.__setitem__("features", np.zeros(4)), "features must be a 2-D array"),
+    "fractional labels": (lambda fh: fh.__setitem__("labels", [0.5, 1.0]), "whole class indices"),
+    "label past names": (lambda fh: fh.__setitem__("labels", [0, 7]), "the data names 2 classes"),
+    "non-UTF-8 names": (lambda fh: fh.__setitem__("label_names", np.array([b"\xe9", b"b"])), "not UTF-8"),
+    "row mismatch": (lambda fh: fh.__setitem__("labels", [0, 1, 1]), "2 feature rows but 3 labels"),
+    "nan": (lambda fh: fh.__setitem__("features", np.full((2, 3), np.nan)), "NaN or infinite"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_FEATURES))
+def test_fit_features_refuses_malformed_feature_files(name, tmp_path):
+    build, message = BROKEN_FEATURES[name]
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as fh:
+        build(fh)
+        for key, value in (("features", np.zeros((2, 3))), ("labels", [0, 1]), ("label_names", np.array([b"a", b"b"]))):
+            if key not in fh:
+                fh[key] = value
+    result = CliRunner().invoke(main, ["fit-features", str(path)])
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output and message in result.output
+
+
+@pytest.mark.slow
+def test_model_files_keras_refuses_are_usage_errors(tmp_path):
+    image = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(image)
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("config.json", '{"class_name": "Nothing", "config": 3}')
+        zf.writestr("metadata.json", "{}")
+    for args in (["predict", str(bad), str(image)], ["evaluate", str(bad), "--data", str(image)]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert "bad.keras" in result.output and "Keras cannot load this model" in result.output
+
+
+def test_fit_features_refuses_classes_too_small_to_split(tmp_path):
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as fh:
+        fh["features"], fh["labels"], fh["label_names"] = np.zeros((5, 3)), [0, 0, 0, 0, 1], np.array([b"a", b"b"])
+    result = CliRunner().invoke(main, ["fit-features", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "at least 2 rows of every class; only 1 of: b" in result.output

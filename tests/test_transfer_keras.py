@@ -226,7 +226,9 @@ def test_extraction_layout_resume_and_shallow_classifier(keras, tmp_path):
     with h5py.File(clean, "r") as db:
         assert sorted(db) == ["features", "label_names", "labels"]
         assert db["features"].dtype == np.float32 and db["features"].shape == (60, 512)
-        assert db["labels"][()].tolist() == [c for c in range(10) for _ in range(6)]
+        order = np.random.default_rng(42).permutation(60)  # rows shuffled with the default, recorded seed
+        assert db["labels"][()].tolist() == np.repeat(np.arange(10), 6)[order].tolist()
+        assert db.attrs["shuffle_seed"] == 42
         assert [n.decode() for n in db["label_names"][()]] == [f"digit{c}" for c in range(10)]
         assert db.attrs["layers"] == '["block5_pool"]' and db.attrs["preprocess"] == "keras.applications.vgg16"
         assert "base: {application: vgg16" in db.attrs["spec"] and len(db.attrs["spec_sha256"]) == 64
@@ -235,7 +237,8 @@ def test_extraction_layout_resume_and_shallow_classifier(keras, tmp_path):
     model = archspec.build(graph)
     paths = sorted((tmp_path / "digits" / "digit3").glob("*.png"))[:2]
     direct = model.predict(preprocess_function("keras.applications.vgg16")(load_images(paths, (32, 32, 3))), verbose=0)
-    np.testing.assert_allclose(features[18:20], direct.reshape(2, -1), rtol=1e-5, atol=1e-5)
+    rows = [int(np.flatnonzero(order == i)[0]) for i in (18, 19)]  # digit3's first two images, after the shuffle
+    np.testing.assert_allclose(features[rows], direct.reshape(2, -1), rtol=1e-5, atol=1e-5)
 
     # interrupted after the first buffer: no target, a partial file and marker; the rerun resumes
     target = tmp_path / "resumed.hdf5"

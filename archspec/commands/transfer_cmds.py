@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..cli import load_graph, spec_argument, variant_option
@@ -17,6 +19,12 @@ from ..cli import load_graph, spec_argument, variant_option
 @click.option(
     "--buffer-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Rows kept before each write."
 )
+@click.option(
+    "--seed",
+    default="42",
+    show_default=True,
+    help="Shuffle the rows with this seed before writing (recorded in the file); 'none' keeps folder order.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def extract(
     spec: str,
@@ -28,16 +36,21 @@ def extract(
     layers: tuple[str, ...],
     batch_size: int,
     buffer_size: int,
+    seed: str,
     no_progress: bool,
 ) -> None:
     """Run the (base) network as a fixed feature extractor over an image folder, into HDF5.
 
-    Writes datasets features (N x D float32), labels and label_names. An interrupted run
-    resumes where it stopped; the file appears only when complete.
+    Writes datasets features (N x D float32), labels and label_names, in an order shuffled
+    with --seed. A subfolder without images (such as one holding earlier outputs) is not a
+    class. An interrupted run resumes where it stopped; the file appears only when complete.
     """
+    from ..errors import UsageError
     from ..transfer.extract import extract as run
     from ..transfer.keras_build import probing
 
+    if seed != "none" and not seed.lstrip("-").isdigit():
+        raise UsageError(f"--seed must be an integer or 'none'; got {seed!r}")
     with probing():  # a base without a reference spec is measured by Keras
         graph = load_graph(spec, variant, sets, outputs)
     result = run(
@@ -48,9 +61,15 @@ def extract(
         batch_size=batch_size,
         buffer_size=buffer_size,
         progress=not no_progress,
+        seed=None if seed == "none" else int(seed),
     )
+    for name in result.skipped:
+        click.echo(f"note: skipped {Path(data) / name}: it holds no images, so it is not a class", err=True)
     resumed = f", resumed at {result.resumed_at}" if result.resumed_at else ""
-    click.echo(f"wrote {output}: {result.count} x {result.dim} features from {', '.join(result.layers)}{resumed}")
+    order = "folder order" if seed == "none" else f"rows shuffled with seed {seed}"
+    click.echo(
+        f"wrote {output}: {result.count} x {result.dim} features from {', '.join(result.layers)} ({order}){resumed}"
+    )
 
 
 @click.command(name="fit-features")

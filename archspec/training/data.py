@@ -22,11 +22,10 @@ import tensorflow as tf
 
 from ..errors import UsageError, did_you_mean
 from .config import DataConfig
+from .labels import check_labels
 
 _HDF5 = (".h5", ".hdf5")
 _SPLIT_SEED = 1337  # splits must be reproducible (evaluate recovers the test split) even without train.seed
-#: Without a model to compare with, labels above this are refused rather than given a name each.
-MAX_INFERRED_CLASSES = 100_000
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
 
 
@@ -106,14 +105,20 @@ def _folder(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tup
 
     if len(shape) != 3 or shape[-1] not in (1, 3, 4):
         raise UsageError(f"image folders need a model input of (height, width, 1|3|4); the spec's input is {shape}")
-    mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[shape[-1]]
+    from ..transfer.extract import class_folders, image_files
+
+    names, skipped = class_folders(Path(path), _KERAS_IMAGES)
+    files = [f for name in names for f in image_files(Path(path) / name, _KERAS_IMAGES)]  # dangling links refused
+    # TensorFlow decodes a GIF to 3 channels only: read such folders as RGB and convert below.
+    gif = shape[-1] != 3 and any(f.suffix.lower() == ".gif" for f in files)
+    mode = "rgb" if gif else {1: "grayscale", 3: "rgb", 4: "rgba"}[shape[-1]]
     size = cfg.image_size or shape[:2]
     try:
         ds = keras.utils.image_dataset_from_directory(
             path,
             labels="inferred",
             label_mode="int",
-            class_names=list(class_names) or None,
+            class_names=list(class_names or names) or None,
             color_mode=mode,
             batch_size=None,
             image_size=tuple(size),
@@ -122,11 +127,28 @@ def _folder(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tup
         )
     except ValueError as exc:
         raise UsageError(f"cannot read the image folder {path}: {exc}") from exc
-    names = tuple(ds.class_names)
     count = len(ds.file_paths)
     if count == 0:
         raise UsageError(f"no images in {path} (expected one subfolder per class holding .png/.jpg/.bmp/.gif files)")
-    return Source(count, names, dataset=ds), None, list(names), False
+    found = tuple(ds.class_names)  # a mapped dataset loses the attribute
+    notes = tuple(f"{Path(path) / name}: holds no images, so it is not a class" for name in skipped)
+    if gif:
+        ds = ds.map(_from_rgb(shape[-1]), num_parallel_calls=tf.data.AUTOTUNE)
+    return Source(count, found, dataset=ds, notes=notes), None, list(found), False
+
+
+_KERAS_IMAGES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what image_dataset_from_directory reads
+
+
+def _from_rgb(channels: int) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """RGB images to the model's grey (ITU-R 601 luma, as PIL's "L") or RGBA (opaque) channels."""
+
+    def convert(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        if channels == 1:
+            return tf.image.rgb_to_grayscale(x), y
+        return tf.concat([x, tf.fill(tf.concat([tf.shape(x)[:-1], [1]], 0), 255.0)], -1), y
+
+    return convert
 
 
 def _hdf5(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> _Loaded:
@@ -235,49 +257,6 @@ def _arrays(images: Any, labels: Any, names: Sequence[str], path: str, features:
     return Source(len(labels), names, images=images, labels=labels, features=features, names_given=given)
 
 
-def check_labels(labels: np.ndarray, path: str, classes: int | None, names: int = 0) -> np.ndarray:
-    """Labels as int64 class indices, after checking each one: a number, whole, finite, at least 0 and
-    below the model's ``classes`` (or the file's ``names``). Nothing is allocated from a label before."""
-    if labels.ndim == 0 or (labels.ndim == 2 and labels.shape[1] != 1) or labels.ndim > 2:
-        raise UsageError(
-            f"{path}: the labels must be one class index per example (shape (N,)); got shape {labels.shape}"
-        )
-    labels = labels.reshape(-1)
-    if labels.dtype.kind not in "biuf":
-        raise UsageError(f"{path}: labels must be class indices 0, 1, ...; got {labels.dtype} values")
-    if len(labels) == 0:
-        raise UsageError(f"{path} holds no examples")
-    wrong = ~np.isfinite(labels) | (labels != np.round(labels)) if labels.dtype.kind == "f" else None
-    if wrong is not None and wrong.any():
-        i = int(np.argmax(wrong))
-        raise UsageError(f"{path}: labels must be whole class indices 0, 1, ...; label {i} is {labels[i]}")
-    low, high = int(labels.min()), int(labels.max())  # Python ints: 2**64-1 stays itself
-    if low < 0:
-        raise UsageError(f"{path}: label {int(np.argmin(labels))} is {low}; class indices start at 0")
-    for limit, why in _label_limits(classes, names):
-        if high >= limit:
-            raise UsageError(f"{path}: label {int(np.argmax(labels))} is {high}, but {why}")
-    return labels.astype(np.int64)
-
-
-def _label_limits(classes: int | None, names: int) -> list[tuple[int, str]]:
-    """Each bound a label must stay below, and what it comes from."""
-    limits = []
-    if names:
-        limits.append((names, f"the data names {names} classes, so labels go up to {names - 1}"))
-    if classes is not None:
-        why = f"the model has {classes} outputs (labels 0..{classes - 1}); {classes_hint()}"
-        limits.append((classes, why))
-    if not limits:
-        limits.append((MAX_INFERRED_CLASSES, f"archspec reads at most {MAX_INFERRED_CLASSES:,} classes"))
-    return limits
-
-
-def classes_hint(count: int | str = "N") -> str:
-    """How to change the model's number of classes (the spec's head sizes itself from `classes`)."""
-    return f"to train a model with {count} classes give --set classes={count} (the spec's head must use `classes`)"
-
-
 def _fit_shape(images: np.ndarray, shape: tuple[int, ...], path: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """Reshape flat rows (CSV, features) to the input; images of another size are resized later,
     and a note says so (naming both sizes)."""
@@ -363,7 +342,16 @@ def as_dataset(source: Source, assign: np.ndarray | None = None, code: int = 0) 
     if assign is None:
         return ds
     table = tf.constant(assign)
-    kept = ds.enumerate().filter(lambda i, xy: tf.gather(table, i) == code).map(lambda i, xy: xy)
+
+    # Named functions, not lambdas: AutoGraph cannot read the source of two lambdas on one line
+    # and warned "could not transform <lambda>" twice per split.
+    def in_split(i: tf.Tensor, xy: Any) -> tf.Tensor:
+        return tf.gather(table, i) == code
+
+    def without_index(i: tf.Tensor, xy: Any) -> Any:
+        return xy
+
+    kept = ds.enumerate().filter(in_split).map(without_index)
     # A filter hides the size; Keras needs it for progress bars and to know where an epoch ends.
     return kept.apply(tf.data.experimental.assert_cardinality(int(np.sum(assign == code))))
 

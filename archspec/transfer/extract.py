@@ -27,7 +27,28 @@ from ..fileio import OutputLock, atomic_path, atomic_write_text, check_regular_o
 from ..ir import Graph
 
 ATTR_LIMIT = 32_000  # bytes of text kept as an HDF5 attribute
+DEFAULT_SEED = 42  # rows are shuffled before writing, as the notes do; the seed is recorded
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def image_files(folder: Path, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """The image files of one class folder, sorted; a dangling link or a folder named like an image is refused."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
+    for path in files:
+        if path.is_symlink() and not path.exists():
+            raise UsageError(f"{path}: a dangling symbolic link (its target {os.readlink(path)!r} does not exist)")
+        if not path.is_file():
+            raise UsageError(f"{path}: not a regular file, though its name says it is an image")
+    return files
+
+
+def class_folders(root: Path, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> tuple[list[str], list[str]]:
+    """The class subfolders of ``root`` (sorted) and the skipped ones: a subfolder that holds no image
+    is not a class (the notes write their feature files into ``animals/hdf5/``: it must not become one)."""
+    names, skipped = [], []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        (names if any(p.suffix.lower() in suffixes for p in sub.iterdir()) else skipped).append(sub.name)
+    return names, skipped
 
 
 @dataclass(frozen=True)
@@ -37,22 +58,31 @@ class ImageFolder:
     paths: tuple[Path, ...]
     labels: tuple[int, ...]
     label_names: tuple[str, ...]
+    skipped: tuple[str, ...] = ()  # subfolders without images (e.g. archspec's own outputs), not classes
 
     @classmethod
     def scan(cls, root: str | os.PathLike[str]) -> ImageFolder:
         root = Path(root)
         if not root.is_dir():
             raise UsageError(f"--data: no such folder: {root}")
-        names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        names, skipped = class_folders(root)
         paths: list[Path] = []
         labels: list[int] = []
         for k, name in enumerate(names):
-            files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = image_files(root / name)
             paths += files
             labels += [k] * len(files)
         if not paths:
             raise UsageError(f"--data: {root} has no images in class subfolders (one subfolder per class)")
-        return cls(tuple(paths), tuple(labels), tuple(names))
+        return cls(tuple(paths), tuple(labels), tuple(names), tuple(skipped))
+
+    def shuffled(self, seed: int) -> ImageFolder:
+        """The images in a seeded random order (the notes shuffle before writing, so that a later split by
+        index is fair); the seed is recorded in the output file."""
+        order = np.random.default_rng(seed).permutation(len(self.paths))
+        return ImageFolder(
+            tuple(self.paths[i] for i in order), tuple(self.labels[i] for i in order), self.label_names, self.skipped
+        )
 
     def fingerprint(self) -> str:
         h = hashlib.sha256()
@@ -68,23 +98,36 @@ class ExtractResult:
     dim: int
     layers: tuple[str, ...]
     resumed_at: int  # rows already written by an interrupted run (0 for a fresh run)
+    skipped: tuple[str, ...] = ()  # subfolders of the data that hold no images: not classes
 
 
 def load_images(paths: Sequence[Path], shape: Sequence[int]) -> np.ndarray:
     """Read, convert (RGB or grayscale) and resize images into a float32 batch of 0..255 values."""
-    from PIL import Image
 
     height, width, channels = shape
     mode = "L" if channels == 1 else "RGB"
     out = np.empty((len(paths), height, width, channels), dtype=np.float32)
     for i, path in enumerate(paths):
-        try:
-            with Image.open(path) as img:
-                arr = np.asarray(img.convert(mode).resize((width, height), Image.BILINEAR), dtype=np.float32)
-        except OSError as exc:
-            raise UsageError(f"cannot read image {path}: {exc}") from None
-        out[i] = arr.reshape(height, width, channels)
+        out[i] = _read_image(path, mode, (width, height)).reshape(height, width, channels)
     return out
+
+
+def _read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """One image, converted and resized; an unreadable file or a decompression bomb (more pixels
+    than PIL's ``MAX_IMAGE_PIXELS``, about 89 million) is a usage error naming the file."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return np.asarray(img.convert(mode).resize(size, Image.BILINEAR), dtype=np.float32)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UsageError(f"{path}: refused as a possible decompression bomb: {exc}") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # PIL's errors for a damaged or foreign file
+        raise UsageError(f"cannot read image {path}: {exc}") from None
 
 
 def default_layers(graph: Graph) -> tuple[str, ...]:
@@ -122,12 +165,15 @@ def extract(
     progress: bool = True,
     on_flush: Callable[[int], None] | None = None,
     model: Any = None,
+    seed: int | None = DEFAULT_SEED,
 ) -> ExtractResult:
     """Extract features of every image under ``data`` into the HDF5 file ``output``.
 
     ``layers`` are the tapped layers (default :func:`default_layers`); each is flattened and
     they are concatenated. ``on_flush(rows_done)`` is called after every buffer written.
-    ``model`` is the built Keras model of ``graph`` (built here when not given).
+    ``model`` is the built Keras model of ``graph`` (built here when not given). Rows are written
+    in a random order drawn from ``seed`` (recorded as the ``shuffle_seed`` attribute; None keeps
+    the folders' order).
     """
     import keras
 
@@ -138,6 +184,8 @@ def extract(
     output = Path(output)
     check_regular_output(output)  # the partial file and its marker live beside it: not beside /dev/null
     folder = ImageFolder.scan(data)
+    if seed is not None:
+        folder = folder.shuffled(seed)
     tapped = tuple(layers or default_layers(graph))
     model = model if model is not None else build_graph(graph)
     names = {layer.name for layer in model.layers}
@@ -159,6 +207,7 @@ def extract(
         "input_shape": json.dumps(list(image_shape)),
         "images": len(folder.paths),
         "data": str(Path(data).resolve()),
+        "shuffle_seed": "none" if seed is None else seed,
     }
     fingerprint = hashlib.sha256(
         json.dumps([meta["spec_sha256"], tapped, preprocess, folder.fingerprint(), weights_digest(model)]).encode()
@@ -173,7 +222,7 @@ def extract(
             writer.h5.close()  # the partial file and its marker stay for the next run to resume
             raise
         writer.finish(meta)
-    return ExtractResult(output, len(folder.paths), dim, tapped, start)
+    return ExtractResult(output, len(folder.paths), dim, tapped, start, folder.skipped)
 
 
 def _tap(model: Any, name: str) -> Any:

@@ -1,0 +1,54 @@
+"""Labels as class indices, checked before anything is allocated from them (no TensorFlow here:
+``fit-features`` uses it too)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UsageError
+
+#: Without a model to compare with, labels above this are refused rather than given a name each.
+MAX_INFERRED_CLASSES = 100_000
+
+
+def check_labels(labels: np.ndarray, path: str, classes: int | None, names: int = 0) -> np.ndarray:
+    """Labels as int64 class indices, after checking each one: a number, whole, finite, at least 0 and
+    below the model's ``classes`` (or the file's ``names``). Nothing is allocated from a label before."""
+    if labels.ndim == 0 or (labels.ndim == 2 and labels.shape[1] != 1) or labels.ndim > 2:
+        raise UsageError(
+            f"{path}: the labels must be one class index per example (shape (N,)); got shape {labels.shape}"
+        )
+    labels = labels.reshape(-1)
+    if labels.dtype.kind not in "biuf":
+        raise UsageError(f"{path}: labels must be class indices 0, 1, ...; got {labels.dtype} values")
+    if len(labels) == 0:
+        raise UsageError(f"{path} holds no examples")
+    wrong = ~np.isfinite(labels) | (labels != np.round(labels)) if labels.dtype.kind == "f" else None
+    if wrong is not None and wrong.any():
+        i = int(np.argmax(wrong))
+        raise UsageError(f"{path}: labels must be whole class indices 0, 1, ...; label {i} is {labels[i]}")
+    low, high = int(labels.min()), int(labels.max())  # Python ints: 2**64-1 stays itself
+    if low < 0:
+        raise UsageError(f"{path}: label {int(np.argmin(labels))} is {low}; class indices start at 0")
+    for limit, why in _label_limits(classes, names):
+        if high >= limit:
+            raise UsageError(f"{path}: label {int(np.argmax(labels))} is {high}, but {why}")
+    return labels.astype(np.int64)
+
+
+def _label_limits(classes: int | None, names: int) -> list[tuple[int, str]]:
+    """Each bound a label must stay below, and what it comes from."""
+    limits = []
+    if names:
+        limits.append((names, f"the data names {names} classes, so labels go up to {names - 1}"))
+    if classes is not None:
+        why = f"the model has {classes} outputs (labels 0..{classes - 1}); {classes_hint()}"
+        limits.append((classes, why))
+    if not limits:
+        limits.append((MAX_INFERRED_CLASSES, f"archspec reads at most {MAX_INFERRED_CLASSES:,} classes"))
+    return limits
+
+
+def classes_hint(count: int | str = "N") -> str:
+    """How to change the model's number of classes (the spec's head sizes itself from `classes`)."""
+    return f"to train a model with {count} classes give --set classes={count} (the spec's head must use `classes`)"
