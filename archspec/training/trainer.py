@@ -448,7 +448,7 @@ def _default_monitor(validation: bool) -> str:
 def _check_labels(splits: Any, classes: int) -> None:
     """Data that names its classes (a folder, label_names) must name as many as the model has outputs:
     a 17-way model on 3 classes trains phantom classes and reports a meaningless top-5."""
-    from .data import classes_hint
+    from .labels import classes_hint
 
     if splits.names_given and len(splits.class_names) != classes:
         raise UsageError(
