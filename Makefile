@@ -70,6 +70,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_zoo_summary.py
 	$(PY) bench/bench_hostile.py
 	$(PY) bench/bench_training.py
+	$(PY) bench/bench_export.py
 
 # A longer fuzz run than the test suite's (tools/fuzz.py; crashes are saved to fuzz-crashes/).
 FUZZ_SECONDS ?= 300

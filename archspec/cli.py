@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "evaluate": "archspec.commands.train_cmds:evaluate",
     "predict": "archspec.commands.train_cmds:predict",
     "activations": "archspec.commands.train_cmds:activations",
+    "export": "archspec.commands.export_cmds:export",
 }
 
 

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 _FRAMEWORK_LINE = re.compile(
     r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\] "
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)"
+    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\."
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)"
 )
 
 _started = False
@@ -50,7 +51,7 @@ def start(verbose: bool = False) -> None:
     if _started:
         return
     verbose = verbose or os.environ.get("ARCHSPEC_VERBOSE", "") not in ("", "0")
-    with contextlib.nullcontext() if verbose else _framework_lines_dropped():
+    with contextlib.nullcontext() if verbose else framework_lines_dropped():
         import keras  # noqa: F401
         import tensorflow as tf
 
@@ -59,7 +60,8 @@ def start(verbose: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def _framework_lines_dropped() -> Iterator[None]:
+def framework_lines_dropped() -> Iterator[None]:
+    """Keep the framework's log lines written to fd 2 meanwhile off the terminal; replay the rest."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as sink:

@@ -19,6 +19,7 @@ I0000 00:00:1795640716.445411    7860 cudart_stub.cc:31] Could not find cuda dri
 I0000 00:00:1795640716.536804    7860 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions.
 To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.
 E0000 00:00:1795640719.725371    7860 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: UNKNOWN ERROR (303)
+INFO: Created TensorFlow Lite XNNPACK delegate for CPU.
 """
 
 
@@ -35,7 +36,7 @@ def test_other_lines_are_not(line):
 
 
 def test_lines_written_to_fd_2_meanwhile_are_filtered_not_lost(capfd):
-    with framework._framework_lines_dropped():
+    with framework.framework_lines_dropped():
         os.write(2, SAMPLE.encode())
         os.write(2, b"a real problem the user must see\n")
         print("python-level warning", file=sys.stderr)
