@@ -385,5 +385,19 @@ def schema(output: str | None) -> None:
         click.echo(text, nl=False)
 
 
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "markdown", "json", "csv"]), default="table", show_default=True
+)
+def compare(runs: tuple[str, ...], fmt: str) -> None:
+    """Training runs side by side: spec, params, MACs, epochs, best, last-epoch and test metrics (no TensorFlow)."""
+    from . import runs as runs_mod
+
+    rows = runs_mod.compare(runs)
+    render = {"table": runs_mod.to_table, "markdown": runs_mod.to_markdown, "json": runs_mod.to_json}
+    click.echo(render.get(fmt, runs_mod.to_csv)(rows), nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
