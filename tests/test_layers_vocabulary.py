@@ -146,6 +146,8 @@ CASES = [
     Case("permute_map", (3, 4, 6), ({"permute": [3, 1, 2]},), _layer(lambda k: k.layers.Permute((3, 1, 2)))),
     Case("dense_tokens", (5, 6), ({"dense": 4, "activation": "gelu"},),
          _layer(lambda k: k.layers.Dense(4, activation="gelu"))),
+    Case("dense_per_position", (3, 4, 6), ({"dense": 5, "per_position": True, "bias": False},),
+         _layer(lambda k: k.layers.Dense(5, use_bias=False))),
     Case("reshape_inferred", (4, 4, 6), ({"reshape": [-1, 6]},), _layer(lambda k: k.layers.Reshape((-1, 6)))),
     Case("gelu", (4, 5), ("gelu",), _layer(lambda k: k.layers.Activation("gelu"))),
     Case("hard_swish", (4, 5), ("hard_swish",), _layer(lambda k: k.layers.Activation("hard_swish"))),
@@ -241,6 +243,98 @@ def test_patches_then_dense_is_keras_patch_embedding_conv(keras):
     assert archspec.summary(spec)["embed"].shape == tuple(reference.output.shape[1:]) == (6, 5)
 
 
+# -- whole networks of the new layers: the issue's authorities -------------------------------------
+
+VIT_B16 = """\
+archspec: 1
+name: vit_b16
+input: [224, 224, 3]
+vars: {dim: 768, heads: 12, mlp: 3072, depth: 12}
+blocks:
+  encoder:
+    params: {dim: null, heads: null, mlp: null}
+    layers:
+      - {layernorm: null, epsilon: 1.0e-6, name: ln1}
+      - {attention: "${heads}", key_dim: "${dim // heads}", name: mha}
+      - {add: null, inputs: [input, mha], name: add1}
+      - {layernorm: null, epsilon: 1.0e-6, name: ln2}
+      - {dense: "${mlp}", activation: gelu, name: fc1}
+      - {dense: "${dim}", name: fc2}
+      - {add: null, inputs: [add1, fc2], name: add2}
+layers:
+  - {patches: 16}
+  - {dense: "${dim}", name: embed}
+  - class_token
+  - position_embedding
+  - {repeat: "${depth}", as: i, layers: [{encoder: {dim: "${dim}", heads: "${heads}", mlp: "${mlp}"}, name: "block${i}"}]}
+  - {layernorm: null, epsilon: 1.0e-6, name: ln}
+  - select_token
+  - {dense: 1000, name: head}
+"""
+
+CONVNEXT_TINY = """\
+archspec: 1
+name: convnext_tiny
+input: [224, 224, 3]
+blocks:
+  cnblock:
+    params: {dim: null}
+    layers:
+      - {depthwise: 7, padding: same, name: dw}
+      - {layernorm: null, epsilon: 1.0e-6, name: ln}
+      - {dense: "${4 * dim}", per_position: true, activation: gelu, name: pw1}
+      - {dense: "${dim}", per_position: true, name: pw2}
+      - {layer_scale: 1.0e-6, name: ls}
+      - {add: null, inputs: [input, ls], name: add}
+layers:
+  - {conv: 96, kernel: 4, strides: 4, name: stem}
+  - {layernorm: null, epsilon: 1.0e-6, name: stem_ln}
+  - {repeat: 3, as: i, layers: [{cnblock: 96, name: "s0b${i}"}]}
+  - {layernorm: null, epsilon: 1.0e-6, name: d1_ln}
+  - {conv: 192, kernel: 2, strides: 2, name: d1}
+  - {repeat: 3, as: i, layers: [{cnblock: 192, name: "s1b${i}"}]}
+  - {layernorm: null, epsilon: 1.0e-6, name: d2_ln}
+  - {conv: 384, kernel: 2, strides: 2, name: d2}
+  - {repeat: 9, as: i, layers: [{cnblock: 384, name: "s2b${i}"}]}
+  - {layernorm: null, epsilon: 1.0e-6, name: d3_ln}
+  - {conv: 768, kernel: 2, strides: 2, name: d3}
+  - {repeat: 3, as: i, layers: [{cnblock: 768, name: "s3b${i}"}]}
+  - gap
+  - {layernorm: null, epsilon: 1.0e-6, name: head_ln}
+  - {dense: 1000, name: head}
+"""
+
+
+def test_vit_b16_reaches_the_papers_parameter_count():
+    """ViT-Base/16 written with the new layers: 86,567,656 parameters (Keras' count, the
+    paper's 86M); 17.56 G MACs with attention's products (timm lists 17.6 GMACs)."""
+    analysis = archspec.summary(VIT_B16)
+    assert analysis.total_params == 86_567_656
+    assert analysis.output_shapes == [(1000,)]
+    assert round(analysis.macs / 1e9, 2) == 17.56
+
+
+def test_convnext_tiny_reaches_keras_parameter_count():
+    analysis = archspec.summary(CONVNEXT_TINY)
+    assert analysis.total_params == 28_589_128  # keras.applications.ConvNeXtTiny(weights=None)
+    assert round(analysis.macs / 1e9, 2) == 4.46  # the paper's 4.5 GFLOPs
+
+
+@pytest.mark.slow
+def test_convnext_tiny_matches_keras_application_layer_by_layer(keras):
+    """Every weighted layer, in order: same parameter count and output shape as Keras' own
+    ConvNeXtTiny (whose stem and downsampling layers are nested Sequentials)."""
+
+    def flat(layers):
+        for layer in layers:
+            yield from flat(layer.layers) if isinstance(layer, keras.Sequential) else [layer]
+
+    reference = keras.applications.ConvNeXtTiny(weights=None)
+    theirs = [(layer.count_params(), tuple(layer.output.shape[1:])) for layer in flat(reference.layers)]
+    ours = [(s.params, s.shape) for s in archspec.summary(CONVNEXT_TINY).layers if s.params]
+    assert ours == [t for t in theirs if t[0]]
+
+
 # -- static rules and errors (no Keras) ------------------------------------------------------------
 
 
@@ -261,6 +355,17 @@ def test_dense_on_tokens_is_position_wise():
     assert stats.shape == (197, 3072)
     assert stats.trainable_params == 768 * 3072 + 3072
     assert stats.macs == 197 * 768 * 3072
+
+
+def test_dense_per_position_on_a_feature_map_is_a_pointwise_conv():
+    dense = archspec.summary(_spec({"dense": 16, "per_position": True}))["dense"]
+    conv = archspec.summary(_spec({"conv": 16, "kernel": 1}))["conv"]
+    assert (dense.shape, dense.params, dense.macs, dense.other_ops) == (
+        conv.shape,
+        conv.params,
+        conv.macs,
+        conv.other_ops,
+    )
 
 
 def test_reshape_infers_its_minus_one():

@@ -17,19 +17,25 @@ class Dense(LayerType):
 
     On a sequence of tokens, shape (tokens, dim), it acts on the last axis of every token
     with the same weights, as Keras' ``Dense`` does (the transformer's position-wise MLP).
+    On a feature map it does so only with ``per_position: true`` (ConvNeXt's pointwise
+    layers, a 1x1 conv by another name): there a dense layer is usually a forgotten flatten.
     """
 
     name = "dense"
     aliases = ("fc",)
     keras_class = "Dense"
     primary = "units"
-    args = (Arg("units", "int", low=1, keras="units"), ACTIVATION, BIAS, INIT, L2)
+    args = (
+        Arg("units", "int", low=1, keras="units"), ACTIVATION, BIAS, INIT, L2,
+        Arg("per_position", "bool", False,
+            doc="Accept a feature map and act on its channels at every position (Keras Dense on a 4-D tensor)."),
+    )  # fmt: skip
 
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
         (shape,) = inputs
-        # A feature map into dense is almost always a forgotten flatten, so it stays an error;
-        # tokens (rank 2) are what a transformer's MLP reads.
-        if len(shape) not in (1, 2):
+        # A feature map into dense is almost always a forgotten flatten, so it stays an error
+        # unless asked for; tokens (rank 2) are what a transformer's MLP reads.
+        if len(shape) > 2 and not node.args["per_position"]:
             raise ShapeError(
                 f"dense needs a flat input; got shape {list(shape)}. "
                 "Insert `flatten` (keeps every value) or `gap` (global average pooling) before it"
