@@ -335,6 +335,71 @@ def test_convnext_tiny_matches_keras_application_layer_by_layer(keras):
     assert ours == [t for t in theirs if t[0]]
 
 
+UNET = """\
+archspec: 1
+name: unet
+input: [572, 572, 1]
+vars: {w: 64}
+blocks:
+  double:
+    params: {f: null}
+    layers:
+      - {conv: "${f}", kernel: 3, activation: relu, name: c1}
+      - {conv: "${f}", kernel: 3, activation: relu, name: c2}
+  up:
+    params: {f: null}
+    layers:
+      - {conv_transpose: "${f}", kernel: 2, strides: 2, inputs: input0, name: upconv}
+      - {crop_to: null, inputs: [input1, upconv], name: crop}
+      - {concat: null, inputs: [crop, upconv], name: cat}
+      - {double: "${f}", name: convs}
+layers:
+  - {double: "${w}", name: e1}
+  - {maxpool: 2, name: p1}
+  - {double: "${2 * w}", name: e2}
+  - {maxpool: 2, name: p2}
+  - {double: "${4 * w}", name: e3}
+  - {maxpool: 2, name: p3}
+  - {double: "${8 * w}", name: e4}
+  - {maxpool: 2, name: p4}
+  - {double: "${16 * w}", name: bottom}
+  - {up: "${8 * w}", inputs: [bottom, e4], name: u4}
+  - {up: "${4 * w}", inputs: [u4, e3], name: u3}
+  - {up: "${2 * w}", inputs: [u3, e2], name: u2}
+  - {up: "${w}", inputs: [u2, e1], name: u1}
+  - {conv: 2, kernel: 1, name: out}
+"""
+
+
+def test_unet_is_figure_1_of_the_paper():
+    """Ronneberger et al. 2015, Figure 1: valid 3x3 convs, 2x2 up-convs, copy and crop."""
+    analysis = archspec.summary(UNET)
+    assert analysis.total_params == 31_030_658
+    sizes = [s.shape[0] for s in analysis.layers if s.type in ("conv", "maxpool", "conv_transpose")]
+    assert sizes == [570, 568, 284, 282, 280, 140, 138, 136, 68, 66, 64, 32, 30, 28,
+                     56, 54, 52, 104, 102, 100, 200, 198, 196, 392, 390, 388, 388]  # fmt: skip
+    assert analysis["u4_crop"].shape == (56, 56, 512) and analysis.output_shapes == [(388, 388, 2)]
+
+
+@pytest.mark.slow
+def test_small_unet_builds_and_trains_on_per_pixel_labels(keras):
+    spec = UNET.replace("[572, 572, 1]", "[188, 188, 1]").replace("{w: 64}", "{w: 2}")
+    analysis = archspec.summary(spec)
+    model = archspec.build(spec)
+    for stats in analysis.layers:
+        layer = model.get_layer(stats.name)
+        assert (tuple(layer.output.shape[1:]), weight_counts(layer)) == (
+            stats.shape,
+            (stats.trainable_params, stats.non_trainable_params),
+        ), stats.name
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 188, 188, 1)).astype("float32")
+    y = rng.integers(0, 2, size=(2, *analysis.output_shapes[0][:2]))  # a class per output pixel
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, epochs=2, batch_size=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
 # -- static rules and errors (no Keras) ------------------------------------------------------------
 
 
