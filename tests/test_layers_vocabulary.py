@@ -400,6 +400,27 @@ def test_small_unet_builds_and_trains_on_per_pixel_labels(keras):
     assert np.all(np.isfinite(history.history["loss"]))
 
 
+@pytest.mark.slow
+def test_tiny_vit_trains_compiled_with_xla_and_in_mixed_precision(keras):
+    """The custom layers cast their weights to the compute dtype and trace under XLA."""
+    spec = _spec(
+        {"patches": 4}, {"dense": 16}, "class_token", "position_embedding",
+        {"layernorm": None}, {"attention": 2, "key_dim": 8, "dropout": 0.1}, {"layer_scale": 0.1},
+        {"select_token": "first"}, {"dense": 3, "name": "predictions"}, shape=(8, 8, 3),
+    )  # fmt: skip
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(8, 8, 8, 3)).astype("float32"), rng.integers(0, 3, 8)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = archspec.build(spec)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=True)
+        history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert model.get_layer("attention").compute_dtype == "float16" and model(x).dtype == "float32"
+
+
 # -- static rules and errors (no Keras) ------------------------------------------------------------
 
 
