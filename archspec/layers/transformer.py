@@ -54,7 +54,8 @@ class Attention(LayerType):
 
     Self-attention on the previous layer by default; ``inputs: [query, value]`` or
     ``[query, value, key]`` attends from one tensor to others. The output has the query's
-    shape. On a feature map (H, W, C) it attends over all H x W positions.
+    shape. On a feature map (H, W, C) it attends over all H x W positions. archspec's class
+    is Keras' own (same weights, names and arithmetic), callable on one tensor or a list.
     """
 
     name = "attention"
