@@ -373,8 +373,8 @@ class Expander:
     def unknown_type_hint(self, word: str) -> str:
         """A stray argument (``- kernel: 3`` under ``- conv: 16``) is said to be one: the nearest
         type name ('relu') would send the user the wrong way."""
-        above = self.above if isinstance(self.above, dict) else {self.above: None} if isinstance(self.above, str) else {}
-        owner = next((k for k in above if k in self.type_names), None)
+        above = {self.above: None} if isinstance(self.above, str) else self.above  # a bare name: {conv: None}
+        owner = next((k for k in above if k in self.type_names), None) if isinstance(above, dict) else None
         if owner is not None and word in self.arg_names(owner):
             return (
                 f" It looks like an argument of the layer above ({owner}): write it in that layer's item, "

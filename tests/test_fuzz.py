@@ -34,7 +34,7 @@ FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 #: Arguments the generic strategy leaves at their defaults: they couple to the input shape
 #: (groups must divide channels, noise_shape and target must match it) or to each other.
 _FIXED = {"groups", "noise_shape", "target", "dilation", "seed", "mean", "variance", "axis", "keepdims"}
-_TOKENS_ONLY = ("class_token", "select_token", "patches")  # they need or make (tokens, dim), not feature maps
+_TOKENS_ONLY = ("class_token", "select_token", "patches", "conv1d")  # they need or make sequences, not maps
 _SINGLE = sorted(n for n, lt in registry().types.items() if not lt.multi_input and n not in ("reshape", *_TOKENS_ONLY))
 _SAME = {"padding": "same"}
 _SPATIAL_SAFE = {
