@@ -27,7 +27,7 @@ from archspec.registry import registry
 NEW_TYPES = {
     "layernorm", "groupnorm", "layer_scale", "conv_transpose", "upsample", "resize", "crop_to",
     "attention", "class_token", "position_embedding", "select_token",
-    "patches", "permute",
+    "patches", "permute", "conv1d",
     "gelu", "hard_swish", "hard_sigmoid", "dense", "reshape",  # older types the issue asks again of
 }  # fmt: skip
 
@@ -151,6 +151,12 @@ CASES = [
          weights=False),
     Case("permute_tokens", (5, 6), ({"permute": [2, 1]},), _layer(lambda k: k.layers.Permute((2, 1)))),
     Case("permute_map", (3, 4, 6), ({"permute": [3, 1, 2]},), _layer(lambda k: k.layers.Permute((3, 1, 2)))),
+    Case("conv1d", (9, 4), ({"conv1d": 6, "kernel": 4, "activation": "relu"},),
+         _layer(lambda k: k.layers.Conv1D(6, 4, activation="relu"))),
+    Case("conv1d_same_strided", (9, 4), ({"conv1d": 3, "kernel": 3, "strides": 2, "padding": "same"},),
+         _layer(lambda k: k.layers.Conv1D(3, 3, strides=2, padding="same"))),
+    Case("conv1d_causal_dilated", (9, 4), ({"conv1d": 3, "kernel": 2, "dilation": 3, "padding": "causal"},),
+         _layer(lambda k: k.layers.Conv1D(3, 2, dilation_rate=3, padding="causal"))),
     Case("dense_tokens", (5, 6), ({"dense": 4, "activation": "gelu"},),
          _layer(lambda k: k.layers.Dense(4, activation="gelu"))),
     Case("dense_per_position", (3, 4, 6), ({"dense": 5, "per_position": True, "bias": False},),
@@ -494,6 +500,9 @@ def test_conv_transpose_macs_count_every_input_value_against_the_kernel():
         ([{"dense": 4}], (8, 8, 3), "dense needs a flat input; got shape [8, 8, 3]"),
         ([{"patches": 3}], (8, 8, 3), "patches of 3x3 do not tile the 8x8 input"),
         ([{"permute": [1, 3]}], (8, 8, 3), "permute needs `dims` to be a permutation of 1..3"),
+        ([{"conv1d": 4}], (8, 8, 3), "conv1d needs a sequence, shape (steps, channels)"),
+        ([{"conv1d": 4, "kernel": 5, "dilation": 2}], (8, 3), "a window of 5 (dilation 2) does not fit 8 steps"),
+        ([{"conv1d": 4, "strides": 2, "dilation": 2}], (8, 3), "`strides` > 1 cannot be combined with `dilation` > 1"),
     ],
 )  # fmt: skip
 def test_bad_use_is_a_located_error(layers, shape, message):

@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     normalization,
     pooling,
     regularization,
+    sequence,
     transformer,
     upsampling,
 )
