@@ -415,3 +415,15 @@ def test_fit_features_refuses_classes_too_small_to_split(tmp_path):
     result = CliRunner().invoke(main, ["fit-features", str(path)])
     assert result.exit_code == 2, result.output
     assert "at least 2 rows of every class; only 1 of: b" in result.output
+
+
+def test_resume_removes_a_checkpoint_a_kill_left_after_the_commit(tmp_path):
+    from archspec.training.rundir import RunDir
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    for name in ("epoch-0002.keras", "epoch-0003.keras", "notes.keras"):
+        (run / "checkpoints" / name).write_text("x")
+    removed = RunDir(run).remove_stale_checkpoints({"checkpoint": "checkpoints/epoch-0003.keras"})
+    assert removed == [run / "checkpoints" / "epoch-0002.keras"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0003.keras", "notes.keras"]

@@ -331,3 +331,44 @@ def test_include_top_with_own_classes_matches_keras(keras):
     model = keras.applications.ResNet50(weights=None, include_top=True, classes=7, input_shape=(32, 32, 3))
     assert dict_table(text) == dict_table(model)
     assert archspec.build(text).count_params() == model.count_params()
+
+
+def test_predict_uses_the_bases_own_preprocessing_and_says_what_it_cannot_know(keras, tmp_path):
+    """Issue 14 item 6: predict rescaled a pretrained application's inputs to [0, 1] and printed indices."""
+    from PIL import Image
+
+    from archspec.cli import main
+    from archspec.training import evaluate as ev
+    from archspec.transfer.preprocess import preprocess_function
+
+    weights = tmp_path / "vgg.weights.h5"
+    keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3)).save_weights(weights)
+    spec = tmp_path / "pets.yaml"
+    spec.write_text(
+        "archspec: 1\nname: pets\ninput: [32, 32, 3]\nclasses: 3\n"
+        f"base: {{application: vgg16, weights: {weights.name}}}\n"
+        "layers: [{fc_head: 8, classes: 3, pooling: gap}]\n"
+    )
+    image = tmp_path / "cat.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(image)
+    loaded = ev.open_model(spec)
+    assert loaded.normalize == {"preprocess_input": "keras.applications.vgg16"}
+    x = preprocess_function("keras.applications.vgg16")(ev.read_image(image, (32, 32, 3))[None])
+    expected = np.asarray(loaded.model(x, training=False))[0]
+    (top, *_), *_ = ev.predict(loaded, [image], top_k=3)
+    assert top == (str(int(expected.argmax())), pytest.approx(float(expected.max()), rel=1e-5))
+
+    names = tmp_path / "names.txt"
+    names.write_text("cat\ndog\nbird\n")
+    result = CliRunner().invoke(main, ["predict", str(spec), str(image), "--labels", str(names)])
+    assert result.exit_code == 0, result.output
+    assert f"1. {['cat', 'dog', 'bird'][int(expected.argmax())]}" in result.output and "note:" not in result.output
+
+    model = tmp_path / "pets.keras"  # a bare model file cannot tell its preprocessing or names: said, not guessed
+    loaded.model.save(model)
+    result = CliRunner().invoke(main, ["predict", str(model), str(image)])
+    assert result.exit_code == 0, result.output
+    assert "has no run directory: images are rescaled to [0, 1]" in result.output
+    assert "the model has 3 classes and no run directory names them" in result.output
+    result = CliRunner().invoke(main, ["predict", str(model), str(image), "--preprocess", "vgg16", "-k", "1"])
+    assert f"{float(expected.max()):.4f}" in result.output and "rescaled" not in result.output

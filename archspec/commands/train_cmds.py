@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..cli import variant_names
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..training.evaluate import Loaded
 
 
 @click.command()
@@ -171,18 +175,58 @@ def evaluate(
     default=None,
     help="A text file of class names, one per line (default: the run's, or 0, 1, ...).",
 )
-def predict(model: str, images: tuple[str, ...], top_k: int, labels: str | None) -> None:
-    """Top-k classes, with names and probabilities, for each image (MODEL: a .keras file or run directory)."""
+@click.option(
+    "--preprocess",
+    default=None,
+    help="How images are scaled: rescale, none, caffe, tf, torch or a keras.applications module "
+    "(default: the run's, a spec's base's own, or rescale).",
+)
+def predict(model: str, images: tuple[str, ...], top_k: int, labels: str | None, preprocess: str | None) -> None:
+    """Top-k classes, with names and probabilities, for each image (MODEL: a run directory, a .keras
+    file, or a spec, built with its base's weights and read with the base's own preprocessing)."""
     from ..training import evaluate as ev
 
-    loaded = ev.open_model(model)
+    loaded = with_preprocess(ev.open_model(model), preprocess)
     if labels:
-        names = tuple(line.strip() for line in Path(labels).read_text(encoding="utf-8").splitlines() if line.strip())
-        loaded = replace(loaded, class_names=names)
+        loaded = replace(loaded, class_names=read_labels(labels))
+    for note in (ev.input_note(loaded), _names_note(loaded, labels)):
+        if note:
+            click.echo(f"note: {note}", err=True)
     for image, top in zip(images, ev.predict(loaded, images, top_k)):
         click.echo(image)
         for rank, (name, prob) in enumerate(top, 1):
             click.echo(f"  {rank}. {name:<20} {prob:.4f}")
+
+
+def with_preprocess(loaded: Loaded, preprocess: str | None) -> Loaded:
+    """The model's input scaling, replaced by --preprocess (an override always wins)."""
+    if preprocess is None:
+        return loaded
+    if preprocess in ("rescale", "none"):
+        from ..training.config import data_config
+
+        return replace(loaded, normalize=data_config({"normalize": preprocess}).normalize)
+    from ..training.data import preprocess_input
+
+    preprocess_input(preprocess)  # an unknown name is refused here, with the names it takes
+    return replace(loaded, normalize={"preprocess_input": preprocess})
+
+
+def read_labels(path: str) -> tuple[str, ...]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _names_note(loaded: Loaded, labels: str | None) -> str | None:
+    classes = int(loaded.model.outputs[0].shape[-1])
+    names = loaded.class_names
+    if len(names) >= classes:
+        return None
+    where = f"{labels} names {len(names)}" if labels else "no run directory names them"
+    return f"the model has {classes} classes and {where}: the others are shown by index (give --labels FILE)"
 
 
 @click.command()

@@ -46,11 +46,17 @@ def load_model(path: str | Path) -> keras.Model:
     return load_model_file(path)
 
 
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
 def open_model(target: str | Path, which: str = "best") -> Loaded:
-    """A run directory (its best or last model) or a ``.keras`` file, with the run's settings when known."""
+    """A run directory (its best or last model), a ``.keras`` file, or a spec (built with its base's
+    weights, read with the base's own preprocessing), with the run's settings when known."""
     import json
 
     target = Path(target)
+    if target.suffix.lower() in SPEC_SUFFIXES:
+        return _open_spec(target)
     run_dir = target if target.is_dir() else (target.parent if (target.parent / "run.json").exists() else None)
     model_path = target
     if target.is_dir():
@@ -62,10 +68,35 @@ def open_model(target: str | Path, which: str = "best") -> Loaded:
     model = load_model(model_path)
     meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8")) if run_dir else {}
     data = meta.get("data")
-    classes = int(model.outputs[0].shape[-1])
-    names = tuple(meta.get("class_names") or (str(i) for i in range(classes)))
+    names = tuple(meta.get("class_names") or ())  # unknown: predict numbers them and says so
     seed = _seed(run_dir)
     return Loaded(model, model_path, run_dir, (data or {}).get("normalize"), names, data, seed)
+
+
+def _open_spec(path: Path) -> Loaded:
+    """The model a spec builds (a pretrained base loads its weights file), with the preprocessing the
+    base expects: ``predict base.yaml cat.jpg`` classifies as the application itself would."""
+    from ..cli import load_graph
+    from ..keras_backend import build_graph
+    from ..transfer.keras_build import probing
+    from ..transfer.plan import plan
+
+    with probing():  # a base without a reference spec is measured by Keras
+        graph = load_graph(str(path))
+    model = build_graph(graph)
+    preprocess = plan(graph).preprocess if graph.sections.get("base") else None
+    normalize = {"preprocess_input": preprocess} if preprocess else None
+    return Loaded(model, path, None, normalize, ())
+
+
+def input_note(loaded: Loaded) -> str | None:
+    """What a bare model file cannot tell: how its inputs were scaled (said, never guessed silently)."""
+    if loaded.run_dir is not None or loaded.normalize is not None:
+        return None
+    return (
+        f"{loaded.path} has no run directory: images are rescaled to [0, 1]; a pretrained base wants its own "
+        "preprocessing (give --preprocess, e.g. resnet50, or predict with the spec itself)"
+    )
 
 
 def _seed(run_dir: Path | None) -> int | None:
@@ -173,7 +204,8 @@ def prepare(images: np.ndarray, loaded: Loaded) -> np.ndarray:
 
 
 def predict(loaded: Loaded, images: Sequence[str | Path], top_k: int = 5) -> list[list[tuple[str, float]]]:
-    """For each image, its ``top_k`` classes with probabilities, most likely first."""
+    """For each image, its ``top_k`` classes with probabilities, most likely first (classes without a
+    name are numbered)."""
     model = main_output(loaded.model)
     shape = tuple(model.inputs[0].shape[1:])
     batch = prepare(np.stack([read_image(p, shape) for p in images]), loaded)

@@ -136,6 +136,18 @@ class RunDir:
             return
         path.unlink(missing_ok=True)
 
+    def remove_stale_checkpoints(self, state: Mapping[str, Any]) -> list[Path]:
+        """Remove the checkpoints an epoch's commit replaced but a kill left (between the commit and the
+        delete): archspec's own ``epoch-NNNN.keras`` files other than the one state.json names."""
+        keep = state.get("checkpoint")
+        removed = []
+        for file in sorted((self.path / "checkpoints").glob("epoch-*.keras")):
+            name = f"checkpoints/{file.name}"
+            if name != keep and CHECKPOINT.fullmatch(name) and file.is_file() and not file.is_symlink():
+                file.unlink()
+                removed.append(file)
+        return removed
+
     def repair_best(self, state: Mapping[str, Any]) -> bool:
         """After a kill between an epoch's commit and its best-model copy: make the copy. True if it was needed."""
         best, checkpoint = state.get("best") or {}, state.get("checkpoint")

@@ -240,7 +240,10 @@ def _resume(rd: Any, epochs: int | None, echo: Callable[[str], None], verbose: A
     cfg = replace(cfg, data=stored_data_config(meta["data"]))
     for leftover in rd.clean_temporaries():
         rd.log(f"removed the half-written {leftover.name}")
-    rd.repair_best(rd.read_json("state.json") or {})
+    state = rd.read_json("state.json") or {}
+    rd.repair_best(state)
+    for stale in rd.remove_stale_checkpoints(state):
+        rd.log(f"removed {stale.name}, which the last committed epoch replaced")
     rd.log(f"resuming (state: {rd.read_json('state.json')})")
     return _run(rd, doc, graph, cfg, options, echo, resume=True)
 
