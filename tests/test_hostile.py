@@ -743,3 +743,16 @@ def test_the_writer_audit_can_fail():
     for bad in ['open(path, "w")', "model.save(path)", "fig.savefig(out)", 'h5py.File(p, "w")', "p.write_text(s)"]:
         assert _WRITES.search(bad), bad
     assert not _WRITES.search('h5py.File(p, "r")') and not _WRITES.search('open(p, "rb")')
+
+
+# -- standard input ------------------------------------------------------------------------------------------------
+
+
+def test_endless_stdin_is_refused_after_the_size_limit_not_read_whole():
+    """`archspec validate - < /dev/zero` read until the machine ran out of memory; now it stops at 1 MiB + 1."""
+    with open("/dev/zero", "rb") as zeros:  # only read from: the device is never written
+        proc = subprocess.run(
+            [sys.executable, "-m", "archspec", "validate", "-"], stdin=zeros, capture_output=True, text=True, timeout=60
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == "<stdin>: spec text is larger than 1048576 bytes"
