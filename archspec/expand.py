@@ -95,6 +95,8 @@ class Expander:
     # -- reporting ---------------------------------------------------------------------------
     def fail(self, message: str, path: SpecPath, at_key: bool = False) -> None:
         self.failures += 1  # counts repeats of a problem too (reported once): a template must be clean
+        if path[:1] == ("pattern",):  # an item the pattern made has no place but the pattern string
+            path = ("pattern",)
         problem = self.doc.problem(message, path, at_key)
         # A mistake written once is reported once, where it is written, however many repeat
         # iterations, block instances or pattern positions met it: the note names them.

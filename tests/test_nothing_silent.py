@@ -516,3 +516,18 @@ def test_expanded_spec_under_set_is_the_same_network(path: str) -> None:
     again = archspec.expand(dump(graph))
     check_expectations(analyse(again))  # validates: no figures pinned the overridden network
     assert _figures(again) == _figures(graph)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "tokens"),
+    [
+        ("INPUT -> [CONV -> RELU]*X -> FC", "{CONV: {conv: 4}}"),  # an unknown count
+        ("INPUT -> [CONV -> POOL]*3 -> FC", "{CONV: {conv: 4}}"),  # a pool too many for 8x8
+        ("INPUT -> [CONV -> RELU]*2 -> FC", "{CONV: {conv: '${nope}'}}"),  # in a token: at the token
+    ],
+)
+def test_pattern_problems_carry_no_internal_paths(pattern: str, tokens: str) -> None:
+    text = f"archspec: 1\ninput: [8, 8, 1]\nclasses: 3\npattern: '{pattern}'\ntokens: {tokens}\n"
+    for problem in _problems(text):
+        assert problem.path == ("pattern",) or problem.path[:1] == ("tokens",), problem
+        assert "layers[" not in str(problem) and "pattern[" not in str(problem)
