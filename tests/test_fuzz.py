@@ -13,6 +13,9 @@
 from __future__ import annotations
 
 import random
+import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -22,6 +25,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import archspec
+from archspec import budget
 from archspec.errors import ArchspecError
 from archspec.registry import REQUIRED, Arg, registry
 
@@ -237,9 +241,9 @@ def test_mutated_bundled_specs(seed, rng: random.Random):
 
 
 def test_the_harness_reports_a_crash(monkeypatch):
-    monkeypatch.setattr(FUZZ, "run_pipeline", lambda text: {}["boom"])
+    monkeypatch.setattr(FUZZ, "run_pipeline", lambda text, execute=False: {}["boom"])
     assert FUZZ.check_one("x")[0] == "crash"
-    monkeypatch.setattr(FUZZ, "run_pipeline", lambda text: archspec.expand("archspec: 1"))
+    monkeypatch.setattr(FUZZ, "run_pipeline", lambda text, execute=False: archspec.expand("archspec: 1"))
     assert FUZZ.check_one("x")[0] == "refused"
 
 
@@ -269,3 +273,63 @@ def test_values_keras_refuses_are_refused_statically():
     # found by the Keras-parity property: archspec accepted gaussian_noise stddev 2.0, Keras raised
     with pytest.raises(ArchspecError, match=r"`stddev` must be <= 1. Received: stddev=2.0"):
         archspec.expand({"archspec": 1, "input": [4, 4, 1], "layers": [{"gaussian_noise": 2.0}, "flatten"]})
+
+
+# -- the fuzzer's own checks (issue 21): steps, same network, generated code ----------------------
+
+_SMALL = "archspec: 1\ninput: [8, 8, 1]\nclasses: 3\nlayers: [{conv: 4}, flatten, {dense: '${classes}'}]\n"
+
+
+def test_the_harness_checks_the_step_bound(monkeypatch):
+    assert FUZZ.check_one(_SMALL) == ("ok", "compiled")
+    monkeypatch.setattr(FUZZ, "step_bound", lambda: 3)
+    status, detail = FUZZ.check_one(_SMALL)
+    assert status == "crash" and "steps; the bound is 3" in detail
+
+
+def test_the_harness_checks_that_expand_output_is_the_same_network(monkeypatch):
+    from archspec import emit_yaml
+
+    real = emit_yaml.dump
+    monkeypatch.setattr(emit_yaml, "dump", lambda graph: real(graph).replace("filters: 4", "filters: 5"))
+    status, detail = FUZZ.check_one(_SMALL)
+    assert status == "crash" and "not a spec of the same network" in detail
+
+
+def test_hostile_corpus_stays_within_the_step_bound(monkeypatch):
+    """Every hostile sample through the fuzzer's checks: refused or compiled, never a crash (with
+    the fuzzer's smaller budget, as `make fuzz` runs: the bound follows it)."""
+    monkeypatch.setattr(budget, "MAX_STEPS", 100_000)
+    for path in sorted((ROOT / "tests" / "corpus" / "hostile").glob("*.yaml")):
+        status, detail = FUZZ.check_one(path.read_bytes(), per_input_seconds=120)
+        assert status != "crash", f"{path.name}: {detail}"
+
+
+@pytest.mark.parametrize("engine", ["random", "atheris"])
+def test_a_fixed_seed_slice_of_each_engine_finds_no_crash(engine, tmp_path):
+    """What CI runs of `make fuzz`: a few hundred inputs, seed 1, in a separate process."""
+    if engine == "atheris":
+        pytest.importorskip("atheris")
+    args = ["--engine", engine, "--seed", "1", "--runs", "150", "--seconds", "120"]
+    args += ["--out", str(tmp_path / "crashes"), "--corpus", str(tmp_path / "corpus")]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "fuzz.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"^150 inputs in .* 0 crashes$", proc.stdout, re.M), proc.stdout
+    assert not list((tmp_path / "crashes").glob("*")) if (tmp_path / "crashes").exists() else True
+
+
+@pytest.mark.slow
+def test_the_harness_runs_generated_code_and_compares_parameter_counts(monkeypatch):
+    assert FUZZ.check_one(_SMALL, execute=True) == ("ok", "executed")
+    from archspec import codegen
+
+    real = codegen.render
+    monkeypatch.setattr(codegen, "render", lambda graph: real(graph).replace("filters=4", "filters=5"))
+    status, detail = FUZZ.check_one(_SMALL, execute=True)
+    assert status == "crash" and "generated code builds" in detail

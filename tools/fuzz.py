@@ -238,7 +238,13 @@ def fuzz(seconds: float, seed: int, out: Path, exec_every: int = 0, runs: int | 
 
 
 def fuzz_atheris(
-    seconds: float, seed: int, out: Path, corpus: Path, exec_every: int = 0, runs: int | None = None
+    seconds: float,
+    seed: int,
+    out: Path,
+    corpus: Path,
+    exec_every: int = 0,
+    runs: int | None = None,
+    max_steps: int = 0,
 ) -> int:
     """The coverage-guided engine: libFuzzer (through atheris) over archspec's own code.
 
@@ -248,10 +254,11 @@ def fuzz_atheris(
     """
     import atheris
 
-    with atheris.instrument_imports():  # coverage of archspec's modules, not of PyYAML or jsonschema
+    with atheris.instrument_imports(include=["archspec"]):  # archspec's own code, not PyYAML's
         import archspec.api
         import archspec.codegen
         import archspec.emit_yaml  # noqa: F401
+    _set_max_steps(max_steps)
     corpus.mkdir(parents=True, exist_ok=True)
     for text in seed_texts():
         data = text.encode("utf-8")
@@ -273,7 +280,9 @@ def fuzz_atheris(
         text = mutate(data.decode("utf-8", "replace"), rng, seeds)
         return text.encode("utf-8")[:max_size]
 
+    out.mkdir(parents=True, exist_ok=True)  # libFuzzer's own findings (an input over -timeout) go there too
     args = [sys.argv[0], str(corpus), f"-seed={seed}", "-max_len=16384", "-timeout=60", "-rss_limit_mb=4096"]
+    args += [f"-artifact_prefix={out}/", "-report_slow_units=600"]
     atheris.Setup(args, one_input, custom_mutator=mutator)
     atheris.Fuzz()
     return 0  # pragma: no cover  (Fuzz() does not return)
@@ -303,6 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exec-every", type=int, default=0, help="Run the generated Keras code of every N-th valid spec (0: never)."
     )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=100_000,
+        help="The work budget while fuzzing (default 100,000: every seed fits, and an input that uses it up "
+        "costs a fraction of a second instead of seconds; 0 keeps archspec's own).",
+    )
     args = parser.parse_args(argv)
     if args.replay:
         return replay(args.replay)
@@ -310,8 +326,17 @@ def main(argv: list[str] | None = None) -> int:
     engine = args.engine or ("atheris" if importlib.util.find_spec("atheris") else "random")
     print(f"fuzzing for {args.seconds:g} s with {engine}, seed {seed}", flush=True)
     if engine == "atheris":
-        return fuzz_atheris(args.seconds, seed, args.out, args.corpus, args.exec_every, args.runs)
+        return fuzz_atheris(args.seconds, seed, args.out, args.corpus, args.exec_every, args.runs, args.max_steps)
+    _set_max_steps(args.max_steps)
     return fuzz(args.seconds, seed, args.out, args.exec_every, args.runs)
+
+
+def _set_max_steps(steps: int) -> None:
+    """The fuzzer's work budget; imports archspec, so atheris calls it after instrumenting."""
+    from archspec import budget
+
+    if steps:
+        budget.MAX_STEPS = steps
 
 
 if __name__ == "__main__":
