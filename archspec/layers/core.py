@@ -43,7 +43,8 @@ class Dense(LayerType):
         units, positions = node.args["units"], math.prod(shape[:-1])
         extra = units * bool(node.args["bias"]) + units * (node.args["activation"] not in (None, "linear"))
         params = shape[-1] * units + units * node.args["bias"]
-        return Info((*shape[:-1], units), params, 0, positions * shape[-1] * units, positions * extra)
+        macs = positions * shape[-1] * units
+        return Info((*shape[:-1], units), trainable=params, macs=macs, other_ops=positions * extra)
 
 
 @register

@@ -107,7 +107,7 @@ class LayerNorm(_AffineNorm):
 
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
         shape = inputs[0]
-        return Info(shape, self.affine_params(node, shape[-1]), 0, other_ops=4 * elements(shape))
+        return Info(shape, trainable=self.affine_params(node, shape[-1]), other_ops=4 * elements(shape))
 
 
 @register
@@ -140,4 +140,4 @@ class GroupNorm(_AffineNorm):
                 f"groupnorm needs `groups` to divide the channels; groups={groups} does not divide {channels}. "
                 "Use a divisor of the channels, or -1 for one group per channel"
             )
-        return Info(shape, self.affine_params(node, channels), 0, other_ops=4 * elements(shape))
+        return Info(shape, trainable=self.affine_params(node, channels), other_ops=4 * elements(shape))

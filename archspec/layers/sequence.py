@@ -50,4 +50,5 @@ class Conv1D(LayerType):
             raise ShapeError(f"a window of {a['kernel']} (dilation {a['dilation']}) does not fit {steps} steps")
         out = (out_steps, a["filters"])
         weights = a["kernel"] * cin * a["filters"]
-        return Info(out, weights + a["filters"] * a["bias"], 0, out_steps * weights, _extra(node, out))
+        macs = out_steps * weights
+        return Info(out, trainable=weights + a["filters"] * a["bias"], macs=macs, other_ops=_extra(node, out))

@@ -91,7 +91,9 @@ class Attention(LayerType):
         projections = tq * dq * heads * kd + tk * dk * heads * kd + tk * dv * heads * vd + tq * heads * vd * dq
         products = heads * tq * tk * (kd + vd)  # Q K^T and (attention weights) V
         bias_adds = (tq * heads * kd + tk * heads * kd + tk * heads * vd + tq * dq) * a["bias"]
-        return Info(query, weights + biases, 0, projections + products, heads * tq * tk + bias_adds)
+        return Info(
+            query, trainable=weights + biases, macs=projections + products, other_ops=heads * tq * tk + bias_adds
+        )
 
     def check_shapes(self, node: Node, query: Shape, value: Shape, key: Shape) -> None:
         if len(query) < 2:
@@ -117,7 +119,7 @@ class ClassToken(LayerType):
 
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
         n, dim = tokens(inputs[0], "class_token")
-        return Info((n + 1, dim), dim)
+        return Info((n + 1, dim), trainable=dim)
 
 
 @register
@@ -143,7 +145,7 @@ class PositionEmbedding(LayerType):
         if node.args["kind"] == "sincos":
             tokens(shape, "position_embedding: sincos")
             return Info(shape, other_ops=elements(shape))
-        return Info(shape, elements(shape), other_ops=elements(shape))
+        return Info(shape, trainable=elements(shape), other_ops=elements(shape))
 
 
 @register
@@ -196,4 +198,4 @@ class LayerScale(LayerType):
     )  # fmt: skip
 
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
-        return Info(inputs[0], inputs[0][-1], other_ops=elements(inputs[0]))
+        return Info(inputs[0], trainable=inputs[0][-1], other_ops=elements(inputs[0]))

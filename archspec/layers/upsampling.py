@@ -66,7 +66,7 @@ class ConvTranspose(LayerType):
         weights = kh * kw * cin * a["filters"]
         # every input value meets every kernel weight once: H_in * W_in * kh * kw * C_in * filters
         macs = h * w * weights
-        return Info(out, weights + a["filters"] * a["bias"], 0, macs, _extra(node, out))
+        return Info(out, trainable=weights + a["filters"] * a["bias"], macs=macs, other_ops=_extra(node, out))
 
 
 @register
