@@ -405,6 +405,10 @@ def test_small_unet_builds_and_trains_on_per_pixel_labels(keras):
             stats.shape,
             (stats.trainable_params, stats.non_trainable_params),
         ), stats.name
+    namespace: dict = {"__name__": "generated"}
+    exec(compile(archspec.compile_source(archspec.expand(spec)), "unet.py", "exec"), namespace)
+    generated = namespace["build_model"]()
+    assert [(a.name, weight_counts(a)) for a in generated.layers] == [(b.name, weight_counts(b)) for b in model.layers]
     rng = np.random.default_rng(4)
     x = rng.normal(size=(2, 188, 188, 1)).astype("float32")
     y = rng.integers(0, 2, size=(2, *analysis.output_shapes[0][:2]))  # a class per output pixel
