@@ -17,7 +17,7 @@ def tokens(shape: Shape, what: str) -> tuple[int, int]:
     if len(shape) != 2:
         raise ShapeError(
             f"{what} needs a sequence of tokens, shape (tokens, dim) per example; got shape {list(shape)}. "
-            "Turn an H x W x C feature map into tokens with `reshape: [H*W, C]` (e.g. after a patch-embedding conv)"
+            "Turn an H x W x C feature map into tokens with `reshape: [-1, C]`, or an image with `patches: P`"
         )
     return shape[0], shape[1]
 
