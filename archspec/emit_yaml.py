@@ -135,4 +135,31 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def dump(graph: Graph) -> str:
-    return yaml.dump(graph_to_spec(graph), Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)
+    text = yaml.dump(graph_to_spec(graph), Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)
+    return _header(graph) + text
+
+
+def _header(graph: Graph) -> str:
+    """A comment saying which network this is, and what became of the spec's figures, when the
+    command changed it (--variant, --set, --outputs): nothing dropped without a word."""
+    sections = graph.sections
+    variant, overrides = sections.get("_variant"), sections.get("_overrides") or {}
+    options = [f"--variant {v}" for v in ([variant] if isinstance(variant, str) else variant or ())]
+    options += [f"--set {k}={v}" for k, v in overrides.items()]
+    options += ["--outputs " + ",".join(graph.outputs)] if sections.get("_pruned") else []
+    if not options:
+        return ""
+    expect = sections.get("expect") or {}
+    _, figures = pinned(sections)
+    if figures:
+        fate = f"`expect:` holds the figures pinned for {options[0]}"
+    elif set(expect) - {"authority", "variants"} or expect.get("variants"):
+        fate = "the spec's `expect:` figures do not pin this network and are left out"
+    else:
+        fate = "the spec pins no figures for it"
+    return f"# expanded with {' '.join(options)}; variables resolved, `scales:` left out; {fate}\n"
+
+
+def dump_data(spec: Mapping[str, Any]) -> str:
+    """A spec given as plain data, written as :func:`dump` writes an expanded one."""
+    return yaml.dump(dict(spec), Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)

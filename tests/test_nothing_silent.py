@@ -531,3 +531,20 @@ def test_pattern_problems_carry_no_internal_paths(pattern: str, tokens: str) -> 
     for problem in _problems(text):
         assert problem.path == ("pattern",) or problem.path[:1] == ("tokens",), problem
         assert "layers[" not in str(problem) and "pattern[" not in str(problem)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["specs/vgg16.yaml", "--variant", "notop"], "`expect:` holds the figures pinned for --variant notop"),
+        (["specs/seed_cnn.yaml", "--set", "M=1"], "--set M=1; variables resolved"),
+        (["specs/efficientnet_b0.yaml", "--variant", "b1", "--variant", "notop"], "do not pin this network"),
+        (["specs/googlenet.yaml", "--outputs", "predictions"], "--outputs predictions"),
+    ],
+)
+def test_expand_says_which_network_it_wrote(args: list[str], says: str) -> None:
+    result = cli("expand", ROOT / args[0], *args[1:])
+    first = result.output.splitlines()[0]
+    assert first.startswith("# expanded with ") and says in first
+    plain = cli("expand", ROOT / args[0])
+    assert plain.output.startswith("archspec: 1")  # the spec as written needs no such line
