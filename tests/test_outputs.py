@@ -262,3 +262,41 @@ def test_standard_output_closed_early_is_not_an_internal_error(tmp_path, args):
     proc.wait(timeout=120)
     assert "internal error" not in err and "Traceback" not in err, err
     assert proc.returncode in (0, 2, 141), (proc.returncode, err)  # 0: everything fitted in the pipe's buffer
+
+
+_RACER = """
+import os, sys
+from archspec.errors import UsageError
+from archspec.fileio import OutputLock, atomic_write_text
+me, target = sys.argv[1], sys.argv[2]
+inside = target + ".owner"  # made with O_EXCL while the lock is held: two owners at once cannot both make it
+wrote = refused = 0
+for i in range(150):
+    try:
+        with OutputLock(target):
+            os.close(os.open(inside, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            atomic_write_text(target, (me + "\\n") * 2000)
+            os.unlink(inside)
+        wrote += 1
+    except UsageError as exc:
+        assert "is being written by another archspec process" in str(exc), exc
+        refused += 1
+print(wrote, refused)
+"""
+
+
+def test_racing_writers_each_write_whole_files_or_are_refused(tmp_path):
+    """Eight processes writing one file 150 times each: the lock file is created, taken, removed and
+    re-created under them all the time; two owners at once would collide on an O_EXCL marker. (Without
+    the lock it fails every time; without the re-check of the lock file's inode, in about one run of three.)"""
+    target = tmp_path / "raced.txt"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _RACER, f"writer{k}", str(target)], stdout=subprocess.PIPE, text=True)
+        for k in range(8)
+    ]
+    counts = [tuple(map(int, p.communicate(timeout=300)[0].split())) for p in procs]
+    assert all(p.returncode == 0 for p in procs), counts
+    assert sum(w for w, _ in counts) >= 1 and all(w + r == 150 for w, r in counts), counts
+    lines = set(target.read_text().splitlines())
+    assert len(lines) == 1 and target.stat().st_size == len(next(iter(lines))) * 2000 + 2000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raced.txt"]  # no temporary, no lock left
