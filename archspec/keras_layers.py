@@ -140,7 +140,9 @@ class CropTo(keras.layers.Layer):
 class MultiHeadAttention(keras.layers.MultiHeadAttention):
     """Keras' ``MultiHeadAttention`` called the way a graph layer is: on one tensor (self-
     attention: query, key and value are that tensor) or on ``[query, value]`` or
-    ``[query, value, key]``. Its weights, their names and its arithmetic are Keras'."""
+    ``[query, value, key]``. Its weights, their names and its arithmetic are Keras'.
+    ``return_attention_scores=True`` also returns the attention weights, shape
+    ``(batch, heads, *query positions, *key positions)``, for attention maps (seed 003)."""
 
     @staticmethod
     def _split(inputs: Any) -> tuple[Any, Any, Any]:
@@ -155,19 +157,27 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         query, value, key = self._split(input_shape if nested else [input_shape])
         super().build(tuple(query), tuple(value), tuple(key))
 
-    def call(self, inputs: Any, training: bool | None = None) -> Any:  # type: ignore[override]
+    def call(  # type: ignore[override]
+        self, inputs: Any, training: bool | None = None, return_attention_scores: bool = False
+    ) -> Any:
         query, value, key = self._split(inputs)
-        return super().call(query, value, key, training=training)
+        return super().call(query, value, key, training=training, return_attention_scores=return_attention_scores)
 
     def compute_output_shape(self, input_shape: Any) -> Any:  # type: ignore[override]
         nested = isinstance(input_shape, list | tuple) and isinstance(input_shape[0], list | tuple)
         query, value, key = self._split(input_shape if nested else [input_shape])
         return super().compute_output_shape(tuple(query), tuple(value), tuple(key))
 
-    def compute_output_spec(self, inputs: Any, training: bool | None = None) -> Any:  # type: ignore[override]
+    def compute_output_spec(  # type: ignore[override]
+        self, inputs: Any, training: bool | None = None, return_attention_scores: bool = False
+    ) -> Any:
         query, value, key = self._split(inputs)
         shape = keras.layers.MultiHeadAttention.compute_output_shape(self, query.shape, value.shape, key.shape)
-        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+        output = keras.KerasTensor(shape, dtype=self.compute_dtype)
+        if not return_attention_scores:
+            return output
+        scores = (query.shape[0], self.num_heads, *query.shape[1:-1], *key.shape[1:-1])
+        return output, keras.KerasTensor(scores, dtype=self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="archspec")

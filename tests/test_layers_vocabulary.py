@@ -418,6 +418,19 @@ def test_small_unet_builds_and_trains_on_per_pixel_labels(keras):
 
 
 @pytest.mark.slow
+def test_attention_layer_hands_out_its_attention_maps(keras):
+    model = archspec.build(_spec({"attention": 3, "key_dim": 4}, shape=(5, 6)))
+    layer = model.get_layer("attention")
+    x = np.random.default_rng(6).normal(size=(2, 5, 6)).astype("float32")
+    output, scores = layer(x, return_attention_scores=True)
+    assert tuple(scores.shape) == (2, 3, 5, 5)
+    np.testing.assert_allclose(np.sum(scores, axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(output, model(x), rtol=1e-5, atol=1e-6)
+    symbolic = layer(keras.Input((5, 6)), return_attention_scores=True)
+    assert [tuple(t.shape) for t in symbolic] == [(None, 5, 6), (None, 3, 5, 5)]
+
+
+@pytest.mark.slow
 def test_tiny_vit_trains_compiled_with_xla_and_in_mixed_precision(keras):
     """The custom layers cast their weights to the compute dtype and trace under XLA."""
     spec = _spec(
