@@ -22,6 +22,7 @@ from .registry import Call, Code, layer_type
 
 LINE = 88
 _RESERVED = {"keras", "layers", "archspec_layers", "inputs", "x", "build_model", "input_shape", "num_classes", "model"}
+_RESERVED |= {"base_weights", "load_base_weights", "preprocess_input", "fine_tune"}  # a transfer spec's module
 
 
 def literal(value: Any) -> str:
@@ -152,6 +153,9 @@ def generate(spec: Any, *, variant: str | None = None, overrides: Mapping[str, A
 
 
 def render(graph: Graph) -> str:
+    from .transfer.codegen import transfer_code  # weights, preprocessing and stages of a transfer spec
+
+    transfer = transfer_code(graph, literal)
     writer = _Writer(graph)
     body = writer.body()
     frozen = [n.name for n in graph.nodes if not n.trainable]
@@ -163,6 +167,7 @@ def render(graph: Graph) -> str:
         "",
         *(_docstring_text(line) for line in graph.description.strip().splitlines()),
         *([""] if graph.description.strip() else []),
+        *(f"Not carried: {note}." for note in (transfer.notes if transfer else ())),
         "Regenerate with `archspec compile`; edits here are not read back.",
         '"""',
         "",
@@ -172,17 +177,21 @@ def render(graph: Graph) -> str:
         "",
         f"INPUT_SHAPE = {literal(tuple(graph.input_shape))}",
         f"NUM_CLASSES = {literal(writer.classes)}",
+        *(transfer.constants if transfer else ()),
         "",
         "",
-        "def build_model(input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES):",
+        "def build_model(input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES"
+        + (", base_weights=BASE_WEIGHTS):" if transfer and transfer.build_lines else "):"),
         f'    """Build the {_docstring_text(graph.name)} model (Keras functional API)."""',
         f"    inputs = keras.Input(shape=input_shape, name={literal(graph.input_name)})",
         *body,
         f"    model = keras.Model(inputs, {out_expr}, name={literal(graph.name)})",
         *([f"    for name in {literal(frozen)}:", "        model.get_layer(name).trainable = False"] if frozen else []),
+        *(transfer.build_lines if transfer else ()),
         "    return model",
         "",
         "",
+        *(transfer.functions if transfer else ()),
         'if __name__ == "__main__":',
         "    build_model().summary()",
         "",

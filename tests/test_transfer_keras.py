@@ -372,3 +372,65 @@ def test_predict_uses_the_bases_own_preprocessing_and_says_what_it_cannot_know(k
     assert "the model has 3 classes and no run directory names them" in result.output
     result = CliRunner().invoke(main, ["predict", str(model), str(image), "--preprocess", "vgg16", "-k", "1"])
     assert f"{float(expected.max()):.4f}" in result.output and "rescaled" not in result.output
+
+
+def test_compiled_transfer_module_does_what_the_spec_says(keras, tmp_path):
+    """Issue 14 item 7: compile dropped the pretrained weights, the preprocessing and the stages."""
+    from archspec.codegen import generate
+    from archspec.training.data import preprocess_input
+
+    weights = tmp_path / "vgg.weights.h5"
+    reference = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    reference.save_weights(weights)
+    spec = tmp_path / "ft.yaml"
+    spec.write_text(
+        "archspec: 1\nname: ft\ninput: [32, 32, 3]\nclasses: 3\n"
+        f"base: {{application: vgg16, weights: {weights.name}}}\n"
+        "layers: [{fc_head: 8, classes: 3, pooling: gap, name: head}]\n"
+        "fine_tune:\n"
+        "  - {name: warmup, freeze: base, optimizer: {name: rmsprop, lr: 0.01}, epochs: 1}\n"
+        "  - {name: block5, unfreeze: {from: block5_conv1}, optimizer: {name: sgd, lr: 0.001, momentum: 0.9}, epochs: 1}\n"
+    )
+    graph = archspec.expand(spec)
+    namespace: dict = {"__name__": "generated"}
+    exec(compile(generate(graph), "ft.py", "exec"), namespace)
+    model = namespace["build_model"]()
+    for layer in (lyr for lyr in reference.layers if lyr.weights):  # the pretrained weights, not fresh ones
+        for a, b in zip(layer.get_weights(), model.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        namespace["preprocess_input"](images.copy()), preprocess_input("vgg16")(images.copy()), rtol=1e-6
+    )
+    stages = plan(graph)
+    assert [(s["name"], s["epochs"], s["optimizer"][0]) for s in namespace["STAGES"]] == [
+        ("warmup", 1, "RMSprop"),
+        ("block5", 1, "SGD"),
+    ]
+    assert [set(s["trainable"]) for s in namespace["STAGES"]] == [set(s.trainable) for s in stages]
+    labels = keras.utils.to_categorical([0, 1, 2, 0], 3)
+    histories = namespace["fine_tune"](model, namespace["preprocess_input"](images), labels, batch_size=2, verbose=0)
+    assert [len(h.history["loss"]) for h in histories] == [1, 1]
+    assert n_weights(model.trainable_weights) == stages.stages[-1].trainable_params
+
+
+def test_compile_refuses_what_a_module_cannot_carry(tmp_path):
+    from archspec.codegen import generate
+
+    (tmp_path / "tiny.yaml").write_text(TINY_BASE)
+    (tmp_path / "tiny.weights.h5").write_bytes(b"")
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "archspec: 1\ninput: [16, 16, 3]\nclasses: 3\n"
+        "base: {spec: tiny.yaml, output: r2, weights: tiny.weights.h5}\nlayers: [gap, {dense: 3, activation: softmax}]\n"
+    )
+    with pytest.raises(UsageError, match="compile cannot carry a spec base's weights file"):
+        generate(spec)
+    from archspec.transfer.keras_build import probing
+
+    spec.write_text(
+        "archspec: 1\ninput: [32, 32, 3]\nbase: {application: MobileNetV3Small, pooling: avg}\n"
+        "layers: [{dense: 3, activation: softmax}]\n"
+    )
+    with probing(), pytest.raises(UsageError, match="the module would hold the head only"):
+        generate(spec)
