@@ -126,8 +126,13 @@ def _takes_a_spec(name: str) -> bool:
 
 
 def _expected(name: str, broken: str) -> set[int]:
-    """A spec argument tells spec problems (1) from usage problems (2); a model or data argument: 2."""
-    return {BROKEN[broken][1]} if _takes_a_spec(name) else {2}
+    """A spec argument tells spec problems (1) from usage problems (2). A model, run-directory or
+    data argument may also take a spec (predict, evaluate), so there a broken file is 1 or 2; a
+    missing one is always 2."""
+    code = BROKEN[broken][1]
+    if _takes_a_spec(name) or broken == "missing.yaml":
+        return {code}
+    return {1, 2}
 
 
 def _check(result, allowed: set[int]) -> None:
