@@ -442,6 +442,7 @@ class Expander:
 
     def claim(self, local: str, ctx: _Ctx, path: SpecPath, location: Location) -> str | None:
         full = ctx.prefix + local
+        budget.spend(len(full) >> 6)  # every layer keeps (and prints) its name: long ones are work too
         if full in self.names:
             first = self.names[full]
             self.fail(f"duplicate layer name {full!r} (first used at line {first.line})", (*path, "name"))
