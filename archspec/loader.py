@@ -108,6 +108,8 @@ def _decode(data: bytes, name: str) -> str:
 def load_file(path: str | os.PathLike[str]) -> Document:
     p = Path(path)
     name = str(path)
+    if p.is_dir():  # "no such file" would be wrong, and send the user looking for a typo
+        raise SpecError(Problem(f"{name} is a folder, not a spec file", Location(name)))
     if not p.is_file():
         raise SpecError(Problem(f"no such spec file: {name}", Location(name)))
     size = p.stat().st_size

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from archspec.errors import SpecError
-from archspec.loader import MAX_FILE_BYTES, load_stream, load_text
+from archspec.loader import MAX_FILE_BYTES, load_file, load_stream, load_text
 
 
 def test_positions_point_at_values():
@@ -177,3 +177,9 @@ def test_stdin_text_that_looks_like_a_path_is_parsed_as_yaml(tmp_path):
     spec.write_text("archspec: 1\nname: t\ninput: [8]\nlayers: [{dense: 2}]\n")
     doc = load_stream(io.BytesIO(str(spec).encode()))
     assert doc.data == str(spec)  # the text itself, not the file it names
+
+
+def test_a_folder_is_not_reported_as_a_missing_file(tmp_path):
+    (tmp_path / "spec.yaml").mkdir()
+    with pytest.raises(SpecError, match=r"spec.yaml is a folder, not a spec file"):
+        load_file(tmp_path / "spec.yaml")
