@@ -111,3 +111,60 @@ def test_a_run_says_when_an_option_changed_meaning(tmp_path):
     assert result.exit_code == 0, result.output
     assert "note: augment.shear_range: 0.3 is a shear angle in degrees" in result.output
     assert "augment.shear_range: 0.3 is a shear angle" in (tmp_path / "r" / "train.log").read_text()
+
+
+def test_featurewise_normalization_is_fitted_on_the_training_split_as_the_reference_fits(tmp_path):
+    import json
+
+    import tensorflow as tf
+    from click.testing import CliRunner
+
+    from archspec.cli import main
+    from archspec.training.data import normalizer
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 8, 8, 3)).astype(np.uint8)
+    data = tmp_path / "d.npz"
+    np.savez(data, images=images, labels=np.arange(12) % 2)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "archspec: 1\nname: s\ninput: [8, 8, 3]\nclasses: 2\nlayers: [flatten, {dense: 2, activation: softmax}]\n"
+        "train:\n  epochs: 1\n  batch_size: 4\n  data:\n    normalize: {rescale: 0.00392156862745098, "
+        "featurewise_center: true, featurewise_std_normalization: true}\n"
+    )
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(spec), "--data", str(data), "--run-dir", str(run), "-q"])
+    assert result.exit_code == 0, result.output
+    stored = json.loads((run / "run.json").read_text())["data"]["normalize"]
+    reference = legacy.ImageDataGenerator(rescale=1 / 255, featurewise_center=True, featurewise_std_normalization=True)
+    reference.fit(images.astype(np.float32))  # no validation split: the training split is every image
+    np.testing.assert_allclose(stored["mean"], reference.mean.reshape(-1), rtol=1e-5)
+    np.testing.assert_allclose(stored["std"], reference.std.reshape(-1), rtol=1e-5)
+    ours = np.asarray(normalizer(stored, False)(tf.constant(images[:2], tf.float32)))
+    want = np.stack([reference.standardize(x.astype(np.float32)) for x in images[:2]])
+    np.testing.assert_allclose(ours, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_normalize_layer_is_adapted_on_the_training_split(tmp_path):
+    from click.testing import CliRunner
+
+    from archspec.cli import main
+    from archspec.training.evaluate import load_model
+
+    images = np.random.default_rng(1).integers(0, 256, (12, 8, 8, 1)).astype(np.uint8)
+    data = tmp_path / "d.npz"
+    np.savez(data, images=images, labels=np.arange(12) % 2)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "archspec: 1\nname: s\ninput: [8, 8, 1]\nclasses: 2\n"
+        "layers: [{normalize: null, name: norm}, flatten, {dense: 2, activation: softmax}]\n"
+        "train: {epochs: 1, batch_size: 4}\n"
+    )
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(spec), "--data", str(data), "--run-dir", str(run), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "note: adapted the normalize layer 'norm' on the training split" in result.output
+    layer = load_model(run / "last.keras").get_layer("norm")
+    pixels = images.astype(np.float64) / 255  # the default normalize: rescale, before the layer
+    np.testing.assert_allclose(np.asarray(layer.mean).reshape(-1), [pixels.mean()], rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(layer.variance).reshape(-1), [pixels.var()], rtol=1e-3)

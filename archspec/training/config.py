@@ -115,6 +115,14 @@ DATA_SCHEMA: dict[str, Any] = {
                     "properties": {
                         "rescale": _NUM,
                         "offset": _NUM,
+                        "featurewise_center": {
+                            "type": "boolean",
+                            "description": "Subtract the training split's per-channel mean (ImageDataGenerator).",
+                        },
+                        "featurewise_std_normalization": {
+                            "type": "boolean",
+                            "description": "Divide by the training split's per-channel std (ImageDataGenerator).",
+                        },
                         "preprocess_input": {
                             "type": "string",
                             "description": "keras.applications module, e.g. resnet50",
@@ -268,7 +276,9 @@ def _normalize(raw: Any) -> dict[str, Any] | None:
         return {"rescale": 1.0, "offset": 0.0}
     if "preprocess_input" in raw:
         return {"preprocess_input": raw["preprocess_input"]}
-    return {"rescale": float(raw.get("rescale", 1 / 255)), "offset": float(raw.get("offset", 0.0))}
+    out = {"rescale": float(raw.get("rescale", 1 / 255)), "offset": float(raw.get("offset", 0.0))}
+    # fitted on the training split by the trainer, as ImageDataGenerator.fit does (mean, std then stored)
+    return out | {k: raw[k] for k in ("featurewise_center", "featurewise_std_normalization", "mean", "std") if k in raw}
 
 
 def data_config(raw: Mapping[str, Any] | None, base_dir: Path | None = None) -> DataConfig:

@@ -363,7 +363,33 @@ def normalizer(normalize: dict[str, Any] | None, features: bool) -> Callable[[tf
     if "preprocess_input" in normalize:
         return preprocess_input(normalize["preprocess_input"])
     scale, offset = float(normalize["rescale"]), float(normalize["offset"])
-    return lambda x: x * scale + offset
+    mean = tf.constant(normalize["mean"], tf.float32) if normalize.get("featurewise_center") else 0.0
+    # ImageDataGenerator.standardize: x * rescale, - mean, / (std + 1e-6), with the statistics fit() found
+    std = tf.constant(normalize["std"], tf.float32) + 1e-6 if normalize.get("featurewise_std_normalization") else 1.0
+    return lambda x: (x * scale + offset - mean) / std
+
+
+def featurewise_statistics(
+    ds: tf.data.Dataset, input_shape: Sequence[int], normalize: dict[str, Any]
+) -> dict[str, Any]:
+    """``normalize`` with the per-channel mean and std of a split (after rescale, as ImageDataGenerator.fit
+    computes them), in one streaming pass of float64 sums: memory stays flat for any data size."""
+    if not (normalize.get("featurewise_center") or normalize.get("featurewise_std_normalization")):
+        return normalize
+    rescale = normalizer({"rescale": normalize["rescale"], "offset": normalize["offset"]}, False)
+    size = tuple(input_shape[:2]) if len(input_shape) == 3 else None
+    total = total_sq = None
+    count = 0
+    for x, _ in ds.batch(256):
+        x = tf.cast(x, tf.float32)
+        x = tf.image.resize(x, size) if size is not None and tuple(x.shape[1:3]) != size else x
+        values = np.asarray(rescale(x), dtype=np.float64).reshape(-1, x.shape[-1])
+        total = values.sum(0) + (0 if total is None else total)
+        total_sq = (values**2).sum(0) + (0 if total_sq is None else total_sq)
+        count += len(values)
+    mean = total / count  # type: ignore[operator]
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))  # type: ignore[operator]
+    return {**normalize, "mean": mean.tolist(), "std": std.tolist()}
 
 
 def preprocess_input(name: str) -> Callable[[tf.Tensor], tf.Tensor]:

@@ -258,6 +258,7 @@ class _Inputs:
     common: Mapping[str, Any]
     steps: int
     notes: tuple[str, ...] = ()  # what the user did not write, said at the start of the run
+    normalize: Mapping[str, Any] | None = None  # with featurewise statistics fitted on the training split
 
 
 def _run(
@@ -280,6 +281,9 @@ def _run(
     with strategy.scope():
         model = build_model(graph)
     inputs = _inputs(cfg, graph, model, batch)
+    if not resume:  # a resumed run's checkpoint holds the adapted statistics
+        for note in _adapt_normalization(model, inputs):
+            inputs = replace(inputs, notes=(*inputs.notes, note))
     monitor = cfg.monitor or _default_monitor(inputs.validation is not None)
     _describe(rd, echo, inputs, graph, model, stages, strategy.num_replicas_in_sync, batch, monitor)
     history: dict[str, list[Any]] = dict(state.get("history") or {})  # the history committed with the checkpoint
@@ -299,10 +303,13 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
     classes = int(model.outputs[0].shape[-1])
     splits = data_mod.load_splits(cfg.data, graph.input_shape, cfg.seed, classes)  # labels checked in every split
     _check_labels(splits, classes)
+    normalize = dict(cfg.data.normalize) if cfg.data.normalize else None
+    if normalize is not None and "mean" not in normalize:  # featurewise statistics: fitted once, then stored
+        normalize = data_mod.featurewise_statistics(splits.train, graph.input_shape, normalize)
     common = {
         "classes": classes,
         "input_shape": graph.input_shape,
-        "normalize": data_mod.normalizer(dict(cfg.data.normalize) if cfg.data.normalize else None, splits.features),
+        "normalize": data_mod.normalizer(normalize, splits.features),
         "outputs": tuple(model.output_names),
         "batch_size": batch,
         "cache": cfg.data.cache,
@@ -319,7 +326,28 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
     )
     validation = data_mod.pipeline(splits.validation, **common) if splits.validation is not None else None
     notes = (*splits.notes, *aug.meaning_notes(cfg.augment))
-    return _Inputs(splits, train, validation, common, max(1, -(-splits.counts["train"] // batch)), notes)
+    return _Inputs(splits, train, validation, common, max(1, -(-splits.counts["train"] // batch)), notes, normalize)
+
+
+def _adapt_normalization(model: Any, inputs: _Inputs) -> list[str]:
+    """Adapt every ``normalize`` layer without a stored mean on the training split (normalized, not
+    augmented), as Keras' Normalization must be before use: unadapted, it is the identity."""
+    import keras
+
+    from . import data as data_mod
+
+    layers = [lyr for lyr in model.layers if isinstance(lyr, keras.layers.Normalization) and lyr.input_mean is None]
+    if not layers:
+        return []
+    images = data_mod.pipeline(inputs.splits.train, **{**inputs.common, "outputs": ()}).map(lambda x, y: x)
+    notes = []
+    for layer in layers:
+        probe = keras.Model(model.inputs, layer.input)
+        layer.adapt(images.map(lambda x, probe=probe: probe(x, training=False)))
+        notes.append(
+            f"adapted the normalize layer {layer.name!r} on the training split ({layer.mean.shape[-1]} channels)"
+        )
+    return notes
 
 
 def _describe(
@@ -347,6 +375,7 @@ def _describe(
             "per_replica_batch": batch / replicas,
             "monitor": monitor,
             "stages": [{"name": s.name, "epochs": s.epochs, "optimizer": s.optimizer.name} for s in stages],
+            "data": {**meta["data"], "normalize": inputs.normalize},  # evaluate and predict scale as training did
         }
     )
     if is_chief():
