@@ -50,8 +50,8 @@ class LazyGroup(click.Group):
         if name in LAZY_COMMANDS and not ctx.resilient_parsing and not {"-h", "--help"} & set(rest):
             from . import framework
 
-            # started here, not in get_command, which `archspec --help` calls for every command
-            framework.start(verbose=bool(ctx.params.get("verbose")))
+            # here, not in get_command, which `archspec --help` calls for every command
+            framework.quiet_when_imported(verbose=bool(ctx.params.get("verbose")))
         return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -215,7 +215,18 @@ def _existing(path: str) -> Any:
 
     if not Path(path).exists():
         raise UsageError(f"no such file: {path}")
+    if path.endswith(".keras"):  # a saved Keras model: its config read as a spec, without TensorFlow
+        return _imported(path)
     return load_file(path)
+
+
+def _imported(path: str) -> Any:
+    from .importer import import_file
+
+    imported = import_file(path)
+    for note in imported.notes:
+        click.echo(f"note: {note}", err=True)
+    return imported.spec
 
 
 def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
@@ -383,6 +394,49 @@ def schema(output: str | None) -> None:
         atomic_write_text(output, text)
     else:
         click.echo(text, nl=False)
+
+
+@main.command("import")
+@click.argument("model")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the spec here (default: stdout)."
+)
+@click.option(
+    "--input-shape", default=None, metavar="H,W,C", help="For an application name: its input shape (default Keras')."
+)
+def import_cmd(model: str, output: str | None, input_shape: str | None) -> None:
+    """A Keras model as a spec: a .keras file or config .json (read without TensorFlow), or a
+    keras.applications name (e.g. Xception; built by Keras with weights=None)."""
+    from . import importer
+
+    if model.endswith((".keras", ".json")) or "/" in model:
+        if input_shape:
+            raise UsageError("--input-shape is for an application name; a model file has its own shape")
+        imported = importer.import_file(model)
+    else:
+        imported = importer.import_application(model, _shape_option(input_shape))
+    for note in imported.notes:
+        click.echo(f"note: {note}", err=True)
+    text = importer.to_yaml(imported)
+    if output:
+        from .fileio import atomic_write_text
+
+        atomic_write_text(output, text)
+        click.echo(f"wrote {output} ({importer.layer_count(imported)} layers)")
+    else:
+        click.echo(text, nl=False)
+
+
+def _shape_option(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        shape = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise UsageError(f"--input-shape takes H,W,C integers; got {text!r}") from None
+    if not shape or min(shape) < 1:
+        raise UsageError(f"--input-shape takes positive integers; got {text!r}")
+    return shape
 
 
 @main.command()

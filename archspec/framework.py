@@ -12,11 +12,16 @@ user. ``archspec --verbose`` (or ``ARCHSPEC_VERBOSE=1``) shows everything.
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import re
 import sys
 import tempfile
+import types
 from collections.abc import Iterator
+from typing import Any
 
 #: glog/absl lines (``I0000 00:00:1795640716.445094    7860 port.cc:153] ...``), absl's
 #: pre-initialisation banner, and the second line of the CPU feature notice.
@@ -26,8 +31,6 @@ _FRAMEWORK_LINE = re.compile(
     r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\."
     r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)"
 )
-
-_started = False
 
 
 def is_framework_log_line(line: str) -> bool:
@@ -42,21 +45,54 @@ def is_framework_log_line(line: str) -> bool:
 
 
 def start(verbose: bool = False) -> None:
-    """Import TensorFlow and Keras and initialise their devices, once per process.
+    """Import TensorFlow and Keras now and initialise their devices, once per process.
 
     Unless ``verbose``, the framework's log lines written meanwhile are dropped; anything else
     written to stderr is replayed.
     """
-    global _started
-    if _started:
-        return
-    verbose = verbose or os.environ.get("ARCHSPEC_VERBOSE", "") not in ("", "0")
-    with contextlib.nullcontext() if verbose else framework_lines_dropped():
-        import keras  # noqa: F401
-        import tensorflow as tf
+    quiet_when_imported(verbose)
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
 
-        tf.config.list_physical_devices()  # CUDA's probe (cuInit) logs here, not at import
-    _started = True
+
+def quiet_when_imported(verbose: bool = False) -> None:
+    """Make TensorFlow's first import (whenever a command gets to it) drop its log lines.
+
+    Commands refuse bad input before they import TensorFlow (and some never do), so TensorFlow
+    is not imported here: an import hook wraps its module's execution, and the CUDA probe that
+    logs ``failed call to cuInit`` right after, in :func:`framework_lines_dropped`.
+    """
+    verbose = verbose or os.environ.get("ARCHSPEC_VERBOSE", "") not in ("", "0")
+    if verbose or "tensorflow" in sys.modules or any(isinstance(f, _QuietFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietFinder())
+
+
+class _QuietFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` as usual, and runs its import with the log lines dropped."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: the real finders do the finding, and later imports are plain
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader: importlib.abc.Loader):
+        self.loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        with framework_lines_dropped():
+            self.loader.exec_module(module)
+            module.config.list_physical_devices()  # CUDA's probe (cuInit) logs here, not at import
 
 
 @contextlib.contextmanager

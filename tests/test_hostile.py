@@ -717,6 +717,8 @@ _WRITES = re.compile(
 _WRITE_EXCEPTIONS = {
     ("transfer/extract.py", 'h5py.File(self.partial, "r+")'): "the partial file is never the target",
     ("transfer/extract.py", 'h5py.File(self.partial, "w")'): "the partial file is never the target",
+    ("export.py", "onnx.save(proto, str(tmp))"): "the temporary export, renamed into place once verified",
+    ("export.py", '(tmp / "archspec.json").write_text'): "inside the temporary SavedModel, renamed once verified",
 }
 
 
