@@ -104,3 +104,20 @@ def test_cli_build_writes_a_loadable_model(tmp_path):
     assert out.exists() and not list(tmp_path.glob(".seed.keras*"))
     bad = CliRunner().invoke(main, ["build", str(SPEC), "-o", str(tmp_path / "seed.h5")])
     assert bad.exit_code == 2 and "must end in .keras" in bad.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("axis", [0, 1, 2, -1, -2, -3])
+def test_concat_axis_counts_the_examples_axes_as_every_spec_shape_does(axis):
+    """`concat: {axis: 2}` joins channels (Keras' axis 3): a positive axis was passed on unshifted."""
+    import archspec
+
+    spec = (
+        "archspec: 1\ninput: [8, 8, 3]\nlayers: [{conv: 4, padding: same, name: a}, "
+        f"{{conv: 4, padding: same, inputs: input, name: b}}, {{concat: {{axis: {axis}}}, inputs: [a, b]}}]"
+    )
+    static = archspec.summary(spec)["concat"].shape
+    assert tuple(archspec.build(spec).output.shape[1:]) == static
+    namespace: dict = {}
+    exec(archspec.compile_source(archspec.expand(spec)), namespace)
+    assert tuple(namespace["build_model"]().output.shape[1:]) == static

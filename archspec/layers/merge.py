@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..ir import Node, Shape
 from ..registry import Arg, Info, LayerType, ShapeError, register
@@ -56,12 +57,25 @@ class Multiply(_Merge):
 
 @register
 class Concat(_Merge):
-    """Concatenation on the channel axis (inception branches, dense blocks)."""
+    """Concatenation on the channel axis (inception branches, dense blocks).
+
+    ``axis`` counts the example's axes, as every shape in a spec does (``0`` is the height of an
+    image); Keras' ``axis`` counts the batch axis too, so a positive axis is passed on plus one.
+    """
 
     name = "concat"
     aliases = ("concatenate",)
     keras_class = "Concatenate"
-    args = (Arg("axis", "int", -1, keras="axis", low=-8, keras_default=-1),)
+    args = (
+        Arg("axis", "int", -1, keras="axis", low=-8, keras_default=-1,
+            doc="The axis to join on, without the batch axis (0 = height); negative counts from the end."),
+    )  # fmt: skip
+
+    def keras_kwargs(self, node: Node, *, explicit_only: bool = False) -> dict[str, Any]:
+        kwargs = super().keras_kwargs(node, explicit_only=explicit_only)
+        if kwargs.get("axis", -1) >= 0:
+            kwargs["axis"] += 1  # Keras counts the batch axis
+        return kwargs
 
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
         self.need_two(inputs)
