@@ -168,3 +168,58 @@ def test_a_normalize_layer_is_adapted_on_the_training_split(tmp_path):
     pixels = images.astype(np.float64) / 255  # the default normalize: rescale, before the layer
     np.testing.assert_allclose(np.asarray(layer.mean).reshape(-1), [pixels.mean()], rtol=1e-4)
     np.testing.assert_allclose(np.asarray(layer.variance).reshape(-1), [pixels.var()], rtol=1e-3)
+
+
+def test_random_crop_cuts_random_windows_for_training_and_the_centre_otherwise():
+    """The notes' tf.image.random_crop: a window of the input's size, anywhere in the larger image."""
+    import tensorflow as tf
+
+    from archspec.training.data import pipeline
+
+    image = np.arange(144, dtype=np.float32).reshape(12, 12, 1)  # every pixel tells where it came from
+    ds = tf.data.Dataset.from_tensor_slices((np.repeat(image[None], 64, 0), np.zeros(64, np.int64)))
+    common = {"batch_size": 64, "classes": 2, "input_shape": (8, 8, 1), "normalize": lambda x: x, "crop_from": (12, 12)}
+    train = pipeline(ds, training=True, seed=0, **common)
+    offsets = set()
+    for _ in range(2):  # a new place every epoch
+        (x, _), *_ = list(train)
+        for window in np.asarray(x)[..., 0]:
+            top, left = divmod(int(window[0, 0]), 12)
+            np.testing.assert_array_equal(window, image[top : top + 8, left : left + 8, 0])
+            offsets.add((top, left))
+    assert len(offsets) > 10 and all(0 <= t <= 4 and 0 <= left <= 4 for t, left in offsets)
+    (x, _), *_ = list(pipeline(ds, **common))
+    np.testing.assert_array_equal(np.asarray(x)[0, ..., 0], image[2:10, 2:10, 0])
+
+
+def test_random_crop_needs_a_larger_image_size():
+    from archspec.errors import SpecError
+    from archspec.training.config import train_config
+
+    with pytest.raises(SpecError, match="random_crop crops the model's input from images read larger"):
+        train_config(None, {"augment": {"random_crop": True}})
+    assert train_config(None, {"augment": {"random_crop": True}, "data": {"image_size": [12, 12]}}).data.center_crop
+
+
+def test_a_run_with_random_crop_trains_evaluates_and_predicts(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from archspec.cli import main
+
+    images = np.random.default_rng(2).integers(0, 256, (16, 12, 12, 1)).astype(np.uint8)
+    data = tmp_path / "d.npz"
+    np.savez(data, images=images, labels=np.arange(16) % 2)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "archspec: 1\nname: s\ninput: [8, 8, 1]\nclasses: 2\nlayers: [flatten, {dense: 2, activation: softmax}]\n"
+        "train: {epochs: 1, batch_size: 4, augment: {random_crop: true}, data: {image_size: [12, 12], test: 0.25}}\n"
+    )
+    run = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(spec), "--data", str(data), "--run-dir", str(run), "-q"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(main, ["evaluate", str(run)]).exit_code == 0
+    Image.fromarray(images[0, ..., 0]).save(tmp_path / "x.png")
+    result = runner.invoke(main, ["predict", str(run), str(tmp_path / "x.png")])
+    assert result.exit_code == 0, result.output

@@ -141,7 +141,10 @@ def evaluate(
     for note in notes:
         click.echo(f"note: {note}", err=True)
     normalize = data_mod.normalizer(dict(loaded.normalize) if loaded.normalize else None, features)
-    batches = data_mod.pipeline(ds, batch_size=batch_size, classes=classes, input_shape=shape, normalize=normalize)
+    crop = cfg.image_size if cfg.center_crop else None  # a run trained with random_crop sees centre crops
+    batches = data_mod.pipeline(
+        ds, batch_size=batch_size, classes=classes, input_shape=shape, normalize=normalize, crop_from=crop
+    )
     result = ev.evaluate_dataset(loaded.model, batches, loaded.class_names)
     click.echo(f"{loaded.path} on {what} ({count} examples)")
     click.echo("  ".join(f"{k}: {v:.4f}" for k, v in result["metrics"].items()))

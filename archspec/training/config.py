@@ -164,6 +164,11 @@ AUGMENT_SCHEMA: dict[str, Any] = {
         "contrast_range": _FRACTION,
         "gaussian_noise": {"type": "number", "minimum": 0, "description": "Noise stddev, after normalization."},
         "fill_mode": {"enum": ["reflect", "wrap", "constant", "nearest"]},
+        "random_crop": {
+            "type": "boolean",
+            "description": "Crop a random window of the input's size from images read at data.image_size "
+            "(tf.image.random_crop); other splits are centre-cropped.",
+        },
     },
     "additionalProperties": False,
 }
@@ -234,6 +239,7 @@ class DataConfig:
     labels_key: str | None = None
     cache: bool = True
     shuffle_buffer: int = 10_000
+    center_crop: bool = False  # set by augment.random_crop: splits other than training are centre-cropped
 
 
 @dataclass(frozen=True)
@@ -326,6 +332,10 @@ def train_config(doc: Document | None, section: Mapping[str, Any] | None, base_d
     fractions = [v for v in (data.validation, data.test) if isinstance(v, float | int)]
     if sum(fractions) >= 1:
         fail(f"validation and test fractions must leave data to train on; they add up to {sum(fractions):g}", "data")
+    if (raw.get("augment") or {}).get("random_crop"):
+        if not data.image_size:
+            fail("random_crop crops the model's input from images read larger: set data.image_size", "augment")
+        data = replace(data, center_crop=True)
     stopping = raw.get("early_stopping")
     if stopping is True:
         stopping = {}

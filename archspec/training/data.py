@@ -356,6 +356,12 @@ def as_dataset(source: Source, assign: np.ndarray | None = None, code: int = 0) 
     return kept.apply(tf.data.experimental.assert_cardinality(int(np.sum(assign == code))))
 
 
+def _random_crop(x: tf.Tensor, size: Any, gen: tf.random.Generator) -> tf.Tensor:
+    """tf.image.random_crop to ``size``, its offsets drawn from ``gen`` (seeded by train.seed)."""
+    seed = gen.make_seeds(1)[:, 0]
+    return tf.image.stateless_random_crop(x, (*size, tf.shape(x)[-1]), seed=seed)
+
+
 def normalizer(normalize: dict[str, Any] | None, features: bool) -> Callable[[tf.Tensor], tf.Tensor]:
     """The normalization as a function on float batches: rescale/offset or an application's preprocess_input."""
     if normalize is None:
@@ -427,33 +433,49 @@ def pipeline(
     cache: bool = True,
     shuffle_buffer: int = 10_000,
     seed: int | None = None,
+    crop_from: Sequence[int] | None = None,
 ) -> tf.data.Dataset:
-    """Batch and prepare a split for ``model.fit``: (x, one-hot y) or (x, {output: y}) for several outputs."""
+    """Batch and prepare a split for ``model.fit``: (x, one-hot y) or (x, {output: y}) for several outputs.
+
+    With ``crop_from`` (augment.random_crop) images are read at that size and cut to the input: at a
+    random place for training (tf.image.random_crop, every epoch anew), at the centre otherwise."""
     size = tuple(input_shape[:2]) if len(input_shape) == 3 else None
+    read = tuple(crop_from) if crop_from and size is not None else size
 
     def to_float(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x = tf.cast(x, tf.float32)
-        if size is not None and x.shape[:2] != size:
-            x = tf.image.resize(x, size)
+        if read is not None and x.shape[:2] != read:
+            x = tf.image.resize(x, read)
+        if read != size and not training:
+            x = tf.image.resize_with_crop_or_pad(x, *size)  # type: ignore[misc]  # the centre
         return x, y
 
     ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    if augment is None:  # deterministic: normalize and encode once, before the cache, not every epoch
+    random_crop = read != size and training
+    raw = augment is not None or random_crop  # the random steps work on raw pixels, after the cache
+    if not raw:  # deterministic: normalize and encode once, before the cache, not every epoch
         ds = ds.map(lambda x, y: (normalize(x), tf.one_hot(y, classes)), num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
     if training and shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if random_crop:
+        crop = (
+            tf.random.Generator.from_seed(seed)
+            if seed is not None
+            else tf.random.Generator.from_non_deterministic_state()
+        )
+        ds = ds.map(lambda x, y: (_random_crop(x, size, crop), y), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=False)
 
     def prepare(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Any]:
-        if augment is not None:  # augmentation works on raw pixels, as ImageDataGenerator's does
-            x, y = normalize(augment(x)), tf.one_hot(y, classes)
+        if raw:  # augmentation works on raw pixels, as ImageDataGenerator's does
+            x, y = normalize(augment(x) if augment is not None else x), tf.one_hot(y, classes)
         if noise is not None:
             x = noise(x)
         return x, ({name: y for name in outputs} if len(outputs) > 1 else y)
 
-    if augment is not None or noise is not None or len(outputs) > 1:
+    if raw or noise is not None or len(outputs) > 1:
         ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     # In-memory sources cannot be sharded by file across workers; shard by data instead.

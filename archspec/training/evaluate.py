@@ -197,6 +197,17 @@ def read_image(path: str | Path, input_shape: Sequence[int]) -> np.ndarray:
     return keras.utils.img_to_array(image).astype(np.float32)
 
 
+def read_for(loaded: Loaded, path: str | Path, shape: Sequence[int]) -> np.ndarray:
+    """An image as the run read its evaluation images: at data.image_size and centre-cropped when it
+    trained with augment.random_crop, else at the model's input size."""
+    data = loaded.data or {}
+    if not data.get("center_crop") or not data.get("image_size"):
+        return read_image(path, shape)
+    big = read_image(path, (*data["image_size"], shape[-1]))
+    top, left = (big.shape[0] - shape[0]) // 2, (big.shape[1] - shape[1]) // 2  # as tf.image's centre crop
+    return big[top : top + shape[0], left : left + shape[1]]
+
+
 def prepare(images: np.ndarray, loaded: Loaded) -> np.ndarray:
     from .data import normalizer
 
@@ -208,7 +219,7 @@ def predict(loaded: Loaded, images: Sequence[str | Path], top_k: int = 5) -> lis
     name are numbered)."""
     model = main_output(loaded.model)
     shape = tuple(model.inputs[0].shape[1:])
-    batch = prepare(np.stack([read_image(p, shape) for p in images]), loaded)
+    batch = prepare(np.stack([read_for(loaded, p, shape) for p in images]), loaded)
     probs = np.asarray(model(batch, training=False), dtype=np.float64)
     names = list(loaded.class_names) + [str(i) for i in range(len(loaded.class_names), probs.shape[-1])]
     out = []
@@ -236,7 +247,7 @@ def activations(loaded: Loaded, layer: str, image: str | Path, target: Path, cou
         raise UsageError(f"layer {layer!r} outputs shape {tuple(output.shape)}; activation maps need (H, W, channels)")
     probe = keras.Model(model.inputs[0], output)
     shape = tuple(model.inputs[0].shape[1:])
-    maps = np.asarray(probe(prepare(read_image(image, shape)[None], loaded), training=False))[0]
+    maps = np.asarray(probe(prepare(read_for(loaded, image, shape)[None], loaded), training=False))[0]
     n = min(count, maps.shape[-1])
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)

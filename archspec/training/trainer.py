@@ -313,6 +313,7 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
         "outputs": tuple(model.output_names),
         "batch_size": batch,
         "cache": cfg.data.cache,
+        "crop_from": _crop_from(cfg, graph.input_shape),
     }
     augment, noise = aug.augmenter(cfg.augment, cfg.seed), aug.noise(cfg.augment, cfg.seed)
     train = data_mod.pipeline(
@@ -327,6 +328,19 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
     validation = data_mod.pipeline(splits.validation, **common) if splits.validation is not None else None
     notes = (*splits.notes, *aug.meaning_notes(cfg.augment))
     return _Inputs(splits, train, validation, common, max(1, -(-splits.counts["train"] // batch)), notes, normalize)
+
+
+def _crop_from(cfg: TrainConfig, input_shape: Sequence[int]) -> tuple[int, int] | None:
+    """The size images are read at for augment.random_crop, which must hold the input."""
+    if not cfg.data.center_crop:
+        return None
+    size = tuple(cfg.data.image_size or ())
+    if len(input_shape) != 3 or len(size) != 2 or any(s < i for s, i in zip(size, input_shape[:2])):
+        raise UsageError(
+            f"augment.random_crop cuts the model input {tuple(input_shape[:2])} out of images read at data.image_size; "
+            f"got image_size {size or None}: give one at least as large as the input"
+        )
+    return size  # type: ignore[return-value]
 
 
 def _adapt_normalization(model: Any, inputs: _Inputs) -> list[str]:
