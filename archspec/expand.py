@@ -413,7 +413,7 @@ class Expander:
             return
         var = item.get("as")
         for i in range(count):
-            budget.spend(1 + len(ctx.env) if var else 1)  # an empty body costs its iterations too
+            budget.spend(4 + len(ctx.env) if var else 4)  # an iteration (context copy, walk) costs ~4 item steps
             env = {**ctx.env, var: i} if var else ctx.env
             sub = replace(ctx, env=env)
             self.where.append(f"{var}={i}" if var else f"repetition {i + 1}")

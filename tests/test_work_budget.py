@@ -60,7 +60,7 @@ def test_work_without_layers_is_refused_within_the_bound_with_its_location(name)
 
 
 def test_every_bundled_spec_uses_a_small_part_of_the_budget():
-    """The budget refuses no spec that validates today: the largest (ResNet-1202) uses 22,177."""
+    """The budget refuses no spec that validates today: the largest (ResNet-1202) uses 23,986."""
     used = {path.name: _steps(path) for path in SPECS}
     used["resnet1202"] = _steps(ROOT / "specs" / "resnet_cifar.yaml", variant="resnet1202")
     assert max(used.values()) < budget.MAX_STEPS // 50, used
@@ -93,9 +93,11 @@ def test_a_spec_near_the_layer_limit_with_expressions_everywhere_fits_the_budget
 
 def test_the_budget_stops_at_its_limit_and_names_the_place(monkeypatch):
     spec = "archspec: 1\ninput: [8, 8, 1]\nlayers:\n  - {repeat: 300, layers: [relu]}\n  - flatten\n"
-    assert _steps(spec) < 1000
-    monkeypatch.setattr(budget, "MAX_STEPS", 200)
-    with pytest.raises(SpecError, match=r"layers\[0\]\.layers\[0\]: expanding this spec takes more than 200 steps"):
+    assert 1000 < _steps(spec) < 2000
+    monkeypatch.setattr(budget, "MAX_STEPS", 1000)
+    with pytest.raises(
+        SpecError, match=r"layers\[0\](\.layers\[0\])?: expanding this spec takes more than 1,000 steps"
+    ):
         archspec.expand(spec)
     result = CliRunner().invoke(main, ["validate", "-"], input=spec)
     assert result.exit_code == 1 and "4:" in result.output and "Traceback" not in result.output
