@@ -427,3 +427,36 @@ def test_resume_removes_a_checkpoint_a_kill_left_after_the_commit(tmp_path):
     removed = RunDir(run).remove_stale_checkpoints({"checkpoint": "checkpoints/epoch-0003.keras"})
     assert removed == [run / "checkpoints" / "epoch-0002.keras"]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0003.keras", "notes.keras"]
+
+
+def test_a_class_folder_whose_name_is_not_utf8_is_a_usage_error(tmp_path):
+    import os
+
+    from archspec.transfer.extract import ImageFolder
+
+    root = _grey_folder(tmp_path / "pngs", ".png")
+    os.rename(root / "c1", os.path.join(os.fsencode(root), b"caf\xe9"))
+    with pytest.raises(UsageError, match="a class folder whose name is not UTF-8"):
+        ImageFolder.scan(root)
+    with pytest.raises(UsageError, match="a class folder whose name is not UTF-8"):
+        load_source(str(root), data_config({}), SHAPE)
+
+
+@pytest.mark.slow
+def test_extract_refuses_a_dangling_link_and_a_bomb_with_exit_2(tmp_path, monkeypatch):
+    from PIL import Image
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    root = _grey_folder(tmp_path / "pngs", ".png")
+    link = root / "c1" / "gone.png"
+    link.symlink_to(tmp_path / "nowhere.png")
+    args = ["extract", str(spec), "--data", str(root), "-o", str(tmp_path / "f.h5"), "--no-progress"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "gone.png: a dangling symbolic link" in result.output, result.output
+    link.unlink()
+    Image.new("L", (100, 100)).save(root / "c0" / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 9000)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "big.png: refused as a possible decompression bomb" in result.output, result.output
+    assert not (tmp_path / "f.h5").exists()

@@ -47,6 +47,10 @@ def class_folders(root: Path, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> tuple
     is not a class (the notes write their feature files into ``animals/hdf5/``: it must not become one)."""
     names, skipped = [], []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            sub.name.encode("utf-8")  # a class name is written as text (label_names, run.json)
+        except UnicodeEncodeError:
+            raise UsageError(f"{sub}: a class folder whose name is not UTF-8 text; rename it") from None
         (names if any(p.suffix.lower() in suffixes for p in sub.iterdir()) else skipped).append(sub.name)
     return names, skipped
 
