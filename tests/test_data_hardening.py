@@ -460,3 +460,15 @@ def test_extract_refuses_a_dangling_link_and_a_bomb_with_exit_2(tmp_path, monkey
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "big.png: refused as a possible decompression bomb" in result.output, result.output
     assert not (tmp_path / "f.h5").exists()
+
+
+@pytest.mark.slow
+def test_train_on_a_folder_of_grey_gifs_with_a_split(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY.replace("classes: 3", "classes: 2").replace("dense: 3", "dense: 2"))
+    root = _grey_folder(tmp_path / "gifs", ".gif", per_class=6)
+    args = ["train", str(spec), "--data", str(root), "--run-dir", str(tmp_path / "run"), "-q"]
+    spec.write_text(spec.read_text().replace("train: {", "train: {data: {validation: 0.25}, "))
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "done: 1 epochs" in result.output
