@@ -100,6 +100,10 @@ def run_pipeline(text: str | bytes, execute: bool = False) -> str:
             return "not utf-8"
     doc = load_text(text, "<fuzz>")
     graph = _counted(expand, doc)
+    scales = doc.data.get("scales") if isinstance(doc.data, dict) else None
+    if isinstance(scales, dict) and scales:  # one variant too: its values override the spec's vars
+        variant = str(next(iter(scales)))
+        analysis.analyse(_counted(lambda d: expand(d, variant=variant), doc))
     result = analysis.analyse(graph)
     expect.check_expectations(result)
     report.render_table(result, None, "float32")
@@ -196,6 +200,7 @@ class _Tally:
     def __init__(self, out: Path, exec_every: int) -> None:
         self.out, self.exec_every = out, exec_every
         self.outcomes: dict[str, int] = {}
+        self.executed = 0
         self.start = time.monotonic()
 
     def check(self, sample: str | bytes) -> None:
@@ -203,6 +208,7 @@ class _Tally:
         execute = bool(self.exec_every) and valid % self.exec_every == self.exec_every - 1 and len(sample) < 2000
         status, detail = check_one(sample, execute=execute)
         self.outcomes[status] = self.outcomes.get(status, 0) + 1
+        self.executed += detail == "executed"
         if status == "crash":
             data = sample.encode("utf-8", "surrogatepass") if isinstance(sample, str) else sample
             name = self.out / f"crash-{hashlib.sha1(data).hexdigest()[:12]}.yaml"
@@ -215,7 +221,8 @@ class _Tally:
         runs, crashes = sum(self.outcomes.values()), self.outcomes.get("crash", 0)
         print(
             f"{runs} inputs in {elapsed:.0f} s ({runs / max(elapsed, 1e-9):.0f}/s): "
-            f"{self.outcomes.get('ok', 0)} compiled, {self.outcomes.get('refused', 0)} refused with an ArchspecError, "
+            f"{self.outcomes.get('ok', 0)} compiled ({self.executed} of them run in Keras), "
+            f"{self.outcomes.get('refused', 0)} refused with an ArchspecError, "
             + (f"corpus {corpus} inputs, " if corpus is not None else "")
             + f"{crashes} crashes",
             flush=True,
