@@ -223,3 +223,14 @@ def test_a_run_with_random_crop_trains_evaluates_and_predicts(tmp_path):
     Image.fromarray(images[0, ..., 0]).save(tmp_path / "x.png")
     result = runner.invoke(main, ["predict", str(run), str(tmp_path / "x.png")])
     assert result.exit_code == 0, result.output
+
+
+def test_preprocess_input_cannot_be_combined_with_rescale_or_featurewise_statistics():
+    from archspec.errors import SpecError
+    from archspec.training.config import train_config
+
+    for extra in ({"rescale": 0.5}, {"featurewise_center": True}):
+        normalize = {"preprocess_input": "resnet50", **extra}
+        with pytest.raises(SpecError, match=f"preprocess_input does all the input scaling itself; {next(iter(extra))}"):
+            train_config(None, {"data": {"normalize": normalize}})
+    assert train_config(None, {"data": {"normalize": {"preprocess_input": "resnet50"}}}).data.normalize

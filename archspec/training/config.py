@@ -332,6 +332,16 @@ def train_config(doc: Document | None, section: Mapping[str, Any] | None, base_d
     fractions = [v for v in (data.validation, data.test) if isinstance(v, float | int)]
     if sum(fractions) >= 1:
         fail(f"validation and test fractions must leave data to train on; they add up to {sum(fractions):g}", "data")
+    normalize_raw = (raw.get("data") or {}).get("normalize")
+    if isinstance(normalize_raw, Mapping) and "preprocess_input" in normalize_raw:
+        ignored = sorted(k for k in normalize_raw if k != "preprocess_input")
+        if ignored:  # preprocess_input does all the scaling: these would be silently ignored
+            fail(
+                f"preprocess_input does all the input scaling itself; {', '.join(ignored)} cannot be combined "
+                "with it (drop them, or drop preprocess_input)",
+                "data",
+                "normalize",
+            )
     if (raw.get("augment") or {}).get("random_crop"):
         if not data.image_size:
             fail("random_crop crops the model's input from images read larger: set data.image_size", "augment")
