@@ -406,6 +406,15 @@ def test_model_files_keras_refuses_are_usage_errors(tmp_path):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2, result.output
         assert "bad.keras" in result.output and "Keras cannot load this model" in result.output
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    good = tmp_path / "good.keras"
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs))).save(good)
+    for name in ("object array in npz", "huge label", "group for a dataset", "inf label in csv"):
+        data = BROKEN[name][0](tmp_path)
+        result = CliRunner().invoke(main, ["evaluate", str(good), "--data", str(data)])
+        assert result.exit_code == 2 and str(data) in result.output, result.output
 
 
 def test_fit_features_refuses_classes_too_small_to_split(tmp_path):
