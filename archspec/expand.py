@@ -251,6 +251,9 @@ class Expander:
         except pattern_mod.PatternError as exc:
             self.fail(str(exc), ("pattern",))  # printed after the path "pattern:"
             return None
+        except budget.WorkExceeded as exc:
+            exc.problem = exc.problem or self.doc.problem(budget.message(), ("pattern",))
+            raise
 
     def stage_items(self, env: Mapping[str, Any]) -> list[Any]:
         items: list[Any] = []

@@ -258,6 +258,9 @@ def _count_pattern(counter: _Counter, data: Mapping[str, Any]) -> int:
         items = pattern_mod.to_items(pattern_mod.parse(data["pattern"]), tokens)
     except (pattern_mod.PatternError, TypeError):
         return 0  # the expander reports it, with the column
+    except budget.WorkExceeded as exc:
+        exc.problem = counter.doc.problem(budget.message(), ("pattern",))
+        raise
     try:
         return counter.items(items, ("pattern",))
     except _TooMany as exc:  # generated items have no place of their own: point at the pattern

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from . import budget
 from .budget import MAX_NESTING
 from .errors import did_you_mean
 
@@ -62,11 +63,12 @@ def _tokenize(text: str) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     pos = 0
     while pos < len(text):
-        if text[pos:].strip() == "":
-            break
         m = _TOKEN.match(text, pos)
-        if not m:
-            raise PatternError(f"unexpected character {text[pos:].lstrip()[0]!r} at column {pos + 1}")
+        if not m:  # only here is the rest copied: once per token it made tokenizing quadratic
+            rest = text[pos:].lstrip()
+            if not rest:
+                break
+            raise PatternError(f"unexpected character {rest[0]!r} at column {pos + 1}")
         out.append((m.group(1), m.start(1)))
         pos = m.end()
     return out
@@ -152,6 +154,7 @@ def _with_flatten(items: list[Token | Group], flat_input: bool) -> list[Token | 
 def _names(item: Token | Group) -> set[str]:
     if isinstance(item, Token):
         return {item.name}
+    budget.spend(len(item.items))  # asked at each level of nesting: 100 levels of 120,000 tokens took 21 s
     return set().union(*(_names(i) for i in item.items))
 
 

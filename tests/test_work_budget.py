@@ -173,6 +173,16 @@ def test_deeply_nested_pattern_brackets_are_a_pattern_error_with_the_column():
     archspec.expand({"archspec": 1, "input": [8, 8, 1], "classes": 2, "tokens": {"CONV": {"conv": 2}}, "pattern": ok})
 
 
+def test_rewriting_a_deep_wide_pattern_is_charged_and_refused_at_the_pattern(monkeypatch):
+    """99 levels around 120,000 tokens (960 kB) took 5 s to tokenize (the rest of the text was
+    copied per token) and 21 s to rewrite (each level asked for every name below it)."""
+    monkeypatch.setattr(budget, "MAX_STEPS", 50_000)
+    pattern = "[" * 20 + " -> ".join(["RELU"] * 5000) + "]" * 20 + " -> FC"
+    spec = {"archspec": 1, "input": [8, 8, 1], "classes": 2, "tokens": {"CONV": {"conv": 2}}, "pattern": pattern}
+    with pytest.raises(SpecError, match=r"^<dict>: pattern: expanding this spec takes more than 50,000 steps"):
+        archspec.expand(spec)
+
+
 # -- memory -------------------------------------------------------------------------------------
 
 
