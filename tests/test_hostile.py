@@ -678,6 +678,8 @@ def test_feature_files_are_checked_before_they_are_read(tmp_path):
     good = _good_h5(tmp_path / "ok.h5")
     with h5py.File(good, "a") as f:
         f["label_names"] = np.array([b"a", b"b"])
+        del f["labels"]
+        f["labels"] = np.arange(20) % 2  # labels within label_names: read_features checks them too
     assert read_features(good)[0].shape == (20, 8)
     evil = tmp_path / "evil.h5"
     with h5py.File(evil, "w") as f:
