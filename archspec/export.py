@@ -250,17 +250,15 @@ def _run_onnx(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _run_litert(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Through the model's signature: its outputs are named output_0, output_1, ... in Keras' order
+    (the interpreter's raw output list is in tensor order, which differs for several outputs)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))
-    details = interpreter.get_input_details()
-    for detail, x in zip(details, inputs):
-        interpreter.resize_tensor_input(detail["index"], x.shape)
-    interpreter.allocate_tensors()
-    for detail, x in zip(details, inputs):
-        interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-    return [np.asarray(interpreter.get_tensor(d["index"])) for d in interpreter.get_output_details()]
+    signature = interpreter.get_signature_list()["serving_default"]
+    runner = interpreter.get_signature_runner("serving_default")
+    outputs = runner(**dict(zip(signature["inputs"], inputs)))
+    return [np.asarray(outputs[k]) for k in sorted(outputs, key=lambda k: int(k.rsplit("_", 1)[-1]))]
 
 
 def _as_list(out: Any) -> list[np.ndarray]:

@@ -123,7 +123,10 @@ ZOO_SAMPLE = ["alexnet", "googlenet", "mobilenetv2", "efficientnet_b0", "resnet1
 # tf2onnx 1.17 turns the mean and variance of keras.applications' EfficientNet Normalization layer into
 # graph *inputs*, so onnxruntime refuses to run the file; the check catches it, and the other formats work.
 KNOWN_BAD = {("efficientnet_b0", "onnx"): "tf2onnx makes the Normalization layer's statistics graph inputs"}
-ZOO_CASES = [(name, "onnx") for name in ZOO_SAMPLE] + [("efficientnet_b0", "litert"), ("googlenet", "saved_model")]
+# tf2onnx cannot convert grouped convolutions (ResNeXt): Keras runs them through an XLA call it does not know.
+KNOWN_BAD[("resnext50", "onnx")] = "tf2onnx 1.17 has no conversion for grouped convolutions"
+ZOO_CASES = [(name, "onnx") for name in [*ZOO_SAMPLE, "resnext50"]]
+ZOO_CASES += [("efficientnet_b0", "litert"), ("googlenet", "saved_model"), ("googlenet", "litert")]
 
 
 @pytest.mark.slow
