@@ -130,6 +130,7 @@ class _Builder:
         self.notes: list[str] = []
         self.previous: str | None = None
         self.seen: set[str] = set()
+        self.aliases: dict[str, str] = {}  # an inlined Sequential's name -> its last layer
 
     def place(self, index: int, layer: Mapping[str, Any]) -> str:
         return f"{self.where}: layers[{index}] {layer.get('name') or (layer.get('config') or {}).get('name')!r}"
@@ -144,6 +145,9 @@ class _Builder:
             return
         if self.input is None and self.sequential:
             self.set_input_from(index, layer)
+        if cls == "Sequential" and not self.sequential:
+            self.inline(index, layer, name)
+            return
         item = self.item(index, layer, cls, config)
         item["name"] = name
         sources = self.sources(index, layer)
@@ -154,6 +158,29 @@ class _Builder:
         self.items.append(item)
         self.seen.add(name)
         self.previous = name
+
+    def inline(self, index: int, layer: Mapping[str, Any], name: str) -> None:
+        """A Sequential used as a layer (ConvNeXt's stem and head): its layers, in line, keep their names."""
+        inner = [lay for lay in (layer["config"].get("layers") or []) if lay.get("class_name") != "InputLayer"]
+        if not inner or any(lay.get("class_name") in ("Sequential", "Functional") for lay in inner):
+            raise ImportProblem(f"{self.place(index, layer)}: a nested model archspec cannot put in line", self.where)
+        sources = self.sources(index, layer)
+        for k, sub in enumerate(inner):
+            item = self.item(
+                index, {**sub, "name": sub.get("config", {}).get("name")}, str(sub["class_name"]), sub["config"]
+            )
+            item["name"] = str(sub["config"].get("name"))
+            if k == 0 and sources and sources != [self.previous]:
+                item["inputs"] = sources[0] if len(sources) == 1 else sources
+            if sub["config"].get("trainable") is False or layer["config"].get("trainable") is False:
+                item["trainable"] = False
+            self.items.append(item)
+            self.seen.add(item["name"])
+            self.previous = item["name"]
+        self.aliases[name] = self.previous
+        self.notes.append(
+            f"{self.place(index, layer)}: a Sequential model used as a layer, put in line ({len(inner)} layers)"
+        )
 
     def set_input(self, index: int, layer: Mapping[str, Any], name: str) -> None:
         if self.input is not None:
@@ -188,6 +215,7 @@ class _Builder:
                 raise ImportProblem(
                     f"{self.place(index, layer)} reads a tensor archspec cannot name: {history!r}", self.where
                 )
+            history = [self.aliases.get(history[0], history[0]), *history[1:]]
             if history[0] not in self.seen and history[0] != (self.input or {}).get("name"):
                 raise ImportProblem(
                     f"{self.place(index, layer)} reads {history[0]!r}, which is not above it", self.where
@@ -201,6 +229,8 @@ class _Builder:
             raise ImportProblem(
                 f"{place}: data_format={config['data_format']!r}; archspec is channels-last", self.where
             )
+        if str(layer.get("module", "")).startswith("keras.src.ops"):
+            return _operation(cls, layer, place)
         rank = _input_rank(layer)
         if cls == "Concatenate" and rank and config.get("axis") == rank - 1:
             config = {**config, "axis": -1}  # the last axis, written as archspec's default
@@ -214,7 +244,10 @@ class _Builder:
                 "docs/layers.md lists the Keras classes it knows)",
                 self.where,
             )
-        return _generic(kind, config, place, self.notes)
+        item = _generic(kind, config, place, self.notes)
+        if cls == "Dense" and rank > 3:  # Keras' Dense maps the last axis of a feature map too
+            item["per_position"] = True
+        return item
 
     def finish(self, name: str, body: Mapping[str, Any]) -> Imported:
         if self.input is None:
@@ -269,6 +302,8 @@ def _spec_name(name: str) -> str:
 
 # Keys every Keras layer config has that carry nothing the spec needs (or that are checked above).
 _FRAMEWORK_KEYS = {"name", "trainable", "dtype", "data_format", "build_config", "quantization_config", "seed", "axis"}
+# Settings Keras derives from the input shape, as archspec's own analysis does.
+_FRAMEWORK_KEYS |= {"projection_dim"}
 # Settings at their Keras defaults: nothing to carry over.
 _DEFAULTS: dict[str, Any] = {
     "bias_initializer": "zeros",
@@ -416,6 +451,36 @@ def _dropout(config: Mapping[str, Any], place: str, notes: list[str]) -> dict[st
     return _item(kind, args, place)
 
 
+def _operation(cls: str, layer: Mapping[str, Any], place: str) -> dict[str, Any]:
+    """A Keras operation written in a functional model (``x + 3.0``, ``x * (1 / 6)``, ``a + b``).
+
+    Between two tensors it is the merge layer of the same name; between a tensor and a number
+    it is an affine map, which archspec writes as ``rescale`` (Keras' Rescaling: ``x * scale +
+    offset``) under the operation's name: same output, no weights, the same figures.
+    """
+    args = (layer.get("inbound_nodes") or [{}])[0].get("args") or []
+    tensors = [a for a in args if isinstance(a, Mapping) and a.get("class_name") == "__keras_tensor__"]
+    numbers = [a for a in args if isinstance(a, int | float) and not isinstance(a, bool)]
+    if len(tensors) == 2 and not numbers and cls in ("Add", "Multiply"):
+        return {cls.lower(): None}
+    tensor_first = bool(args) and args[0] is (tensors[0] if tensors else None)
+    if len(tensors) == 1 and len(numbers) == 1 and len(args) == 2:
+        c = float(numbers[0])
+        affine = {
+            "Add": (1.0, c),
+            "Subtract": (1.0, -c) if tensor_first else (-1.0, c),
+            "Multiply": (c, 0.0),
+            "TrueDivide": (1.0 / c, 0.0) if tensor_first and c else None,
+            "Divide": (1.0 / c, 0.0) if tensor_first and c else None,
+        }.get(cls)
+        if affine is not None:
+            item: dict[str, Any] = {"rescale": affine[0]}
+            if affine[1]:
+                item["offset"] = affine[1]
+            return item
+    raise ImportProblem(f"{place}: the Keras operation {cls} on {len(tensors)} tensor(s) has no spec equivalent", place)
+
+
 # Keras classes that several archspec types share, or that need their own reading.
 def _activation(config: Mapping[str, Any], place: str, notes: list[str]) -> dict[str, Any]:
     name = config.get("activation")
@@ -458,7 +523,6 @@ _SPECIAL = {
     "Concatenate": _concat,
     "Dropout": _dropout,
     "Functional": _nested,
-    "Sequential": _nested,
 }
 
 

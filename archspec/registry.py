@@ -49,7 +49,8 @@ class ShapeError(ValueError):
 class Arg:
     """One argument of a layer type.
 
-    ``kind`` is one of: ``int`` (>= ``low``), ``float`` (within ``low``..``high``),
+    ``kind`` is one of: ``int`` (>= ``low``), ``float`` (within ``low``..``high``), ``floats``
+    (a float, or a list of them: one per channel),
     ``bool``, ``str``, ``enum`` (one of ``choices``), ``pair`` (an int or two ints, stored
     as a pair), ``padding2d`` (int, pair, or pair of pairs), ``ints`` (a list of ints),
     ``activation``, ``initializer``.
@@ -182,6 +183,18 @@ def _check_ints(arg: Arg, value: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
 
 
+def _check_float_or_floats(arg: Arg, value: Any) -> float | tuple[float, ...]:
+    """One number, or one per channel (``mean: [123.675, 116.28, 103.53]``)."""
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError("must be a number or a non-empty list of numbers")
+        try:
+            return tuple(_check_float(arg, v) for v in value)
+        except ValueError as exc:
+            raise ValueError(f"{exc.args[0]} (each entry)") from None
+    return _check_float(arg, value)
+
+
 def _check_choice_str(choices: Sequence[str]) -> Callable[[Arg, Any], str]:
     def check(arg: Arg, value: Any) -> str:
         if value not in choices:
@@ -194,6 +207,7 @@ def _check_choice_str(choices: Sequence[str]) -> Callable[[Arg, Any], str]:
 _CHECKERS: dict[str, Callable[[Arg, Any], Any]] = {
     "int": _check_int,
     "float": _check_float,
+    "floats": _check_float_or_floats,
     "bool": _check_bool,
     "str": _check_str,
     "enum": _check_enum,
@@ -208,6 +222,7 @@ _INT_SCHEMA = {"type": "integer"}
 _SCHEMAS: dict[str, Callable[[Arg], dict[str, Any]]] = {
     "int": lambda a: {"type": "integer", "minimum": 0 if a.low is None else a.low},
     "float": lambda a: {"type": "number"},
+    "floats": lambda a: {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1}]},
     "bool": lambda a: {"type": "boolean"},
     "str": lambda a: {"type": "string"},
     "enum": lambda a: {"enum": list(a.choices)},

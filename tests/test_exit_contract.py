@@ -54,7 +54,7 @@ BROKEN: dict[str, tuple[bytes | str | None, int]] = {
         'archspec: 1\ninput: [8, 8, 1]\nclasses: 3\npattern: "' + "[" * 500 + "CONV" + "]*1" * 500 + ' -> FC"\n',
         1,
     ),
-    "junk.keras": (b"PK\x03\x04 not really a zip archive", 1),  # as a spec: not UTF-8 YAML
+    "junk.keras": (b"PK\x03\x04 not really a zip archive", 2),  # a Keras model read as a spec: a broken model file
     "junk.h5": (b"\x89HDF\r\n\x1a\n truncated", 1),
 }
 

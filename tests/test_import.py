@@ -112,6 +112,57 @@ def test_settings_without_a_spec_equivalent_are_notes_not_silence():
     assert any("kernel_constraint" in n and "not carried over" in n for n in notes)
 
 
+def _op(cls, name, *args):
+    """A Keras operation node as a functional model records it (module keras.src.ops.numpy)."""
+    node = {"args": [_tensor(a) if isinstance(a, str) else a for a in args], "kwargs": {}}
+    return {"module": "keras.src.ops.numpy", "class_name": cls, "config": {"name": name}, "inbound_nodes": [node]}
+
+
+def test_keras_operations_with_a_number_are_affine_maps_and_between_tensors_merges():
+    config = functional(
+        _layer("Conv2D", "c", ["image"], filters=2, kernel_size=[1, 1]),
+        _op("Add", "plus3", "c", 3.0),
+        _op("Multiply", "sixth", "plus3", 1 / 6),
+        _op("Subtract", "rsub", 1.0, "sixth"),
+        _op("Add", "both", "rsub", "c"),
+    )
+    by_name = {item["name"]: item for item in importer.from_config(config).spec["layers"]}
+    assert by_name["plus3"] == {"rescale": 1.0, "offset": 3.0, "name": "plus3"}
+    assert by_name["sixth"] == {"rescale": 1 / 6, "name": "sixth"}
+    assert by_name["rsub"] == {"rescale": -1.0, "offset": 1.0, "name": "rsub"}
+    assert by_name["both"] == {"add": None, "name": "both", "inputs": ["rsub", "c"]}
+    with pytest.raises(ArchspecError, match="the Keras operation Power on 1 tensor"):
+        importer.from_config(functional(_op("Power", "p", "image", 2.0)))
+
+
+def test_a_sequential_used_as_a_layer_is_put_in_line_and_said_so():
+    stem = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "stem",
+            "layers": [
+                {"class_name": "Conv2D", "config": {"name": "stem_conv", "filters": 4, "kernel_size": [2, 2]}},
+                {"class_name": "LayerNormalization", "config": {"name": "stem_ln", "axis": -1, "epsilon": 1e-6}},
+            ],
+        },
+        "inbound_nodes": [{"args": [_tensor("image")], "kwargs": {}}],
+    }
+    imported = importer.from_config(functional(stem, _layer("Flatten", "f", ["stem"])))
+    assert [item["name"] for item in imported.spec["layers"]] == ["stem_conv", "stem_ln", "f"]
+    assert any("a Sequential model used as a layer, put in line (2 layers)" in n for n in imported.notes)
+    assert analyse(expand(imported.spec))["f"].shape == (7 * 7 * 4,)
+
+
+def test_a_per_channel_normalization_is_kept():
+    config = functional(_layer("Normalization", "n", ["image"], mean=[1.0, 2.0, 3.0], variance=[4.0, 5.0, 6.0]))
+    item = importer.from_config(config).spec["layers"][0]
+    assert item["mean"] == [1.0, 2.0, 3.0] and item["variance"] == [4.0, 5.0, 6.0]
+    assert analyse(expand(importer.from_config(config).spec)).total_params == 0
+    wrong = functional(_layer("Normalization", "n", ["image"], mean=[1.0, 2.0], variance=[4.0, 5.0]))
+    with pytest.raises(ArchspecError, match="`mean` has 2 values; the input has 3 channels"):
+        analyse(expand(importer.from_config(wrong).spec))
+
+
 def _zip(path, members):
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
@@ -201,20 +252,46 @@ APPLICATIONS = {
     "NASNetMobile": 5_326_716,
     "ResNet50V2": 25_613_800,
     "EfficientNetB0": 5_330_571,
+    "EfficientNetV2B0": 7_200_312,  # a per-channel Normalization mean
+    "MobileNetV3Small": 2_554_968,  # hard-swish written as Keras operations (x + 3, x * 1/6)
+    "ConvNeXtTiny": 28_589_128,  # LayerScale, Sequential stem and head put in line
 }
+SHAPES = {"MobileNetV3Small": (224, 224, 3)}  # Keras leaves its input size open without one
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(APPLICATIONS))
 def test_applications_import_with_keras_counts(name):
     import keras
+    import numpy as np
 
-    imported = importer.import_application(name)
+    import archspec
+
+    model = getattr(keras.applications, name)(weights=None, **({"input_shape": SHAPES[name]} if name in SHAPES else {}))
+    # the model's own config (Keras numbers unnamed layers per session: a second instance names them anew)
+    imported = importer.from_config(json.loads(model.to_json()), name)
     analysis = analyse(expand(imported.spec))
-    model = getattr(keras.applications, name)(weights=None)
     assert analysis.total_params == APPLICATIONS[name] == model.count_params()
     assert (analysis.trainable_params, analysis.non_trainable_params) == weight_counts(model)
+    rebuilt = archspec.build(imported.spec)  # with Keras' weights copied in: the same outputs
+    for layer in model.layers:
+        for sub in getattr(layer, "layers", [layer]):
+            if sub.weights:
+                rebuilt.get_layer(sub.name).set_weights(sub.get_weights())
+    x = np.random.default_rng(0).uniform(0, 255, (2, *model.inputs[0].shape[1:])).astype("float32")
+    np.testing.assert_allclose(np.asarray(rebuilt(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
     keras.backend.clear_session()
+
+
+@pytest.mark.slow
+def test_import_by_application_name_on_the_command_line(tmp_path):
+    result = CliRunner().invoke(
+        main, ["import", "MobileNetV3Small", "--input-shape", "96,96,3", "-o", str(tmp_path / "m.yaml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert summary(tmp_path / "m.yaml")["predictions"].shape == (1000,)
+    wrong = CliRunner().invoke(main, ["import", "MobileNetV4"])
+    assert wrong.exit_code == 2 and "Did you mean" in wrong.output
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ TARGET = ROOT / "docs" / "layers.md"
 _KINDS = {
     "int": "integer",
     "float": "number",
+    "floats": "number, or one per channel",
     "bool": "true/false",
     "str": "string",
     "enum": "one of",

@@ -45,12 +45,24 @@ class Normalize(LayerType):
     aliases = ("normalization",)
     keras_class = "Normalization"
     args = (
-        Arg("mean", "float", None, keras="mean", nullable=True),
-        Arg("variance", "float", None, keras="variance", low=0.0, nullable=True),
+        Arg("mean", "floats", None, keras="mean", nullable=True, doc="One number, or one per channel."),
+        Arg(
+            "variance", "floats", None, keras="variance", low=0.0, nullable=True, doc="One number, or one per channel."
+        ),
     )
+
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> dict[str, Any]:
+        if (args.get("mean") is None) != (args.get("variance") is None):
+            raise ValueError("give both `mean` and `variance`, or neither (then they are stored weights, adapted)")
+        return dict(args)
 
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
         c = inputs[0][-1]
+        for key in ("mean", "variance"):
+            value = node.args[key]
+            if isinstance(value, tuple) and len(value) not in (1, c):
+                raise ShapeError(f"`{key}` has {len(value)} values; the input has {c} channels (give 1 or {c})")
         stored = 0 if node.args["mean"] is not None else 2 * c + 1
         return Info(inputs[0], 0, stored, other_ops=2 * elements(inputs[0]))
 
