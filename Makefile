@@ -53,6 +53,8 @@ lock:
 	.venv-tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	.venv-tools/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
 		--upgrade -c requirements/lock.in --custom-compile-command "make lock" -o $(LOCK)
+	# uv ignores Requires-Python upper bounds; pip applies them: check that pip can install the lock here
+	.venv-tools/bin/python -m pip install --quiet --dry-run --ignore-installed --require-hashes -r $(LOCK)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m "not slow"

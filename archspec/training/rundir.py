@@ -9,6 +9,8 @@ Layout::
     RUN_DIR/best.keras           the best model by the monitored metric
     RUN_DIR/last.keras           the model after the last epoch
     RUN_DIR/history.json         per-epoch metrics, learning rate, seconds, stage; continues across resumes
+    RUN_DIR/history.csv          the same table as CSV (one row per epoch, written with history.json)
+    RUN_DIR/tensorboard/         TensorBoard event files (Keras' TensorBoard callback): tensorboard --logdir RUN_DIR
     RUN_DIR/curves.png           accuracy and loss curves (training and validation), drawn after each stage
     RUN_DIR/train.log            what happened, one line per event
     RUN_DIR/test.json            test-split loss and metrics, when there is a test split
@@ -21,6 +23,8 @@ that names a complete checkpoint with its matching history.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import re
@@ -41,6 +45,7 @@ OWN_FILES = (
     "run.json",
     "state.json",
     "history.json",
+    "history.csv",
     "train.log",
     "best.keras",
     "last.keras",
@@ -89,6 +94,15 @@ class RunDir:
         return self.path / "last.keras"
 
     # -- json files ----------------------------------------------------------------------
+    def write_history(self, history: Mapping[str, list[Any]]) -> None:
+        """history.json and history.csv, from the same table: epochs as rows, metrics as columns.
+
+        Derived from the history archspec commits, so a resumed run lists each epoch once (Keras'
+        CSVLogger, appending, would list twice the epochs redone after a kill).
+        """
+        self.write_json("history.json", history)
+        atomic_write_text(self.path / "history.csv", history_csv(history))
+
     def write_json(self, name: str, data: Any) -> None:
         atomic_write_text(self.path / name, json.dumps(data, indent=2, default=_plain) + "\n")
 
@@ -233,7 +247,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.run.save_model(self.model, checkpoint)
         if improved:
             self.best = {"monitor": self.monitor, "value": _plain(logs[self.monitor]), "epoch": number}
-        self.run.write_json("history.json", self.history)
+        self.run.write_history(self.history)
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in logs.items())
         self.run.log(f"epoch {number} (stage {self.stage}): {shown}{' [best]' if improved else ''}")
         # The commit point: state.json names the checkpoint and carries the history up to this epoch, in one
@@ -260,6 +274,23 @@ class EpochRecorder(keras.callbacks.Callback):
             return True
         lower_is_better = "loss" in self.monitor
         return bool(value < old if lower_is_better else value > old)
+
+
+def history_csv(history: Mapping[str, list[Any]]) -> str:
+    """The history as CSV: ``epoch`` and ``stage`` first, then the metrics in a stable order."""
+    first = [k for k in ("epoch", "stage") if k in history]
+    columns = first + sorted(k for k in history if k not in first)
+    rows = zip(*(history[k] for k in columns)) if columns else iter(())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    return buffer.getvalue()
+
+
+def tensorboard(run: RunDir) -> keras.callbacks.Callback:
+    """Keras' TensorBoard callback writing into the run directory (one folder per stage, like Keras' runs)."""
+    return keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False, update_freq="epoch")
 
 
 def _current_lr(optimizer: Any) -> float:

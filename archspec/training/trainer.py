@@ -422,7 +422,7 @@ def _fit_stages(
     """Fit stage after stage (recompiling between them); resume mid-plan from ``state``. Returns the last epoch."""
     import keras
 
-    from .rundir import EpochRecorder
+    from .rundir import EpochRecorder, tensorboard
 
     done, best = int(state.get("epoch", 0)), dict(state.get("best", {}))
     pending = bool(done and state.get("checkpoint"))
@@ -452,7 +452,7 @@ def _fit_stages(
             f"trainable params {trainable:,}"
         )
         recorder = EpochRecorder(rd, monitor, index, history, best)
-        callbacks: list[Any] = [recorder]
+        callbacks: list[Any] = [recorder, tensorboard(rd)]
         plateau = _plateau(stage, monitor)
         if plateau is not None:
             callbacks.append(plateau)
