@@ -206,8 +206,10 @@ def typed_key(value: Any) -> Any:
     if kind in _ATOMS:  # the common case, before the slower Mapping check
         return (kind, value)
     if kind is list or kind is tuple:
+        budget.spend(len(value))  # a key copies the value: a 100,000-value default, keyed per layer, hung
         return (kind, tuple([typed_key(v) for v in value]))
     if isinstance(value, Mapping):
+        budget.spend(len(value))
         return (dict, tuple([(k, typed_key(v)) for k, v in value.items()]))
     hash(value)
     return (kind, value)
