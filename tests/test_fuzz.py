@@ -333,3 +333,15 @@ def test_the_harness_runs_generated_code_and_compares_parameter_counts(monkeypat
     monkeypatch.setattr(codegen, "render", lambda graph: real(graph).replace("filters=4", "filters=5"))
     status, detail = FUZZ.check_one(_SMALL, execute=True)
     assert status == "crash" and "generated code builds" in detail
+
+
+def test_a_timeout_under_instrumentation_is_confirmed_without_it(monkeypatch, tmp_path):
+    """A 2 s spec took over a minute under atheris' instrumentation (the second 30-minute run's
+    two "hangs"): a slow input is replayed in a plain process before it counts as a crash."""
+    monkeypatch.setattr(FUZZ, "check_one", lambda *args, **kwargs: ("crash", "took more than 120 s (a hang?)"))
+    tally = FUZZ._Tally(tmp_path / "crashes", 0, instrumented=True)
+    tally.check(_SMALL)
+    assert tally.outcomes == {"slow": 1} and not (tmp_path / "crashes").exists()
+    tally = FUZZ._Tally(tmp_path / "crashes", 0, instrumented=False)
+    tally.check(_SMALL)
+    assert tally.outcomes == {"crash": 1} and list((tmp_path / "crashes").iterdir())
