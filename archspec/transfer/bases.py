@@ -9,7 +9,8 @@ spec can still be named, but have no static figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "bases"
@@ -31,6 +32,8 @@ class Application:
     features: str
     min_size: int = 32
     default_size: int = 224
+    generated: bool = False  # its reference spec is archspec import of the Keras model (tools/gen_bases.py)
+    notop_spec_file: str | None = None  # when Keras' include_top=False model is not a prefix of the full one
 
 
 APPLICATIONS: dict[str, Application] = {
@@ -49,6 +52,25 @@ APPLICATIONS: dict[str, Application] = {
     )
 }
 
+GENERATED_DIR = DATA_DIR / "generated"
+
+
+def _generated() -> dict[str, Application]:
+    """The applications whose reference specs tools/gen_bases.py wrote from Keras' own models."""
+    table = GENERATED_DIR / "applications.json"
+    if not table.is_file():
+        return {}
+    out = {}
+    for key, entry in json.loads(table.read_text(encoding="utf-8")).items():
+        if "features" in entry:  # the others use a layer the language lacks ("not_expressible")
+            fields = ("keras_class", "module", "spec_file", "features", "min_size", "default_size")
+            app = Application(key, *(entry[f] for f in fields), generated=True)  # type: ignore[arg-type]
+            out[key] = replace(app, notop_spec_file=entry.get("notop_spec_file"))
+    return out
+
+
+APPLICATIONS.update({k: v for k, v in _generated().items() if k not in APPLICATIONS})
+
 #: The preprocessing modes of keras.applications.imagenet_utils, by application module.
 PREPROCESS_MODES = {
     "vgg16": "caffe",
@@ -59,6 +81,13 @@ PREPROCESS_MODES = {
     "mobilenet_v2": "tf",
     "densenet": "torch",
     "efficientnet": "none (the model rescales itself)",
+    "efficientnet_v2": "none (the model rescales itself)",
+    "convnext": "none (the model normalises itself)",
+    "mobilenet_v3": "none (the model rescales itself)",
+    "xception": "tf",
+    "inception_v3": "tf",
+    "inception_resnet_v2": "tf",
+    "nasnet": "tf",
 }
 
 
@@ -73,10 +102,15 @@ def application(name: str) -> Application | None:
     return APPLICATIONS.get(normalise(name))
 
 
-def reference_spec(app: Application) -> Path | None:
-    """The reference spec of an application: the packaged copy, else the checkout's specs/ file."""
+def reference_spec(app: Application, include_top: bool = True) -> Path | None:
+    """The reference spec of an application: the packaged copy, else the checkout's specs/ file.
+
+    Without the top, a model whose Keras ``include_top=False`` form is not a prefix of the full
+    one (ConvNeXt adds a layer norm there) has a reference spec of its own.
+    """
+    name = app.spec_file if include_top or not app.notop_spec_file else app.notop_spec_file
     for folder in (DATA_DIR, SPECS_DIR):
-        path = folder / app.spec_file
+        path = folder / name
         if path.is_file():
             return path
     return None

@@ -91,11 +91,11 @@ def prepend_base(ex: Expander, ctx: _Ctx) -> BaseInfo:
     if kind == "model" or (kind == "application" and _opaque_application(doc, raw)):
         return _opaque_base(ex, ctx, kind, raw, input_shape)
     app = _application(doc, raw) if kind == "application" else None
-    ref = reference_spec(app) if app else _spec_path(doc, raw["spec"])
+    include_top = bool(raw.get("include_top", False))
+    ref = reference_spec(app, include_top) if app else _spec_path(doc, raw["spec"])
     if app is not None:
         _check_fit(doc, raw, app, input_shape)
     base_graph, shapes = _expand_base(doc, raw, ref, input_shape, app)
-    include_top = bool(raw.get("include_top", False))
     cut = raw.get("output") or (app.features if app and not include_top else base_graph.outputs[0])
     try:
         body = prune(base_graph, [cut])
@@ -148,7 +148,10 @@ def _application(doc: Document, raw: Mapping[str, Any]) -> Application:
 def _opaque_application(doc: Document, raw: Mapping[str, Any]) -> bool:
     """A real keras.applications model without a reference spec (a typo is an error)."""
     app = application(str(raw["application"]))
-    if app is not None and reference_spec(app) is not None:
+    # a generated reference spec is the application at Keras' defaults: with `vars` (alpha,
+    # minimalistic, ...) it is another network, which only Keras can measure
+    fixed = app is not None and app.generated and raw.get("vars")
+    if app is not None and reference_spec(app) is not None and not fixed:
         return False
     if normalise(str(raw["application"])) not in KERAS_APPLICATIONS:
         _application(doc, raw)  # raises, with "Did you mean"

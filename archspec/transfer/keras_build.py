@@ -99,7 +99,8 @@ def base_tensors(graph: Graph, base: BaseInfo, inputs: Any) -> tuple[Any, dict[s
     pool = {POOL_NODES[base.pooling][1]} if base.pooling else set()
     wanted = [n.name for n in graph.nodes if n.name in base.nodes and n.name not in pool]
     _adopt_unnamed_layers(graph, base, app, wanted)
-    have = {layer.name: layer for layer in app.layers}
+    # operations, not only layers: an application may compute in plain Keras operations (MobileNetV3's x + 3)
+    have = {op.name: op for op in app.operations}
     missing = [n for n in wanted if n not in have]
     if missing:  # the reference spec and Keras disagree: a bug in the reference spec
         raise UsageError(
@@ -132,7 +133,7 @@ def _adopt_unnamed_layers(graph: Graph, base: BaseInfo, app: Any, wanted: list[s
     from ..registry import layer_type
     from .freeze import keras_order
 
-    have = {layer.name for layer in app.layers}
+    have = {op.name for op in app.operations}
     if all(n in have for n in wanted):
         return
     nodes = [n for n in graph.nodes if n.name in wanted]
