@@ -35,6 +35,7 @@ import hashlib
 import importlib.util
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -316,7 +317,12 @@ def fuzz_atheris(
         return text.encode("utf-8")[:max_size]
 
     out.mkdir(parents=True, exist_ok=True)  # libFuzzer's own findings (an input over -timeout) go there too
-    args = [sys.argv[0], str(corpus), f"-seed={seed}", "-max_len=16384", "-timeout=900", "-rss_limit_mb=4096"]
+    # libFuzzer reads peak RSS from getrusage, which Linux carries over exec from the forking process: started
+    # by a pytest worker that built large Keras models, the fuzzer "used" 12 GB before its first input. The
+    # 4 GiB budget is counted from that inherited peak.
+    inherited_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    rss_limit = f"-rss_limit_mb={inherited_mb + 4096}"
+    args = [sys.argv[0], str(corpus), f"-seed={seed}", "-max_len=16384", "-timeout=900", rss_limit]
     args += [f"-artifact_prefix={out}/", "-report_slow_units=600"]
     atheris.Setup(args, one_input, custom_mutator=mutator)
     atheris.Fuzz()
