@@ -512,6 +512,11 @@ def _softmax(config: Mapping[str, Any], place: str, notes: list[str]) -> dict[st
     return {"softmax": None}
 
 
+def _custom_scale(config: Mapping[str, Any], place: str, notes: list[str]) -> dict[str, Any]:
+    """keras.applications.inception_resnet_v2's CustomScaleLayer: ``inputs[0] + inputs[1] * scale``."""
+    return _item(registry().types["scaled_add"], {"scale": config.get("scale", 1.0)}, place)
+
+
 def _nested(config: Mapping[str, Any], place: str, notes: list[str]) -> dict[str, Any]:
     raise ImportProblem(f"{place}: a model nested as a layer; save or import the inner model on its own", place)
 
@@ -523,6 +528,7 @@ _SPECIAL = {
     "Concatenate": _concat,
     "Dropout": _dropout,
     "Functional": _nested,
+    "CustomScaleLayer": _custom_scale,
 }
 
 

@@ -111,6 +111,28 @@ class LayerScale(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="archspec")
+class ScaledAdd(keras.layers.Layer):
+    """``inputs[0] + scale * inputs[1]``: Inception-ResNet's scaled residual.
+
+    The same computation as ``keras.applications.inception_resnet_v2.CustomScaleLayer`` (which
+    Keras does not export); no weights.
+    """
+
+    def __init__(self, scale: float = 1.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, inputs: Any) -> Any:
+        return inputs[0] + inputs[1] * self.scale
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape[0]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="archspec")
 class CropTo(keras.layers.Layer):
     """Centre-crop ``x`` to the height and width of ``reference`` (U-Net's copy and crop).
 

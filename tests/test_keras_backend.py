@@ -121,3 +121,28 @@ def test_concat_axis_counts_the_examples_axes_as_every_spec_shape_does(axis):
     namespace: dict = {}
     exec(archspec.compile_source(archspec.expand(spec)), namespace)
     assert tuple(namespace["build_model"]().output.shape[1:]) == static
+
+
+@pytest.mark.slow
+def test_scaled_add_computes_inception_resnets_custom_scale_layer(tmp_path):
+    """`scaled_add` equals keras.applications' CustomScaleLayer, built, compiled to source and reloaded."""
+    import keras
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    spec = (
+        "archspec: 1\ninput: [4, 4, 2]\nlayers: [{conv: 2, padding: same, name: branch}, "
+        "{scaled_add: {scale: 0.17}, inputs: [input, branch], name: up}]"
+    )
+    assert archspec.summary(spec)["up"].shape == (4, 4, 2)
+    model = archspec.build(spec)
+    x = np.random.default_rng(0).normal(size=(3, 4, 4, 2)).astype("float32")
+    branch = keras.Model(model.input, model.get_layer("branch").output)(x)
+    want = CustomScaleLayer(0.17)([x, branch])
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(want), rtol=1e-6)
+    namespace: dict = {}
+    exec(archspec.compile_source(archspec.expand(spec)), namespace)
+    assert "archspec_layers.ScaledAdd(scale=0.17" in archspec.compile_source(archspec.expand(spec))
+    model.save(tmp_path / "m.keras")
+    from archspec.safe_hdf5 import load_model_file
+
+    np.testing.assert_allclose(np.asarray(load_model_file(tmp_path / "m.keras")(x)), np.asarray(want), rtol=1e-6)

@@ -176,7 +176,12 @@ layers:
         ("base: {application: vgg16}\nlayers: []\n", "[16, 16, 3]", "input", "too small for VGG16"),
         ("base: {application: vgg16, weights: imagenet}\nlayers: []\n", "[64, 64, 1]", "input", "3 input channels"),
         ("base: {application: vgg61}\nlayers: []\n", "[64, 64, 3]", "base.application", "'vgg16'?"),
-        ("base: {application: inceptionresnetv2}\nlayers: []\n", "[96, 96, 3]", "base.application", "static figures"),
+        (
+            "base: {application: mobilenetv3small, vars: {alpha: 0.75}}\nlayers: []\n",
+            "[96, 96, 3]",
+            "base.application",
+            "static figures",
+        ),
         ("base: {model: m.keras}\nlayers: []\n", "[64, 64, 3]", "base.model", "saved model not found"),
         ("base: {model: m.h5}\nlayers: []\n", "[64, 64, 3]", "base.model", "trust: true"),
         ("base: {application: vgg16, output: block9_pool}\nlayers: []\n", "[64, 64, 3]", "base.output", "block5_pool"),
@@ -279,7 +284,7 @@ def test_fit_features_report_on_separable_data(tmp_path):
 
 def test_bases_without_reference_spec_have_no_static_figures(tmp_path):
     (tmp_path / "m.keras").write_bytes(b"not read statically")
-    for base in ("{application: inceptionresnetv2}", "{model: m.keras}"):
+    for base in ("{application: mobilenetv3small, vars: {alpha: 0.75}}", "{model: m.keras}"):
         path = tmp_path / "t.yaml"
         path.write_text(spec(f"base: {base}\nlayers: [{{gap_head: 3}}]\n", "[96, 96, 3]"))
         result = CliRunner().invoke(main, ["summary", str(path)])

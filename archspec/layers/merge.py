@@ -39,6 +39,27 @@ class Add(_Merge):
 
 
 @register
+class ScaledAdd(_Merge):
+    """``a + scale * b`` of two tensors of one shape: Inception-ResNet's scaled residual (Szegedy et
+    al. 2016, section 3.3), Keras' ``inception_resnet_v2.CustomScaleLayer``. No weights."""
+
+    name = "scaled_add"
+    keras_class = "ScaledAdd"
+    custom = True
+    args = (
+        Arg("scale", "float", 1.0, keras="scale", keras_default=1.0,
+            doc="The factor of the second input (the residual branch): 0.17, 0.1 and 0.2 in Inception-ResNet-v2."),
+    )  # fmt: skip
+
+    def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
+        if len(inputs) != 2:
+            raise ShapeError(f"scaled_add takes two inputs, the shortcut and the branch; got {len(inputs)}")
+        if inputs[0] != inputs[1]:
+            raise ShapeError(f"scaled_add needs inputs of one shape; got {list(inputs[0])} and {list(inputs[1])}")
+        return Info(inputs[0], other_ops=2 * elements(inputs[0]))
+
+
+@register
 class Multiply(_Merge):
     """Element-wise product; a [1, 1, C] or [C] gate broadcasts over H x W (squeeze-excitation)."""
 
