@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
@@ -224,9 +224,13 @@ def _imported(path: str) -> Any:
     from .importer import import_file
 
     imported = import_file(path)
-    for note in imported.notes:
-        click.echo(f"note: {note}", err=True)
+    _print_notes(imported.notes)
     return imported.spec
+
+
+def _print_notes(notes: Iterable[str]) -> None:
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
 
 
 def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
@@ -415,14 +419,13 @@ def import_cmd(model: str, output: str | None, input_shape: str | None) -> None:
         imported = importer.import_file(model)
     else:
         imported = importer.import_application(model, _shape_option(input_shape))
-    for note in imported.notes:
-        click.echo(f"note: {note}", err=True)
+    _print_notes(imported.notes)
     text = importer.to_yaml(imported)
     if output:
         from .fileio import atomic_write_text
 
         atomic_write_text(output, text)
-        click.echo(f"wrote {output} ({importer.layer_count(imported)} layers)")
+        click.echo(f"wrote {output} ({len(imported.spec['layers'])} layers)")
     else:
         click.echo(text, nl=False)
 

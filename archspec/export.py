@@ -19,8 +19,6 @@ import contextlib
 import hashlib
 import importlib
 import json
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ArchspecError, Location, Problem, UsageError
-from .fileio import OutputLock, atomic_path, atomic_write_text
+from .fileio import atomic_directory, atomic_path, atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -195,17 +193,8 @@ def _owned_output(output: Path, fmt: Format) -> Iterator[Path]:
         with atomic_path(output, suffix=fmt.suffix) as tmp:
             yield tmp
         return
-    if output.exists() or output.is_symlink():  # a directory cannot be replaced atomically: never merge into one
-        raise UsageError(f"{output} already exists; remove it or choose another -o")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with OutputLock(output):
-        tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-        try:
-            yield tmp
-            tmp.rename(output)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
+    with atomic_directory(output) as tmp:
+        yield tmp
 
 
 def _write(model: Any, fmt: Format, tmp: Path, output: Path) -> None:

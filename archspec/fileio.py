@@ -87,6 +87,29 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
                 tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder next to ``target``; rename it to ``target`` on success.
+
+    The directory form of :func:`atomic_path` (a SavedModel is a folder): owned by one process
+    (:class:`OutputLock`), removed on any error. A folder cannot be replaced atomically, so an
+    existing ``target`` is refused rather than merged into.
+    """
+    target = Path(target)
+    if target.exists() or target.is_symlink():
+        raise UsageError(f"{target} already exists; remove it or choose another -o")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with OutputLock(target):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            yield tmp
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+
+
 def check_regular_output(target: str | os.PathLike[str]) -> None:
     """Refuse a target that is not a regular file or absent (for outputs written in steps beside it)."""
     if _writes_through(Path(target)):

@@ -15,10 +15,11 @@ the figures (``channels_first``, a layer used twice, a nested model) are errors.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -328,7 +329,9 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+@functools.cache
 def _layer_type_for(cls: str) -> LayerType | None:
+    """The one archspec type whose Keras class is ``cls`` (Activation and its kin are read apart)."""
     candidates = [t for t in registry().types.values() if t.keras_class == cls and t.keras_class != "Activation"]
     if len(candidates) == 1:
         return candidates[0]
@@ -557,13 +560,3 @@ def to_yaml(imported: Imported) -> str:
 
     header = "".join(f"# note: {note}\n" for note in imported.notes)
     return header + dump_data(imported.spec)
-
-
-def layer_count(imported: Imported) -> int:
-    return len(imported.spec["layers"])
-
-
-def keras_classes() -> Sequence[str]:
-    """Every Keras class ``archspec import`` reads."""
-    own = {t.keras_class for t in registry().types.values() if t.keras_class and _layer_type_for(t.keras_class)}
-    return sorted(own | {"Activation", "ReLU", "Softmax", "InputLayer"})
