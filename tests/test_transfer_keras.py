@@ -56,6 +56,7 @@ def test_reference_spec_matches_keras_application_under_freezing(key, keras):
     the notes' 'freeze all, then unfreeze from the middle' matches Keras with BN kept frozen."""
     app = APPLICATIONS[key]
     size = 32
+    keras.backend.clear_session()  # Keras numbers unnamed layers (rescaling, rescaling_1) per session
     model = getattr(keras.applications, app.keras_class)(weights=None, include_top=False, input_shape=(size, size, 3))
     assert model.layers[-1].name == app.features
     graph = archspec.expand(base_spec(key, size))
