@@ -16,12 +16,6 @@ from .loader import Document, load
 from .schema import check as schema_check
 from .schema import schema_problems
 
-SCALES_SCHEMA = {
-    "type": "object",
-    "description": "Named variants of the spec (b0, b1, ... or n/s/m/l): each maps variable names to values.",
-    "additionalProperties": {"type": "object"},
-}
-
 
 def validate(spec: Any) -> Document:
     """Load a spec and check it against the JSON Schema; returns the loaded Document."""
@@ -51,17 +45,12 @@ def expand(
     _check_known_vars(doc, overrides or {})
     check_document(doc, values)  # count layers before making them: repeat: 10**9 fails in ms
     graph = _expand_mod.Expander(doc, values).run()
-    positions = expect_positions(doc)
-    classes = values.get("classes", doc.data.get("classes"))  # an override wins over the spec
-    sections = {
-        **graph.sections,
-        "_positions": positions,
-        "_variant": _variant_key(variant),
-        "_overrides": dict(overrides or {}),
-        "_classes": classes,
-        "_output_names": _output_names(doc, graph),
-    }
-    graph = replace(graph, sections=freeze(sections))
+    graph = replace(
+        graph,
+        variant=_variant_key(variant),
+        overrides=freeze(overrides),
+        positions=freeze(expect_positions(doc)),
+    )
     check_graph(graph)  # dimensions, parameters and memory, with plain integers (its analysis is kept)
     return graph
 
@@ -87,15 +76,6 @@ def _semantic_problems(
     except Exception:
         return []
     return []
-
-
-def _output_names(doc: Document, graph: Graph) -> dict[str, str]:
-    """The spec's own names for its outputs (``aux1``: a block instance) -> layer names."""
-    written = doc.data.get("outputs")
-    if written is None:
-        return {}
-    written = written if isinstance(written, list) else [written]
-    return {str(w): name for w, name in zip(written, graph.outputs, strict=False) if w != name}
 
 
 def _declared_vars(doc: Document) -> list[str]:

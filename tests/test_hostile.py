@@ -673,7 +673,7 @@ def test_sigkill_during_an_atomic_write_leaves_the_old_file(tmp_path):
 
 
 def test_feature_files_are_checked_before_they_are_read(tmp_path):
-    from archspec.transfer.shallow import read_features
+    from archspec.training.shallow import read_features
 
     good = _good_h5(tmp_path / "ok.h5")
     with h5py.File(good, "a") as f:
