@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -43,7 +43,7 @@ def expand(
         raise SpecError(sorted(found, key=lambda p: (p.location.line, p.location.column)))
     values = {**variant_values(doc, variant, overrides or {}), **(overrides or {})}
     _check_known_vars(doc, overrides or {})
-    check_document(doc, values)  # count layers before making them: repeat: 10**9 fails in ms
+    check_document(doc, _variables(doc, values))  # count layers before making them: repeat: 10**9 fails in ms
     graph = _expand_mod.Expander(doc, values).run()
     graph = replace(
         graph,
@@ -68,7 +68,7 @@ def _semantic_problems(
         return []
     try:
         values = {**variant_values(doc, variant, overrides or {}), **(overrides or {})}
-        check_document(doc, values)
+        check_document(doc, _variables(doc, values))
         _expand_mod.Expander(doc, values).run()
     except SpecError as exc:
         paths = [p.path for p in known if p.path]
@@ -76,6 +76,12 @@ def _semantic_problems(
     except Exception:
         return []
     return []
+
+
+def _variables(doc: Document, values: Mapping[str, Any]) -> Callable[[], dict[str, Any]]:
+    """The spec's variables as the expander computes them, for :mod:`archspec.limits` to count
+    with (limits is below the expander, which reads its limits, so it cannot ask it itself)."""
+    return _expand_mod.Expander(doc, values).variables
 
 
 def _declared_vars(doc: Document) -> list[str]:
