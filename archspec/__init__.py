@@ -24,6 +24,15 @@ from .errors import ArchspecError, Location, Problem, SpecError, UsageError
 from .ir import Graph, Node
 from .loader import Document, load
 
+# isort: split
+# The layers above the core register their extensions (archspec.extensions) when imported:
+# the `base:`, `freeze:`, `fine_tune:` and `train:` sections, for every command and library
+# call. In this order, which is the order of their sections in the schema.
+from . import transfer as _transfer  # noqa: F401
+
+# isort: split
+from . import training as _training  # noqa: F401
+
 __version__ = "0.1.0"
 
 

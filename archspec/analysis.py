@@ -23,6 +23,9 @@ from .registry import Info, ShapeError, registry
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "mixed_float16": 2, "float64": 8}
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2, "nadam": 2}
+#: Learning rate when a spec gives none: Keras' own defaults. ``train:`` (archspec.training.config)
+#: and the ``fine_tune:`` stages (archspec.transfer.plan) both use these.
+DEFAULT_LR = {"sgd": 0.01, "rmsprop": 0.001, "adam": 0.001, "adamw": 0.001}
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -15,12 +15,6 @@ from .limits import check_document, check_graph
 from .loader import Document, load
 from .schema import check as schema_check
 from .schema import schema_problems
-
-SCALES_SCHEMA = {
-    "type": "object",
-    "description": "Named variants of the spec (b0, b1, ... or n/s/m/l): each maps variable names to values.",
-    "additionalProperties": {"type": "object"},
-}
 
 
 def validate(spec: Any) -> Document:
@@ -49,19 +43,14 @@ def expand(
         raise SpecError(sorted(found, key=lambda p: (p.location.line, p.location.column)))
     values = {**variant_values(doc, variant, overrides or {}), **(overrides or {})}
     _check_known_vars(doc, overrides or {})
-    check_document(doc, values)  # count layers before making them: repeat: 10**9 fails in ms
+    check_document(doc, _variables(doc, values))  # count layers before making them: repeat: 10**9 fails in ms
     graph = _expand_mod.Expander(doc, values).run()
-    positions = expect_positions(doc)
-    classes = values.get("classes", doc.data.get("classes"))  # an override wins over the spec
-    sections = {
-        **graph.sections,
-        "_positions": positions,
-        "_variant": _variant_key(variant),
-        "_overrides": dict(overrides or {}),
-        "_classes": classes,
-        "_output_names": _output_names(doc, graph),
-    }
-    graph = replace(graph, sections=freeze(sections))
+    graph = replace(
+        graph,
+        variant=_variant_key(variant),
+        overrides=freeze(overrides),
+        positions=freeze(expect_positions(doc)),
+    )
     check_graph(graph)  # dimensions, parameters and memory, with plain integers (its analysis is kept)
     return graph
 
@@ -79,7 +68,7 @@ def _semantic_problems(
         return []
     try:
         values = {**variant_values(doc, variant, overrides or {}), **(overrides or {})}
-        check_document(doc, values)
+        check_document(doc, _variables(doc, values))
         _expand_mod.Expander(doc, values).run()
     except SpecError as exc:
         paths = [p.path for p in known if p.path]
@@ -89,13 +78,10 @@ def _semantic_problems(
     return []
 
 
-def _output_names(doc: Document, graph: Graph) -> dict[str, str]:
-    """The spec's own names for its outputs (``aux1``: a block instance) -> layer names."""
-    written = doc.data.get("outputs")
-    if written is None:
-        return {}
-    written = written if isinstance(written, list) else [written]
-    return {str(w): name for w, name in zip(written, graph.outputs, strict=False) if w != name}
+def _variables(doc: Document, values: Mapping[str, Any]) -> Callable[[], dict[str, Any]]:
+    """The spec's variables as the expander computes them, for :mod:`archspec.limits` to count
+    with (limits is below the expander, which reads its limits, so it cannot ask it itself)."""
+    return _expand_mod.Expander(doc, values).variables
 
 
 def _declared_vars(doc: Document) -> list[str]:

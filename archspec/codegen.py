@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from . import extensions
 from .errors import format_path
 from .ir import Graph, Node
 from .registry import Call, Code, layer_type
@@ -92,7 +93,7 @@ class _Writer:
         self.taken: set[str] = set(_RESERVED)
         self.vars: dict[str, str] = {graph.input_name: "inputs"}
         self.consumers = graph.consumers()
-        self.classes = _class_count(graph.sections.get("_classes"))
+        self.classes = _class_count(graph.classes)
 
     def var_for(self, index: int, node: Node) -> str:
         users = self.consumers.get(node.name, [])
@@ -153,9 +154,9 @@ def generate(spec: Any, *, variant: str | None = None, overrides: Mapping[str, A
 
 
 def render(graph: Graph) -> str:
-    from .transfer.codegen import transfer_code  # weights, preprocessing and stages of a transfer spec
-
-    transfer = transfer_code(graph, literal)
+    # what extensions add (transfer: the base's weights, its preprocessing, the fine-tuning stages)
+    parts = [p for ext in extensions.registered() if ext.code and (p := ext.code(graph, literal)) is not None]
+    parameters = [name for p in parts for name in p.parameters]
     writer = _Writer(graph)
     body = writer.body()
     frozen = [n.name for n in graph.nodes if not n.trainable]
@@ -167,7 +168,7 @@ def render(graph: Graph) -> str:
         "",
         *(_docstring_text(line) for line in graph.description.strip().splitlines()),
         *([""] if graph.description.strip() else []),
-        *(f"Not carried: {note}." for note in (transfer.notes if transfer else ())),
+        *(f"Not carried: {note}." for p in parts for note in p.notes),
         "Regenerate with `archspec compile`; edits here are not read back.",
         '"""',
         "",
@@ -177,21 +178,20 @@ def render(graph: Graph) -> str:
         "",
         f"INPUT_SHAPE = {literal(tuple(graph.input_shape))}",
         f"NUM_CLASSES = {literal(writer.classes)}",
-        *(transfer.constants if transfer else ()),
+        *(line for p in parts for line in p.constants),
         "",
         "",
-        "def build_model(input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES"
-        + (", base_weights=BASE_WEIGHTS):" if transfer and transfer.build_lines else "):"),
+        "def build_model(" + ", ".join(["input_shape=INPUT_SHAPE", "num_classes=NUM_CLASSES", *parameters]) + "):",
         f'    """Build the {_docstring_text(graph.name)} model (Keras functional API)."""',
         f"    inputs = keras.Input(shape=input_shape, name={literal(graph.input_name)})",
         *body,
         f"    model = keras.Model(inputs, {out_expr}, name={literal(graph.name)})",
         *([f"    for name in {literal(frozen)}:", "        model.get_layer(name).trainable = False"] if frozen else []),
-        *(transfer.build_lines if transfer else ()),
+        *(line for p in parts for line in p.build_lines),
         "    return model",
         "",
         "",
-        *(transfer.functions if transfer else ()),
+        *(line for p in parts for line in p.functions),
         'if __name__ == "__main__":',
         "    build_model().summary()",
         "",

@@ -25,22 +25,20 @@ def graph_to_spec(graph: Graph) -> dict[str, Any]:
     spec: dict[str, Any] = {"archspec": 1, "name": graph.name}
     if graph.description:
         spec["description"] = graph.description
-    if graph.sections.get("_classes") is not None:  # `${classes}` is resolved, but training reads it
-        spec["classes"] = graph.sections["_classes"]
+    if graph.classes is not None:  # `${classes}` is resolved, but training reads it
+        spec["classes"] = graph.classes
     spec["input"] = (
         list(graph.input_shape)
         if graph.input_name == "input"
         else {"shape": list(graph.input_shape), "name": graph.input_name}
     )
-    transfer = graph.sections.get("_transfer")
-    base = transfer.base if transfer is not None else None
-    prev = base.output if base is not None else graph.input_name
+    prev = graph.body_input or graph.input_name
     layers = []
     seen: set[str] = set()
-    skip = set(base.nodes) if base is not None else set()
+    skip = set(graph.prelude)
     for node in graph.nodes:
         if node.name in skip:
-            continue  # the base's layers come from the `base:` section, written below
+            continue  # a section's layers (a transfer base's) come from that section, written below
         # A block's notes (a projection shortcut inserted, a rounded width) go on its first layer.
         notes = [n for scope in node.scope if scope not in seen for n in _notes(graph, scope)]
         seen.update(node.scope)
@@ -50,22 +48,22 @@ def graph_to_spec(graph: Graph) -> dict[str, Any]:
     if graph.outputs != (prev,):
         spec["outputs"] = list(graph.outputs)
     # variables are resolved here, so the variants of `scales:` (which set them) no longer apply
-    spec.update({k: v for k, v in graph.sections.items() if not k.startswith("_") and k not in ("scales", "expect")})
-    expect = _expect(graph.sections)
+    spec.update({k: v for k, v in graph.sections.items() if k not in ("scales", "expect")})
+    expect = _expect(graph)
     if expect:
         spec["expect"] = expect
     return spec
 
 
-def _expect(sections: Mapping[str, Any]) -> dict[str, Any]:
+def _expect(graph: Graph) -> dict[str, Any]:
     """The figures that pin this expansion, as top-level figures of the expanded spec.
 
     The spec's ``expect.variants`` name variants of a ``scales:`` table the expanded spec no
     longer has; a variant's figures become the top-level ones, and a network changed by
     ``--set``, ``--outputs`` or several variants keeps no figures (none pinned it).
     """
-    expect = sections.get("expect") or {}
-    prefix, figures = pinned(sections)
+    expect = graph.sections.get("expect") or {}
+    prefix, figures = pinned(graph)
     out = {k: v for k, v in figures.items() if k != "variants"}
     if out and "authority" not in out and "authority" in expect and prefix:
         out = {"authority": expect["authority"], **out}
@@ -142,15 +140,14 @@ def dump(graph: Graph) -> str:
 def _header(graph: Graph) -> str:
     """A comment saying which network this is, and what became of the spec's figures, when the
     command changed it (--variant, --set, --outputs): nothing dropped without a word."""
-    sections = graph.sections
-    variant, overrides = sections.get("_variant"), sections.get("_overrides") or {}
+    variant = graph.variant
     options = [f"--variant {v}" for v in ([variant] if isinstance(variant, str) else variant or ())]
-    options += [f"--set {k}={v}" for k, v in overrides.items()]
-    options += ["--outputs " + ",".join(graph.outputs)] if sections.get("_pruned") else []
+    options += [f"--set {k}={v}" for k, v in graph.overrides.items()]
+    options += ["--outputs " + ",".join(graph.outputs)] if graph.pruned else []
     if not options:
         return ""
-    expect = sections.get("expect") or {}
-    _, figures = pinned(sections)
+    expect = graph.sections.get("expect") or {}
+    _, figures = pinned(graph)
     if figures:
         fate = f"`expect:` holds the figures pinned for {options[0]}"
     elif set(expect) - {"authority", "variants"} or expect.get("variants"):

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import budget
+from . import budget, extensions
 from . import pattern as pattern_mod
 from .blocks import BlockType, block_type, canonical_block_keys
 from .errors import Location, Problem, SpecError, SpecPath, did_you_mean
@@ -137,11 +137,9 @@ class Expander:
         except TypeError:
             self._dynamic_defaults = True
         ctx = _Ctx(env=env, input_name=input_name, prev=input_name, local={input_name: input_name, "input": input_name})
-        transfer = None
-        if "base" in self.spec:  # transfer learning: the base network's nodes come first
-            from .transfer.expand import prepend_base
-
-            transfer = prepend_base(self, ctx)
+        # sections of higher layers (transfer's `base:`): a base network's nodes come first
+        begun = [(ext, ext.begin(self, ctx) if ext.begin else None) for ext in extensions.active(self.spec)]
+        prelude, body_input = tuple(n.name for n in self.nodes), ctx.prev
         if items is not None:
             try:
                 self.walk(items, base, ctx)
@@ -162,11 +160,13 @@ class Expander:
             file=self.doc.file,
             scopes=freeze(self.scopes),
             sections=freeze({k: v for k, v in self.spec.items() if k not in _CORE_KEYS}),
+            classes=env.get("classes"),
+            output_names=freeze(_output_names(self.spec.get("outputs"), outputs)),
+            prelude=prelude,
+            body_input=body_input,
         )
-        if transfer is not None or "freeze" in self.spec or "fine_tune" in self.spec:
-            from .transfer.expand import finish  # freeze selectors and fine-tuning stages
-
-            graph = finish(self.doc, graph, transfer)
+        for ext, state in begun:  # e.g. transfer's freeze selectors and fine-tuning stages
+            graph = ext.finish(self.doc, graph, state) if ext.finish else graph
         return graph
 
     def variables(self) -> dict[str, Any]:
@@ -913,6 +913,14 @@ class Expander:
             else:
                 self.fail(f"unknown output {name!r}.{did_you_mean(name, ctx.local)}", path)
         return tuple(out)
+
+
+def _output_names(written: Any, outputs: tuple[str, ...]) -> dict[str, str]:
+    """The spec's own names for its outputs (``aux1``: a block instance) -> layer names."""
+    if written is None:
+        return {}
+    written = written if isinstance(written, list) else [written]
+    return {str(w): name for w, name in zip(written, outputs, strict=False) if w != name}
 
 
 #: Top-level keys the expander itself reads; every other (schema-checked) section is passed

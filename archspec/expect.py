@@ -20,6 +20,7 @@ from typing import Any
 
 from .analysis import Analysis
 from .errors import Location, Problem, SpecError, SpecPath, did_you_mean
+from .ir import Graph
 
 _TOLERANCE = re.compile(r"^\s*([-+0-9.eE_]+)\s*(?:\+-|±|\+/-)\s*([0-9.eE_]+)\s*(%?)\s*$")
 
@@ -84,12 +85,12 @@ def expect_positions(doc: Any) -> dict[SpecPath, Location]:
     return out
 
 
-def pinned(sections: Mapping[str, Any]) -> tuple[SpecPath, Mapping[str, Any]]:
+def pinned(graph: Graph) -> tuple[SpecPath, Mapping[str, Any]]:
     """The figures that apply to this expansion, and their path under ``expect``."""
-    expect = sections.get("expect") or {}
-    if sections.get("_overrides") or sections.get("_pruned"):
+    expect = graph.sections.get("expect") or {}
+    if graph.overrides or graph.pruned:
         return (), {}  # a different network from the one the figures pin
-    variant = sections.get("_variant")
+    variant = graph.variant
     if variant is not None:
         return ("variants", variant), (expect.get("variants") or {}).get(variant) or {}
     return (), expect
@@ -105,17 +106,16 @@ def check_expectations(analysis: Analysis) -> None:
     ...
     archspec.errors.SpecError: <spec>:4:10: expect.total_params: expected total_params = 9, but the architecture gives 10 (difference +1)
     """
-    problems = [
-        Problem(message, where, path) for path, where, message in compare_all(analysis, analysis.graph.sections)
-    ]
+    problems = [Problem(message, where, path) for path, where, message in compare_all(analysis)]
     if problems:
         raise SpecError(problems)
 
 
-def compare_all(analysis: Analysis, sections: Mapping[str, Any]) -> list[tuple[SpecPath, Location, str]]:
+def compare_all(analysis: Analysis) -> list[tuple[SpecPath, Location, str]]:
     """Every pinned figure that does not hold: (spec path, location, message)."""
-    prefix, figures = pinned(sections)
-    positions = sections.get("_positions", {})
+    graph = analysis.graph
+    prefix, figures = pinned(graph)
+    positions = graph.positions
     out = []
     for key, wanted in figures.items():
         if key not in MEASURES:
@@ -125,16 +125,16 @@ def compare_all(analysis: Analysis, sections: Mapping[str, Any]) -> list[tuple[S
         if message:
             out.append((("expect", *rel), positions.get(rel, Location(analysis.graph.file)), message))
     if not prefix and figures:
-        out += _unknown_variants(figures, sections, Location(analysis.graph.file))
+        out += _unknown_variants(figures, graph, Location(graph.file))
     return out
 
 
 def _unknown_variants(
-    figures: Mapping[str, Any], sections: Mapping[str, Any], default: Location
+    figures: Mapping[str, Any], graph: Graph, default: Location
 ) -> list[tuple[SpecPath, Location, str]]:
     """Figures pinned for a variant that ``scales:`` does not define would never be checked."""
-    scales = sections.get("scales") or {}
-    positions = sections.get("_positions", {})
+    scales = graph.sections.get("scales") or {}
+    positions = graph.positions
     out = []
     for name in figures.get("variants") or {}:
         if name not in scales:

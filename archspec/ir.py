@@ -65,7 +65,28 @@ class Graph:
     description: str = ""
     file: str = "<spec>"
     scopes: Mapping[str, Scope] = field(default_factory=lambda: freeze({}))
+    #: The spec's other top-level sections as written (``train``, ``expect``, ``base``, ...).
     sections: Mapping[str, Any] = field(default_factory=lambda: freeze({}))
+    # What the stages learnt on the way, for the later ones (set by the stage that knows it).
+    #: ``classes:`` (or ``--set classes=N``) as resolved by the expander; None when the spec has none.
+    classes: Any = None
+    #: The spec's own names for its outputs (``aux1``: a block instance) -> layer names (expander).
+    output_names: Mapping[str, str] = field(default_factory=lambda: freeze({}))
+    #: The ``scales:`` row (a name) or rows (a tuple, composed) this graph was expanded with (api.expand).
+    variant: str | tuple[str, ...] | None = None
+    #: The variables set from outside (``--set``, ``overrides=``) (api.expand).
+    overrides: Mapping[str, Any] = field(default_factory=lambda: freeze({}))
+    #: Where each ``expect:`` figure is written, keyed by its path under ``expect`` (api.expand).
+    positions: Mapping[SpecPath, Location] = field(default_factory=lambda: freeze({}))
+    #: True once :func:`prune` kept only some outputs: the spec's figures no longer describe it.
+    pruned: bool = False
+    #: Nodes a section handler put before the body (a transfer base's layers, written back by
+    #: its section, not under ``layers:``), and the tensor the body's first layer reads.
+    prelude: tuple[str, ...] = ()
+    body_input: str | None = None
+    #: What section handlers of higher layers attach, by handler name (see :mod:`archspec.extensions`);
+    #: each handler gives its own typed accessor (:func:`archspec.transfer.transfer_info`).
+    extensions: Mapping[str, Any] = field(default_factory=lambda: freeze({}))
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
@@ -105,5 +126,4 @@ def prune(graph: Graph, outputs: tuple[str, ...] | list[str]) -> Graph:
     kept = tuple(n for n in graph.nodes if n.name in needed)
     used_scopes = {s for n in kept for s in n.scope}
     scopes = freeze({k: v for k, v in graph.scopes.items() if k in used_scopes})
-    sections = freeze({**graph.sections, "_pruned": True})
-    return replace(graph, nodes=kept, outputs=tuple(outputs), scopes=scopes, sections=sections)
+    return replace(graph, nodes=kept, outputs=tuple(outputs), scopes=scopes, pruned=True)

@@ -1,15 +1,19 @@
 """Emit stage: the expanded graph as a Keras 3 functional model.
 
 Every layer comes from the registry's ``build``; names are the graph's, so users can pick
-layers by name for fine-tuning and feature taps. Importing this module imports Keras.
+layers by name for fine-tuning and feature taps. Extensions (:mod:`archspec.extensions`) make
+the nodes they own (transfer: a keras.applications base, by Keras itself) and finish the model.
+Importing this module imports Keras.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import keras
 
+from . import extensions
 from .api import expand
 from .ir import Graph, prune
 from .registry import layer_type
@@ -35,9 +39,10 @@ def build(
     if isinstance(spec, Graph):
         graph = spec
     else:
-        from .transfer.keras_build import probing  # a base without a reference spec is measured by Keras
-
-        with probing():
+        with ExitStack() as stack:  # e.g. transfer: a base without a reference spec is measured by Keras
+            for ext in extensions.registered():
+                if ext.building is not None:
+                    stack.enter_context(ext.building())
             graph = expand(spec, variant=variant, overrides=overrides)
     if outputs:
         graph = prune(graph, outputs)
@@ -47,13 +52,11 @@ def build(
 def build_graph(graph: Graph) -> keras.Model:
     inputs = keras.Input(shape=graph.input_shape, name=graph.input_name)
     tensors: dict[str, Any] = {graph.input_name: inputs}
-    transfer = graph.sections.get("_transfer")
-    base = transfer.base if transfer is not None else None
-    if base is not None:  # a keras.applications base is made by Keras itself: its names, its weights
-        from .transfer.keras_build import base_tensors
-
-        inputs, made = base_tensors(graph, base, inputs)
-        tensors.update(made)
+    for ext in extensions.registered():  # nodes an extension makes itself (transfer: a keras.applications base)
+        made = ext.keras_tensors(graph, inputs) if ext.keras_tensors is not None else None
+        if made is not None:
+            inputs, more = made
+            tensors.update(more)
     mixed = keras.mixed_precision.global_policy().compute_dtype != "float32"
     outputs = set(graph.outputs)
     for node in graph.nodes:
@@ -68,8 +71,7 @@ def build_graph(graph: Graph) -> keras.Model:
         tensors[node.name] = layer(args if lt.multi_input else args[0])
     result = [tensors[name] for name in graph.outputs]
     model = keras.Model(inputs, result[0] if len(result) == 1 else result, name=graph.name)
-    if base is not None:
-        from .transfer.keras_build import finish_model
-
-        finish_model(model, graph, base)
+    for ext in extensions.registered():  # transfer: a spec base's weights, the base's trainable flags
+        if ext.keras_finish is not None:
+            ext.keras_finish(model, graph)
     return model

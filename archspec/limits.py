@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -203,31 +203,29 @@ def _too_many(total: int, what: str) -> str:
     return f"{what} expand to {total:,} layers or more; the limit is {MAX_LAYERS:,}"
 
 
-def _env(doc: Any, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The spec's variables as expansion will see them (an override takes its variable's place,
-    so the variables computed from it follow)."""
-    from .expand import Expander  # here: expand imports this module
-
-    return Expander(doc, overrides).variables()
+#: The spec's variables as expansion will see them: the caller passes the expander's own
+#: (``Expander(doc, overrides).variables``), as this module is below the expander, which reads its limits.
+Variables = Callable[[], Mapping[str, Any]]
 
 
-def count_layers(doc: Any, overrides: Mapping[str, Any] | None = None) -> int:
+def count_layers(doc: Any, variables: Variables) -> int:
     """The number of primitive layers a (schema-valid) document expands to, at least.
 
+    ``variables`` is called inside the work budget (an expression can be expensive too).
     Raises SpecError, at the repeat or stage responsible, when it is above MAX_LAYERS.
     """
     with budget.bounded():
         try:
-            return _count(doc, overrides)
+            return _count(doc, variables)
         except _TooMany as exc:
             raise SpecError([exc.problem]) from None
         except budget.WorkExceeded as exc:  # computing the variables used the budget
             raise SpecError([exc.problem if isinstance(exc.problem, Problem) else doc.problem(str(exc), ())]) from None
 
 
-def _count(doc: Any, overrides: Mapping[str, Any] | None) -> int:
+def _count(doc: Any, variables: Variables) -> int:
     data = doc.data if isinstance(doc.data, dict) else {}
-    counter = _Counter(doc, _env(doc, overrides))
+    counter = _Counter(doc, variables())
     if "layers" in data:
         return counter.items(data["layers"], ("layers",))
     if "stages" in data:
@@ -267,9 +265,9 @@ def _count_pattern(counter: _Counter, data: Mapping[str, Any]) -> int:
         raise _TooMany(counter.doc.problem(exc.problem.message, ("pattern",))) from None
 
 
-def check_document(doc: Any, overrides: Mapping[str, Any] | None = None) -> None:
+def check_document(doc: Any, variables: Variables) -> None:
     """Refuse a spec that would expand to more than MAX_LAYERS layers, before expanding it."""
-    count_layers(doc, overrides)
+    count_layers(doc, variables)
 
 
 # -- after expansion: sizes, parameters, memory ---------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from . import extensions
 from .analysis import Analysis, LayerStats
 from .ir import Graph
 
@@ -222,12 +223,11 @@ def _label(r: Row) -> str:
 
 def stage_rows(analysis: Analysis) -> list[dict[str, Any]]:
     """The fine-tuning plan's stages with their trainable counts (empty without ``fine_tune:``)."""
-    if "_transfer" not in analysis.graph.sections:
-        return []
-    from .transfer.plan import plan
-    from .transfer.plan import stage_rows as plan_stage_rows
-
-    return [dict(r) for r in plan_stage_rows(plan(analysis.graph))]
+    for ext in extensions.registered():  # transfer's fine_tune: stages
+        rows = ext.stage_rows(analysis.graph) if ext.stage_rows is not None else []
+        if rows:
+            return rows
+    return []
 
 
 def totals(analysis: Analysis, dtype: str = "float32") -> list[tuple[str, str]]:

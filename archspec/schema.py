@@ -9,12 +9,12 @@ expander accepts. ``archspec schema`` prints it; editors use it for completion t
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from . import extensions
 from .errors import Problem, SpecError, did_you_mean
 from .loader import Document
 
@@ -29,24 +29,20 @@ _NAME_RULES = {
 }
 _EXPR = {"type": "string", "pattern": r"\$\{"}
 
-#: Top-level sections owned by later stages, as "module:ATTRIBUTE" of their schema
-#: fragment. The modules named here must not import TensorFlow.
-SECTIONS: dict[str, str] = {
-    "expect": "archspec.expect:SCHEMA",
-    "scales": "archspec.api:SCALES_SCHEMA",
-    "base": "archspec.transfer.schema:BASE_SCHEMA",
-    "freeze": "archspec.transfer.schema:FREEZE_SCHEMA",
-    "fine_tune": "archspec.transfer.schema:FINE_TUNE_SCHEMA",
-    "train": "archspec.training.config:SCHEMA",
+#: The ``scales:`` section (its variants are applied by :func:`archspec.api.expand`).
+SCALES_SCHEMA = {
+    "type": "object",
+    "description": "Named variants of the spec (b0, b1, ... or n/s/m/l): each maps variable names to values.",
+    "additionalProperties": {"type": "object"},
 }
 
 
 def _sections() -> dict[str, Any]:
-    out = {}
-    for key, ref in SECTIONS.items():
-        module, attr = ref.split(":")
-        out[key] = getattr(importlib.import_module(module), attr)
-    return out
+    """The top-level sections read after expansion: the core's, then each extension's
+    (``base``, ``freeze``, ``fine_tune``, ``train``: :mod:`archspec.extensions`)."""
+    from .expect import SCHEMA as EXPECT_SCHEMA
+
+    return {"expect": EXPECT_SCHEMA, "scales": SCALES_SCHEMA, **extensions.sections()}
 
 
 def _layer_defs() -> dict[str, Any]:
@@ -185,9 +181,11 @@ def json_schema() -> dict[str, Any]:
     the file equal to :func:`generated_schema` (``archspec schema -o`` rewrites it).
     """
     try:
-        return json.loads(SHIPPED.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        shipped: dict[str, Any] = json.loads(SHIPPED.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return generated_schema()
+    shipped["properties"].update(extensions.sections())  # an extension registered outside archspec too
+    return shipped
 
 
 @functools.cache
@@ -331,6 +329,12 @@ def generated_schema() -> dict[str, Any]:
     }
 
 
+def _forget() -> None:
+    """An extension was registered: its sections are part of the schema from now on."""
+    for cached in (json_schema, generated_schema, _validator):
+        cached.cache_clear()
+
+
 def schema_text() -> str:
     return json.dumps(generated_schema(), indent=2, sort_keys=False) + "\n"
 
@@ -379,6 +383,9 @@ def _validator() -> Any:
 
     fast = validators.extend(Draft202012Validator, {_DISPATCH: _dispatch})
     return fast(_fast_schema(json_schema()))
+
+
+extensions.on_change(_forget)
 
 
 def check(doc: Document) -> None:

@@ -32,6 +32,7 @@ from archspec import limits, loader
 from archspec.cli import main
 from archspec.codegen import generate
 from archspec.errors import ArchspecError, SpecError, UsageError
+from archspec.expand import Expander
 from archspec.fileio import atomic_path, atomic_write_text
 from archspec.safe_hdf5 import UnsafeFileError, check_hdf5, check_keras_archive, load_model_file, open_hdf5
 
@@ -400,7 +401,7 @@ def test_stage_and_pattern_counts_are_bounded_too():
 def test_counting_is_exact_for_a_real_network():
     doc = loader.load(ROOT / "specs" / "seed_cnn.yaml")
     graph = archspec.expand(ROOT / "specs" / "seed_cnn.yaml")
-    assert limits.count_layers(doc) == len(graph.nodes)
+    assert limits.count_layers(doc, Expander(doc).variables) == len(graph.nodes)
 
 
 @pytest.mark.parametrize(("text", "expected"), [("64GiB", 64 << 30), ("500MB", 500_000_000), ("1.5k", 1500), ("7", 7)])
@@ -673,7 +674,7 @@ def test_sigkill_during_an_atomic_write_leaves_the_old_file(tmp_path):
 
 
 def test_feature_files_are_checked_before_they_are_read(tmp_path):
-    from archspec.transfer.shallow import read_features
+    from archspec.training.shallow import read_features
 
     good = _good_h5(tmp_path / "ok.h5")
     with h5py.File(good, "a") as f:

@@ -44,7 +44,7 @@ def cli(*args: object, stdin: str | None = None):
 def test_classes_override_wins_in_the_graph(text: str) -> None:
     graph = archspec.expand(text, overrides={"classes": 3})
     assert list(archspec.summary(graph).output_shapes) == [(3,)]
-    assert graph.sections["_classes"] == 3  # what codegen and training read
+    assert graph.classes == 3  # what codegen and training read
 
 
 def test_classes_override_wins_in_summary_cli() -> None:

@@ -18,7 +18,7 @@ from conftest import ROOT, SPECS
 import archspec
 from archspec.cli import main
 from archspec.errors import SpecError
-from archspec.transfer import plan
+from archspec.transfer import plan, transfer_info
 from archspec.transfer.bases import APPLICATIONS, DATA_DIR, supported
 from archspec.transfer.freeze import SelectorError, select
 
@@ -103,7 +103,7 @@ def test_notes_recipe_stage_counts_at_224():
 )
 def test_selectors(selector, expected):
     g = archspec.expand(VGG_HEAD)
-    base = g.sections["_transfer"].base
+    base = transfer_info(g).base
     order = [n.name for n in g.nodes]
     assert sorted(select(selector, g.nodes, frozenset(base.nodes)), key=order.index) == expected
 
@@ -122,7 +122,7 @@ def test_selectors(selector, expected):
 def test_bad_selectors(selector, message):
     g = archspec.expand(VGG_HEAD)
     with pytest.raises(SelectorError, match=message):
-        select(selector, g.nodes, frozenset(g.sections["_transfer"].base.nodes))
+        select(selector, g.nodes, frozenset(transfer_info(g).base.nodes))
 
 
 def test_freeze_directive_sets_trainable_flags_and_totals():
@@ -267,7 +267,7 @@ def test_fit_features_report_on_separable_data(tmp_path):
     import h5py
     import numpy as np
 
-    from archspec.transfer.shallow import fit_features
+    from archspec.training.shallow import fit_features
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 40)

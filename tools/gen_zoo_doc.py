@@ -67,11 +67,11 @@ def _row(path: Path, variant: str | None, expect: dict[str, Any]) -> Row:
 
 
 def _matches(analysis: Analysis) -> str:
-    _, figures = pinned(analysis.graph.sections)
+    _, figures = pinned(analysis.graph)
     keys = [k for k in figures if k not in ("authority", "variants")]
     if not keys:
         return "nothing pinned"
-    failed = compare_all(analysis, analysis.graph.sections)
+    failed = compare_all(analysis)
     if failed:
         return "**no**: " + "; ".join(message for _, _, message in failed)
     return "yes (" + ", ".join(_SHORT.get(k, k) for k in keys) + ")"

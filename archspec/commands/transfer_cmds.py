@@ -80,7 +80,7 @@ def extract(
 @click.option("--jobs", type=int, default=1, show_default=True, help="Parallel jobs of the grid search.")
 def fit_features(features: str, test_size: float, seed: int, cv: int, jobs: int) -> None:
     """Logistic regression on extracted features, grid search over C; per-class report."""
-    from ..transfer.shallow import fit_features as fit
+    from ..training.shallow import fit_features as fit
 
     click.echo("[INFO] tuning hyperparameters...")
     result = fit(features, test_size=test_size, seed=seed, cv=cv, jobs=jobs)

@@ -9,3 +9,11 @@ staged fine-tuning, resume), :mod:`.evaluate` (evaluation, reports, prediction, 
 maps) and :mod:`.datasets` (scikit-learn's digits written as files). Only :mod:`.config`
 is imported by the static commands.
 """
+
+from __future__ import annotations
+
+from ..extensions import Extension, register
+from .config import SCHEMA
+
+#: The ``train:`` section (its schema; the trainer reads it from ``graph.sections``).
+EXTENSION = register(Extension("training", sections={"train": SCHEMA}))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..analysis import DEFAULT_LR as DEFAULT_LR  # Keras' defaults, shared with fine_tune: stages
 from ..errors import Problem, SpecError, did_you_mean
 from ..loader import Document
 
@@ -34,9 +35,6 @@ _FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
 _INT1 = {"type": "integer", "minimum": 1}
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
-#: Learning rate when a spec gives none: Keras' own defaults. ``train:`` and the ``fine_tune:``
-#: stages (archspec.transfer.plan) both use these.
-DEFAULT_LR = {"sgd": 0.01, "rmsprop": 0.001, "adam": 0.001, "adamw": 0.001}
 
 #: An optimizer of ``train:``: a bare name, or a mapping (``fine_tune:`` stages have their own,
 #: narrower schema in archspec.transfer.schema).

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import UsageError, did_you_mean
+from ..transfer.preprocess import preprocess_input
 from .config import DataConfig
 from .labels import check_labels
 
@@ -396,27 +397,6 @@ def featurewise_statistics(
     mean = total / count  # type: ignore[operator]
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))  # type: ignore[operator]
     return {**normalize, "mean": mean.tolist(), "std": std.tolist()}
-
-
-def preprocess_input(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
-    """An application's preprocessing on float batches of 0..255 RGB: ``keras.applications.<module>``
-    (resnet50, vgg16, mobilenet_v2, ...) or an imagenet_utils mode (caffe, tf, torch)."""
-    import keras
-    from keras.applications import imagenet_utils
-
-    if name == "none":
-        return lambda x: x
-    if name in ("caffe", "tf", "torch"):
-        return lambda x: imagenet_utils.preprocess_input(x, mode=name)
-    module = name.removeprefix("keras.applications.")
-    apps = keras.applications
-    known = sorted(n for n in dir(apps) if not n.startswith("_") and hasattr(getattr(apps, n), "preprocess_input"))
-    if module not in known:
-        raise UsageError(
-            f"unknown preprocess_input {name!r}: expected caffe, tf, torch or a keras.applications module "
-            f"({', '.join(known)}).{did_you_mean(module, known)}"
-        )
-    return getattr(apps, module).preprocess_input  # type: ignore[no-any-return]
 
 
 def pipeline(

@@ -76,13 +76,15 @@ def open_model(target: str | Path, which: str = "best") -> Loaded:
 def _open_spec(path: Path) -> Loaded:
     """The model a spec builds (a pretrained base loads its weights file), with the preprocessing the
     base expects: ``predict base.yaml cat.jpg`` classifies as the application itself would."""
-    from ..cli import load_graph
+    from ..api import expand
     from ..keras_backend import build_graph
     from ..transfer.keras_build import probing
     from ..transfer.plan import plan
 
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
     with probing():  # a base without a reference spec is measured by Keras
-        graph = load_graph(str(path))
+        graph = expand(path)
     model = build_graph(graph)
     preprocess = plan(graph).preprocess if graph.sections.get("base") else None
     normalize = {"preprocess_input": preprocess} if preprocess else None

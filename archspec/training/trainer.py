@@ -510,7 +510,7 @@ def _names(names: Sequence[str]) -> str:
 def _with_output_aliases(cfg: TrainConfig, graph: Any) -> TrainConfig:
     """``loss_weights`` may name outputs as the spec's ``outputs:`` writes them (``aux1``, a
     block instance) as well as by their layer names (``aux1_predictions``)."""
-    aliases = graph.sections.get("_output_names") or {}
+    aliases = graph.output_names
     if not cfg.loss_weights or not aliases:
         return cfg
     weights = {aliases.get(key, key): value for key, value in cfg.loss_weights.items()}

@@ -4,12 +4,78 @@ Spec sections (schema in :mod:`archspec.transfer.schema`): ``base:`` (a keras.ap
 model or another archspec spec, see :mod:`.bases`), ``freeze:`` (selectors, see :mod:`.freeze`)
 and ``fine_tune:`` (stages, see :mod:`.plan`). The head is the spec's ``layers:``; the
 ``fc_head`` and ``gap_head`` blocks (:mod:`archspec.blocks.heads`) are the notes' two heads in one line.
-Nothing here imports TensorFlow at import time.
+
+This package is a layer above the core: no core module imports it. Importing it registers
+:data:`EXTENSION` (:mod:`archspec.extensions`), through which the schema, the expander, the
+Keras builder, the code generator and the report reach it; ``archspec/__init__.py`` imports
+it, so every command and ``import archspec`` have it. Nothing here imports TensorFlow at
+import time: the Keras hooks import :mod:`.keras_build` when they are called.
 """
 
 from __future__ import annotations
 
-from .expand import BaseInfo
-from .plan import OptimizerConfig, Plan, Stage, plan
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-__all__ = ["BaseInfo", "OptimizerConfig", "Plan", "Stage", "plan"]
+from ..extensions import Extension, Literal, ModuleParts, register
+from ..ir import Graph
+from .expand import begin, finish
+from .info import EXTENSION_NAME, BaseInfo, transfer_info
+from .plan import OptimizerConfig, Plan, Stage, plan, stage_rows
+from .schema import BASE_SCHEMA, FINE_TUNE_SCHEMA, FREEZE_SCHEMA
+
+
+@contextmanager
+def _building() -> Iterator[None]:
+    from .keras_build import probing  # a base without a reference spec is measured by Keras
+
+    with probing():
+        yield
+
+
+def _keras_tensors(graph: Graph, inputs: Any) -> tuple[Any, dict[str, Any]] | None:
+    info = transfer_info(graph)
+    if info is None or info.base is None:
+        return None
+    from .keras_build import base_tensors  # a keras.applications base is made by Keras: its names, its weights
+
+    return base_tensors(graph, info.base, inputs)
+
+
+def _keras_finish(model: Any, graph: Graph) -> None:
+    info = transfer_info(graph)
+    if info is not None and info.base is not None:
+        from .keras_build import finish_model
+
+        finish_model(model, graph, info.base)
+
+
+def _code(graph: Graph, literal: Literal) -> ModuleParts | None:
+    from .codegen import transfer_code  # weights, preprocessing and stages of a transfer spec
+
+    return transfer_code(graph, literal)
+
+
+def _stage_rows(graph: Graph) -> list[dict[str, Any]]:
+    if transfer_info(graph) is None:
+        return []
+    return [dict(row) for row in stage_rows(plan(graph))]
+
+
+#: What transfer learning adds to the core stages.
+EXTENSION = register(
+    Extension(
+        EXTENSION_NAME,
+        sections={"base": BASE_SCHEMA, "freeze": FREEZE_SCHEMA, "fine_tune": FINE_TUNE_SCHEMA},
+        begin=begin,
+        finish=finish,
+        building=_building,
+        keras_tensors=_keras_tensors,
+        keras_finish=_keras_finish,
+        code=_code,
+        stage_rows=_stage_rows,
+    )
+)
+
+__all__ = ["EXTENSION", "BaseInfo", "OptimizerConfig", "Plan", "Stage", "plan", "transfer_info"]

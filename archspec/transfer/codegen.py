@@ -18,33 +18,21 @@ file) or, for stage callbacks, listed in the module and returned as a note.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Problem, UsageError
+from ..extensions import Literal, ModuleParts
 from ..ir import Graph
 from .bases import PREPROCESS_MODES
-from .expand import BaseInfo, TransferInfo
+from .info import BaseInfo, transfer_info
 from .plan import OptimizerConfig, Plan, plan
 
-Literal = Callable[[Any], str]  # codegen.literal
 _OPTIMIZERS = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}
 
 
-@dataclass(frozen=True)
-class TransferCode:
-    """Lines for the generated module: constants and functions, and the call inside ``build_model``."""
-
-    constants: tuple[str, ...]
-    build_lines: tuple[str, ...]
-    functions: tuple[str, ...]
-    notes: tuple[str, ...]
-
-
-def transfer_code(graph: Graph, literal: Literal) -> TransferCode | None:
+def transfer_code(graph: Graph, literal: Literal) -> ModuleParts | None:
     """The transfer-learning parts of the module for ``graph``, or None for a spec without them."""
-    info: TransferInfo | None = graph.sections.get("_transfer")
+    info = transfer_info(graph)
     if info is None:
         return None
     base = info.base
@@ -69,7 +57,8 @@ def transfer_code(graph: Graph, literal: Literal) -> TransferCode | None:
             for s in the_plan.stages
             if s.callbacks
         ]
-    return TransferCode(tuple(constants), tuple(build), tuple(functions), tuple(notes))
+    parameters = ("base_weights=BASE_WEIGHTS",) if build else ()
+    return ModuleParts(tuple(constants), parameters, tuple(build), tuple(functions), tuple(notes))
 
 
 def _check_portable(base: BaseInfo) -> None:

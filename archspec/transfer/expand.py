@@ -1,25 +1,28 @@
 """Expansion pass for transfer learning: the base's nodes first, then freezing and stages.
 
-:func:`prepend_base` is called by :meth:`archspec.expand.Expander.run` before the body is
-walked: it expands the base's reference spec at the user's input shape, cuts it where Keras
-cuts it with ``include_top=False``, and adds its nodes (Keras names, inside a scope named
-after the base) so that the head, the freeze selectors and the summary see them like any
-other layers. :func:`finish` resolves ``freeze:`` and ``fine_tune:`` into trainable flags.
-"""
+:func:`begin` (an :class:`archspec.extensions.Extension` hook, registered by
+:mod:`archspec.transfer`) runs in :meth:`archspec.expand.Expander.run` before the body is
+walked: :func:`prepend_base` expands the base's reference spec at the user's input shape, cuts
+it where Keras cuts it with ``include_top=False``, and adds its nodes (Keras names, inside a
+scope named after the base) so that the head, the freeze selectors and the summary see them
+like any other layers. :func:`finish` resolves ``freeze:`` and ``fine_tune:`` into trainable
+flags and keeps the result on the graph (:func:`transfer_info`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Location, SpecError, did_you_mean
+from ..errors import SpecError, did_you_mean
 from ..ir import Graph, Scope, Shape, freeze, prune
 from ..loader import Document, load_file
 from .bases import KERAS_APPLICATIONS, Application, application, normalise, reference_spec, supported
 from .freeze import resolve_stages
+from .info import EXTENSION_NAME, BaseInfo, TransferInfo
+from .plan import _with_flags, check_optimizers
 
 if TYPE_CHECKING:
     from ..expand import Expander, _Ctx
@@ -31,49 +34,9 @@ POOL_NODES = {"avg": ("gap", "avg_pool"), "max": ("gmp", "max_pool")}
 PROBE: ContextVar[Callable[..., tuple[Shape, int, int]] | None] = ContextVar("archspec_probe", default=None)
 
 
-@dataclass(frozen=True)
-class BaseInfo:
-    """What the base is, resolved from the ``base:`` section (passed to the Keras builder).
-
-    ``nodes`` are the base's layer names in graph order (the pooling layer included);
-    ``output`` is the tensor the head reads; ``weights`` is ``None`` (random init),
-    ``"imagenet"`` or an absolute path; ``preprocess`` is ``"none"``, an imagenet_utils
-    mode (``caffe``, ``tf``, ``torch``) or ``"keras.applications.MODULE"``.
-    """
-
-    kind: str  # "application" | "spec"
-    source: str  # application key, or the base spec's path
-    scope: str
-    nodes: tuple[str, ...]
-    output: str
-    features: str
-    include_top: bool
-    pooling: str | None
-    weights: str | None
-    preprocess: str
-    keras_class: str | None
-    vars: Mapping[str, Any]
-    classes: int | None
-    bn_inference: bool
-    location: Location = Location()
-    base_graph: Graph | None = None  # the whole base spec, for loading a spec base's weights
-    #: A base with no reference spec (another keras.applications model, a saved model) is one
-    #: opaque unit named ``scope``, built and measured by Keras; the graph is then the head
-    #: alone, whose input (``graph.input_name == scope``) is the base's output.
-    opaque: bool = False
-    image_shape: Shape = ()
-    output_shape: Shape = ()
-    measured: tuple[int, int] = (0, 0)  # the opaque base's trainable, non-trainable params
-    trust: bool = False
-
-
-@dataclass(frozen=True)
-class TransferInfo:
-    """The resolved directives, kept on ``graph.sections["_transfer"]`` for :func:`archspec.transfer.plan`."""
-
-    base: BaseInfo | None
-    stages: tuple[tuple[str, frozenset[str], Mapping[str, Any]], ...]  # (name, trainable layers, raw stage)
-    initial: frozenset[str] = frozenset()  # the trainable layers the model is built with
+def begin(ex: Expander, ctx: _Ctx) -> BaseInfo | None:
+    """The expansion hook (:class:`archspec.extensions.Extension`): the base's nodes, if the spec has one."""
+    return prepend_base(ex, ctx) if "base" in ex.spec else None
 
 
 def _fail(doc: Document, message: str, path: tuple[Any, ...]) -> SpecError:
@@ -334,8 +297,6 @@ def _preprocess(doc: Document, raw: Mapping[str, Any], app: Application | None) 
 
 def finish(doc: Document, graph: Graph, base: BaseInfo | None) -> Graph:
     """Apply ``freeze:`` and the first ``fine_tune:`` stage to the nodes; keep the plan on the graph."""
-    from .plan import _with_flags, check_optimizers
-
     if base is not None and base.opaque:  # the graph is the head; its input is the base's output
         graph = replace(graph, input_name=base.scope, input_shape=base.output_shape)
     stages, initial = resolve_stages(doc, graph, base)
@@ -343,4 +304,4 @@ def finish(doc: Document, graph: Graph, base: BaseInfo | None) -> Graph:
     if bad:
         raise SpecError([doc.problem(msg, ("fine_tune", k, "optimizer")) for k, msg in bad])
     info = TransferInfo(base, stages, initial)
-    return replace(_with_flags(graph, initial), sections=freeze({**graph.sections, "_transfer": info}))
+    return replace(_with_flags(graph, initial), extensions=freeze({**graph.extensions, EXTENSION_NAME: info}))

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import UsageError
 from ..fileio import OutputLock, atomic_path, atomic_write_text, check_regular_output
 from ..ir import Graph
+from .info import transfer_info
 
 ATTR_LIMIT = 32_000  # bytes of text kept as an HDF5 attribute
 DEFAULT_SEED = 42  # rows are shuffled before writing, as the notes do; the seed is recorded
@@ -136,7 +137,7 @@ def _read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
 
 def default_layers(graph: Graph) -> tuple[str, ...]:
     """The base's output if the spec has a base, else the spec's outputs."""
-    info = graph.sections.get("_transfer")
+    info = transfer_info(graph)
     if info is not None and info.base is not None:
         return (info.base.output,)
     return tuple(graph.outputs)

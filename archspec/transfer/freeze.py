@@ -35,7 +35,7 @@ from ..ir import Graph, Node
 
 if TYPE_CHECKING:
     from ..loader import Document
-    from .expand import BaseInfo
+    from .info import BaseInfo
 
 KEYWORDS = ("all", "base", "head", "none")
 _SLICE = re.compile(r"^\s*(?:layers\s*)?\[?\s*(-?\d+)?\s*(:)?\s*(-?\d+)?\s*\]?\s*$")

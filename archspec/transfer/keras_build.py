@@ -21,7 +21,8 @@ import numpy as np
 
 from ..errors import Problem, UsageError
 from ..ir import Graph, Shape
-from .expand import POOL_NODES, PROBE, BaseInfo
+from .expand import POOL_NODES, PROBE
+from .info import BaseInfo, transfer_info
 
 DOWNLOAD_TIMEOUT = 20  # seconds; with no network the download fails instead of hanging
 
@@ -179,8 +180,8 @@ def finish_model(model: Any, graph: Graph, base: BaseInfo) -> None:
         _load_spec_weights(model, graph, base)
     layers = {layer.name: layer for layer in model.layers}
     if base.opaque:
-        info = graph.sections["_transfer"]
-        layers[base.scope].trainable = base.scope in info.initial
+        info = transfer_info(graph)
+        layers[base.scope].trainable = info is not None and base.scope in info.initial
     for node in graph.nodes:
         if node.name in layers:
             layers[node.name].trainable = node.trainable

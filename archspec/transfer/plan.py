@@ -24,11 +24,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..analysis import analyse
+from ..analysis import DEFAULT_LR, analyse
 from ..errors import UsageError
 from ..ir import Graph
-from ..training.config import DEFAULT_LR
-from .expand import BaseInfo, TransferInfo
+from .info import BaseInfo, transfer_info
 
 #: Keras' default learning rates, used when a stage gives only the optimizer's name.
 
@@ -158,7 +157,7 @@ def plan(graph: Graph) -> Plan:
     >>> [(s.name, s.trainable_params, s.non_trainable_params) for s in plan(g)]
     [('stage1', 290, 40), ('stage2', 330, 0)]
     """
-    info: TransferInfo | None = graph.sections.get("_transfer")
+    info = transfer_info(graph)
     if info is None:
         return Plan(None, (), tuple(graph.input_shape))
     base = info.base

@@ -47,7 +47,7 @@ def read_features(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray,
 
 
 def _checked(x: np.ndarray, y: np.ndarray, names: list[str], path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from ..training.labels import check_labels
+    from .labels import check_labels
 
     if x.ndim != 2 or x.dtype.kind not in "biuf":
         raise UsageError(f"{path}: features must be a 2-D array of numbers (N x D); got {x.dtype} of shape {x.shape}")
