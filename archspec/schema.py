@@ -381,6 +381,34 @@ def _validator() -> Any:
     return fast(_fast_schema(json_schema()))
 
 
+def _compile_dispatch(compiler: Any, table: dict[str, Any]) -> Any:
+    """:func:`_dispatch` for :mod:`archspec.fastcheck`: each type key's fragment, by lookup."""
+    refs = {key: compiler.ref(ref) for key, ref in table["refs"].items()}
+    shadowed = table["shadowed"]
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return True
+        for key in value:
+            fn = refs.get(key)
+            if fn is not None and not any(other in value for other in shadowed.get(key, ())) and not fn(value):
+                return False
+        return True
+
+    return check
+
+
+@functools.cache
+def _fast_validator() -> Any:
+    """The schema compiled to one yes/no function (see :mod:`archspec.fastcheck`), or None."""
+    from . import fastcheck
+
+    try:
+        return fastcheck.Compiler(_fast_schema(json_schema()), {_DISPATCH: _compile_dispatch}).compile_root()
+    except fastcheck.Unsupported:
+        return None
+
+
 def check(doc: Document) -> None:
     """Validate a document against the schema; raise SpecError with every problem found."""
     problems = schema_problems(doc)
@@ -393,6 +421,8 @@ def schema_problems(doc: Document) -> list[Problem]:
         return [
             doc.problem(f"a spec must be a mapping of keys (archspec, name, input, ...); got {_kind(doc.data)}", ())
         ]
+    if _fast_valid(doc.data):  # most specs are valid: jsonschema runs only to explain a refusal
+        return []
     seen: set[tuple[Any, str]] = set()
     out: list[Problem] = []
     for error in _validator().iter_errors(doc.data):
@@ -404,6 +434,16 @@ def schema_problems(doc: Document) -> list[Problem]:
                 out.append(problem)
     out.sort(key=lambda p: (p.location.line, p.location.column))
     return out
+
+
+def _fast_valid(data: Any) -> bool:
+    from .fastcheck import Unsupported
+
+    fast = _fast_validator()
+    try:
+        return fast is not None and bool(fast(data))
+    except Unsupported:  # a keyword met in a part compiled on first use: jsonschema decides
+        return False
 
 
 def _leaves(error: Any) -> list[Any]:
