@@ -14,7 +14,6 @@ falls back to jsonschema); ``tests/test_fast_validator.py`` keeps both verdicts 
 
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -57,7 +56,11 @@ def _is_integer(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, numbers.Number) and not isinstance(v, bool)
+    if isinstance(v, int | float):  # what YAML gives; numbers.Number (jsonschema's test) is for the rest
+        return not isinstance(v, bool)
+    import numbers
+
+    return isinstance(v, numbers.Number)
 
 
 _TYPES: dict[str, Check] = {
@@ -107,15 +110,20 @@ class Compiler:
             return done
         if not pointer.startswith("#"):
             raise Unsupported(f"$ref to another document: {pointer}")
+        self._refs[pointer] = check = self.lazy(pointer)
+        return check
+
+    def lazy(self, schema: Any) -> Check:
+        """The check of ``schema`` (or of the ``#/...`` pointer it is), compiled on its first call."""
         compiled: list[Check] = []
 
-        def lazy(value: Any) -> bool:
+        def check(value: Any) -> bool:
             if not compiled:
-                compiled.append(self.compile(_resolve(self.root, pointer)))
+                target = _resolve(self.root, schema) if isinstance(schema, str) else schema
+                compiled.append(self.compile(target))
             return compiled[0](value)
 
-        self._refs[pointer] = lazy
-        return lazy
+        return check
 
     def compile(self, schema: Any) -> Check:
         if schema is True or schema == {}:
@@ -202,9 +210,8 @@ def _size(kind: type, op: Callable[[int, int], bool]) -> Callable[[Compiler, Any
 
 
 def _properties(c: Compiler, props: dict[str, Any], _s: Any) -> Check:
-    checks = [(name, c.compile(sub)) for name, sub in props.items()]
-
-    table = dict(checks)
+    # each compiled on first use: a spec pays for the sections and arguments it has
+    table = {name: c.lazy(sub) for name, sub in props.items()}
     # the (few) keys present, rather than every property the schema lists (a layer type has ~20)
     return lambda v: not isinstance(v, dict) or all(table[k](x) for k, x in v.items() if k in table)
 

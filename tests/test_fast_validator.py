@@ -8,6 +8,7 @@ mutations of them, and hypothesis-drawn specs with junk put anywhere in them.
 from __future__ import annotations
 
 import copy
+import json
 import random
 from typing import Any
 
@@ -143,20 +144,34 @@ def test_every_definition_of_the_shipped_schema_compiles():
         assert callable(compiler.compile(definition)), name
 
 
-def test_the_check_follows_the_schema_it_is_given(monkeypatch):
-    """Compiled from the schema at run time: a key the schema gains is checked without a code change."""
+def test_the_lazily_parsed_shipped_file_equals_the_schema():
+    lazy, full = schema._shipped_lazily(), schema.json_schema()
+    assert lazy is not None, "the shipped file is laid out as `archspec schema` writes it"
+    assert {k: v for k, v in lazy.items() if k != "$defs"} == {k: v for k, v in full.items() if k != "$defs"}
+    assert sorted(lazy["$defs"].offsets) == sorted(full["$defs"])
+    assert all(lazy["$defs"][name] == definition for name, definition in full["$defs"].items())
+
+
+def test_the_check_follows_the_schema_it_is_given(monkeypatch, tmp_path):
+    """Compiled from the shipped file at run time: a key the schema gains is checked without a code change."""
     grown = copy.deepcopy(schema.json_schema())
     grown["properties"]["new_key"] = {"type": "integer", "description": "added by another change"}
-    monkeypatch.setattr(schema, "json_schema", lambda: grown)
-    schema._fast_validator.cache_clear()
-    schema._validator.cache_clear()
+    grown["$defs"]["layer_dense"]["properties"]["units"]["markdownDescription"] = "an editor's annotation"
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(grown, indent=2) + "\n", encoding="utf-8")
+    monkeypatch.setattr(schema, "SHIPPED", path)
+    caches = (schema.json_schema, schema._checking_schema, schema._fast_validator, schema._validator)
+    for cached in caches:
+        cached.cache_clear()
     try:
-        spec = {"archspec": 1, "input": [8, 8, 1], "layers": ["flatten"], "new_key": 3}
+        assert isinstance(schema._checking_schema()["$defs"], schema._ShippedDefs)
+        spec = {"archspec": 1, "input": [8, 8, 1], "layers": ["flatten", {"dense": 2}], "new_key": 3}
         assert _agree(spec)
         assert not _agree({**spec, "new_key": "three"})
+        assert not _agree({**spec, "layers": ["flatten", {"dense": 0}]})
     finally:
-        schema._fast_validator.cache_clear()
-        schema._validator.cache_clear()
+        for cached in caches:
+            cached.cache_clear()
 
 
 def test_a_refused_spec_still_gets_jsonschemas_messages():
