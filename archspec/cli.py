@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "predict": "archspec.commands.train_cmds:predict",
     "activations": "archspec.commands.train_cmds:activations",
     "export": "archspec.commands.export_cmds:export",
+    "sweep": "archspec.commands.sweep_cmds:sweep",  # static, but --train runs `archspec train`
 }
 
 

@@ -7,7 +7,6 @@ FLOPs) use decimal prefixes (M = 10^6, G = 10^9); sizes in bytes use binary ones
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -183,6 +182,8 @@ def json_text(data: dict[str, Any]) -> str:
 
 def to_csv(analysis: Analysis, depth: int | None = None) -> str:
     buf = io.StringIO()
+    import csv  # here: only --format csv needs it, and start-up counts
+
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", "type", "output_shape", "params", "trainable_params", "macs", "receptive_field"])
     for r in rows(analysis, depth):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -331,7 +331,7 @@ def generated_schema() -> dict[str, Any]:
 
 def _forget() -> None:
     """An extension was registered: its sections are part of the schema from now on."""
-    for cached in (json_schema, generated_schema, _validator):
+    for cached in (json_schema, generated_schema, _validator, _checking_schema, _fast_validator):
         cached.cache_clear()
 
 
@@ -345,9 +345,10 @@ def schema_text() -> str:
 _DISPATCH = "x-archspec-dispatch"
 
 
-def _fast_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The published schema with the layer-type dispatch replaced by :data:`_DISPATCH`."""
-    fast = {**schema, "$defs": dict(schema["$defs"])}
+def _fast_schema(schema: Mapping[str, Any], lazy: bool = False) -> dict[str, Any]:
+    """The published schema with the layer-type dispatch replaced by :data:`_DISPATCH`
+    (``lazy``: its other definitions fetched from ``schema`` when first looked up)."""
+    fast = {**schema, "$defs": _DefsView(schema["$defs"]) if lazy else dict(schema["$defs"])}
     item = fast["$defs"]["layer"]
     branches = list(item["anyOf"])
     obj = dict(branches.pop(2))
@@ -365,6 +366,71 @@ def _fast_schema(schema: dict[str, Any]) -> dict[str, Any]:
     # The editors' near-miss check: archspec knows the file's blocks and reports an unknown type itself.
     fast["$defs"]["layer_name"] = {}
     return fast
+
+
+class _DefsView(dict):  # type: ignore[type-arg]
+    """``$defs`` whose entries are fetched from ``source`` on first use, so that some can be
+    replaced without reading (or, from :class:`_ShippedDefs`, parsing) all the others."""
+
+    def __init__(self, source: Mapping[str, Any]):
+        super().__init__()
+        self.source = source
+
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self.source[key]
+        return value
+
+
+class _ShippedDefs(dict):  # type: ignore[type-arg]
+    """The shipped file's ``$defs``, each entry parsed from the text on first use.
+
+    Parsing the whole 600 kB file is a tenth of ``archspec validate``'s start-up, and a spec
+    needs a few of its ~100 definitions (bench/bench_startup.py).
+    """
+
+    def __init__(self, text: str, offsets: dict[str, int]):
+        super().__init__()
+        self.text, self.offsets = text, offsets
+
+    def __missing__(self, key: str) -> Any:
+        value, _ = json.JSONDecoder().raw_decode(self.text, self.offsets[key])
+        self[key] = value
+        return value
+
+
+def _shipped_lazily() -> dict[str, Any] | None:
+    """The shipped schema with :class:`_ShippedDefs`, or None where the file is not laid out as
+    ``archspec schema`` writes it (``$defs`` last, two-space indents; then it is parsed whole)."""
+    try:
+        text = SHIPPED.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    head = '\n  "$defs": {\n'
+    start = text.find(head)
+    end = text.find("\n  }", start)
+    if start < 0 or text[end:].strip() != "}\n}":
+        return None
+    offsets: dict[str, int] = {}
+    at = text.find('\n    "', start)
+    while 0 <= at < end:
+        key_end = text.find('": ', at + 6)
+        key = text[at + 6 : key_end]
+        if not key.isidentifier():
+            return None
+        offsets[key] = key_end + 3
+        at = text.find('\n    "', key_end)
+    try:
+        root = json.loads(text[:start].rstrip(",") + "\n}")
+    except ValueError:
+        return None
+    return {**root, "$defs": _ShippedDefs(text, offsets)}
+
+
+@functools.cache
+def _checking_schema() -> Mapping[str, Any]:
+    """:func:`json_schema` as the compiled check reads it: definitions parsed when first used."""
+    lazy = _shipped_lazily()
+    return lazy if lazy is not None else json_schema()
 
 
 def _dispatch(validator: Any, table: dict[str, Any], instance: Any, schema: Any) -> Any:
@@ -385,6 +451,36 @@ def _validator() -> Any:
     return fast(_fast_schema(json_schema()))
 
 
+def _compile_dispatch(compiler: Any, table: dict[str, Any]) -> Any:
+    """:func:`_dispatch` for :mod:`archspec.fastcheck`: each type key's fragment, by lookup."""
+    refs = {key: compiler.ref(ref) for key, ref in table["refs"].items()}
+    shadowed = table["shadowed"]
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return True
+        for key in value:
+            fn = refs.get(key)
+            if fn is not None and not any(other in value for other in shadowed.get(key, ())) and not fn(value):
+                return False
+        return True
+
+    return check
+
+
+@functools.cache
+def _fast_validator() -> Any:
+    """The schema compiled to one yes/no function (see :mod:`archspec.fastcheck`), or None."""
+    from . import fastcheck
+
+    try:
+        return fastcheck.Compiler(
+            _fast_schema(_checking_schema(), lazy=True), {_DISPATCH: _compile_dispatch}
+        ).compile_root()
+    except fastcheck.Unsupported:
+        return None
+
+
 extensions.on_change(_forget)
 
 
@@ -400,6 +496,8 @@ def schema_problems(doc: Document) -> list[Problem]:
         return [
             doc.problem(f"a spec must be a mapping of keys (archspec, name, input, ...); got {_kind(doc.data)}", ())
         ]
+    if _fast_valid(doc.data):  # most specs are valid: jsonschema runs only to explain a refusal
+        return []
     seen: set[tuple[Any, str]] = set()
     out: list[Problem] = []
     for error in _validator().iter_errors(doc.data):
@@ -411,6 +509,16 @@ def schema_problems(doc: Document) -> list[Problem]:
                 out.append(problem)
     out.sort(key=lambda p: (p.location.line, p.location.column))
     return out
+
+
+def _fast_valid(data: Any) -> bool:
+    from .fastcheck import Unsupported
+
+    fast = _fast_validator()
+    try:
+        return fast is not None and bool(fast(data))
+    except Unsupported:  # a keyword met in a part compiled on first use: jsonschema decides
+        return False
 
 
 def _leaves(error: Any) -> list[Any]:
