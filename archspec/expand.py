@@ -47,6 +47,12 @@ class _Ctx:
     trainable: bool = True
     # A layer removed by `when` whose `inputs:` rewired the chain: (its name, what it read).
     removed: tuple[str, tuple[str, ...]] | None = None
+    # Local names a built-in block claims in the enclosing scope (Keras' model-wide `add_3`).
+    global_names: frozenset[str] = frozenset()
+    outer_prefix: str = ""
+
+    def full_name(self, local: str) -> str:
+        return (self.outer_prefix if local in self.global_names else self.prefix) + local
 
 
 @dataclass(frozen=True)
@@ -445,7 +451,7 @@ class Expander:
         return kind if n == 0 else f"{kind}_{n}"
 
     def claim(self, local: str, ctx: _Ctx, path: SpecPath, location: Location) -> str | None:
-        full = ctx.prefix + local
+        full = ctx.full_name(local)
         budget.spend(len(full) >> 6)  # every layer keeps (and prints) its name: long ones are work too
         if full in self.names:
             first = self.names[full]
@@ -528,7 +534,7 @@ class Expander:
     def poison(self, local: str | None, ctx: _Ctx, path: SpecPath) -> None:
         """A layer that failed (reported) still names a tensor, of unknown shape: its readers are
         not told again that no layer has its name, nor checked against the tensor before it."""
-        if local is None or ctx.prefix + local in self.names:
+        if local is None or ctx.full_name(local) in self.names:
             return  # nameless, or a duplicate: nothing for a reader to find
         full = self.claim(local, ctx, path, self.doc.locate(path))
         if full is not None:
@@ -734,7 +740,7 @@ class Expander:
             self.poison(self.local_name(item, bt.name, ctx, path), ctx, path)
             return
         e = expansion
-        self.instance(bt.name, item, path, ctx, {}, e.layers, path, e.output, e.notes, e.prefix, generated=True)
+        self.instance(bt.name, item, path, ctx, {}, e.layers, path, e.output, e.notes, e.prefix, True, e.global_names)
 
     def instance(
         self,
@@ -749,6 +755,7 @@ class Expander:
         notes: tuple[str, ...] = (),
         prefix: str | None = None,
         generated: bool = False,
+        global_names: frozenset[str] = frozenset(),
     ) -> None:
         local = self.local_name(item, kind, ctx, path)
         inputs = self.inputs(item, ctx, path)
@@ -765,6 +772,7 @@ class Expander:
         trainable = ctx.trainable and item.get("trainable", True)
         inner_prefix = full + "_" if prefix is None else ctx.prefix + prefix
         inner = _Ctx(env, inner_prefix, (*ctx.scope, full), {}, inputs[0], inputs[0], trainable)
+        inner.global_names, inner.outer_prefix = global_names, ctx.prefix
         # ``input`` is the block's (first) input; ``input0``, ``input1``, ... each of several.
         inner.local = {"input": inputs[0], **{f"input{k}": name for k, name in enumerate(inputs)}}
         outer, self.where = self.where, [full]  # problems inside are named by this instance

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Rational
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import did_you_mean
@@ -247,10 +248,15 @@ class Info:
 
 @dataclass(frozen=True)
 class Window:
-    """The spatial footprint of a layer, for receptive-field arithmetic."""
+    """The spatial footprint of a layer, for receptive-field arithmetic: ``kernel`` input
+    positions per output position, ``strides`` input positions between neighbouring outputs.
+
+    An up-sampling layer has a fractional stride (``Fraction(1, 2)``: two outputs per input);
+    a global one (attention) stride 0: all its outputs see the same field.
+    """
 
     kernel: tuple[int, int]
-    strides: tuple[int, int]
+    strides: tuple[Rational, Rational]
     dilation: tuple[int, int] = (1, 1)
 
 
@@ -294,6 +300,11 @@ class LayerType(Configurable):
     def window(self, node: Node) -> Window | None:
         """The layer's spatial window, or None if it maps each position to itself."""
         return None
+
+    def window_on(self, node: Node, inputs: Sequence[Shape], shape: Shape) -> Window | None:
+        """The window on these input shapes; for layers whose window depends on them (a resize's
+        scale, attention's whole key map). Most layers' is :meth:`window`."""
+        return self.window(node)
 
     # -- Keras -----------------------------------------------------------------------------
     def keras_kwargs(self, node: Node, *, explicit_only: bool = False) -> dict[str, Any]:

@@ -135,7 +135,8 @@ def _layer_dict(s: LayerStats) -> dict[str, Any]:
         "macs": s.macs,
         "other_ops": s.other_ops,
         "receptive_field": list(s.rf.size) if s.rf else None,
-        "effective_stride": list(s.rf.jump) if s.rf else None,
+        # a whole number of input pixels, or a fraction of one after up-sampling (0.5)
+        "effective_stride": [int(j) if j.denominator == 1 else float(j) for j in s.rf.jump] if s.rf else None,
         "inputs": list(s.node.inputs),
         "scope": list(s.node.scope),
         "trainable": s.node.trainable,
