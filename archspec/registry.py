@@ -220,16 +220,20 @@ _CHECKERS: dict[str, Callable[[Arg, Any], Any]] = {
 }
 
 _INT_SCHEMA = {"type": "integer"}
+_EXPR_SCHEMA = {"type": "string", "pattern": r"\$\{"}
+#: An element of a list argument: a value, or an expression for it (``kernel: [1, "${n}"]``).
+_INT_ITEM = {"anyOf": [_INT_SCHEMA, _EXPR_SCHEMA]}
+_NUMBER_ITEM = {"anyOf": [{"type": "number"}, _EXPR_SCHEMA]}
 _SCHEMAS: dict[str, Callable[[Arg], dict[str, Any]]] = {
     "int": lambda a: {"type": "integer", "minimum": 0 if a.low is None else a.low},
     "float": lambda a: {"type": "number"},
-    "floats": lambda a: {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1}]},
+    "floats": lambda a: {"anyOf": [{"type": "number"}, {"type": "array", "items": _NUMBER_ITEM, "minItems": 1}]},
     "bool": lambda a: {"type": "boolean"},
     "str": lambda a: {"type": "string"},
     "enum": lambda a: {"enum": list(a.choices)},
-    "pair": lambda a: {"anyOf": [_INT_SCHEMA, {"type": "array", "items": _INT_SCHEMA, "minItems": 2, "maxItems": 2}]},
+    "pair": lambda a: {"anyOf": [_INT_SCHEMA, {"type": "array", "items": _INT_ITEM, "minItems": 2, "maxItems": 2}]},
     "padding2d": lambda a: {"anyOf": [_INT_SCHEMA, {"type": "array", "minItems": 2, "maxItems": 2}]},
-    "ints": lambda a: {"type": "array", "items": _INT_SCHEMA},
+    "ints": lambda a: {"type": "array", "items": _INT_ITEM},
     "activation": lambda a: {"enum": list(ACTIVATIONS)},
     "initializer": lambda a: {"enum": list(INITIALIZERS)},
 }

@@ -93,10 +93,11 @@ def _layer_item(layer_keys: Iterable[tuple[str, str]], shadowed: dict[str, list[
             {
                 "type": "object",
                 "minProperties": 1,
-                "not": {"required": ["repeat"]},
+                "not": {"anyOf": [{"required": ["repeat"]}, {"required": ["layers"]}]},
                 "propertyNames": name,
                 "allOf": dispatch,
             },
+            {"$ref": "#/$defs/group"},
         ]
     }
 
@@ -225,6 +226,17 @@ def generated_schema() -> dict[str, Any]:
         },
         "additionalProperties": False,
     }
+    defs["group"] = {
+        "description": "Layers included together, or left out together with `when` (an optional SE gate).",
+        "type": "object",
+        "required": ["layers"],
+        "properties": {
+            "layers": {"type": "array", "items": {"$ref": "#/$defs/layer"}},
+            "when": {"anyOf": [{"type": "boolean"}, _EXPR]},
+            "comment": {"type": "string"},
+        },
+        "additionalProperties": False,
+    }
     defs["stage"] = {
         "type": "object",
         "required": ["conv"],
@@ -263,7 +275,16 @@ def generated_schema() -> dict[str, Any]:
         "properties": {
             "params": {"type": "object", "propertyNames": {"pattern": _IDENT}},
             "layers": {"type": "array", "items": {"$ref": "#/$defs/layer"}, "minItems": 1},
+            "let": {
+                "type": "object",
+                "propertyNames": {"pattern": _IDENT},
+                "description": "Values computed once per instance, in order, from params, vars, `input` and earlier ones.",
+            },
             "output": {"type": "string"},
+            "name_output": {
+                "type": "boolean",
+                "description": "The output layer takes the instance's own name (Keras' mixed7); needs `output`.",
+            },
             "description": {"type": "string"},
         },
         "additionalProperties": False,
@@ -271,7 +292,11 @@ def generated_schema() -> dict[str, Any]:
     props: dict[str, Any] = {
         "$schema": {"type": "string"},
         "archspec": {"const": 1, "description": "Spec language version."},
-        "name": {"type": "string", "pattern": _MODEL_NAME},
+        "name": {"anyOf": [{"type": "string", "pattern": _MODEL_NAME}, _EXPR]},
+        "naming": {
+            "enum": ["archspec", "keras"],
+            "description": "keras: a layer without `name` is named as Keras would (conv2d, conv2d_1, ...).",
+        },
         "description": {"type": "string"},
         "input": {
             "anyOf": [
@@ -362,7 +387,7 @@ def _fast_schema(schema: Mapping[str, Any], lazy: bool = False) -> dict[str, Any
         },
     }
     # Most items are mappings: try that branch first (anyOf stops at the first that fits).
-    fast["$defs"]["layer"] = {**item, "anyOf": [obj, *branches[:2]]}
+    fast["$defs"]["layer"] = {**item, "anyOf": [obj, *branches]}
     # The editors' near-miss check: archspec knows the file's blocks and reports an unknown type itself.
     fast["$defs"]["layer_name"] = {}
     return fast
