@@ -29,6 +29,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "activations": "archspec.commands.train_cmds:activations",
     "export": "archspec.commands.export_cmds:export",
     "sweep": "archspec.commands.sweep_cmds:sweep",  # static, but --train runs `archspec train`
+    "lsp": "archspec.lsp.server:command",  # pygls, not TensorFlow: loaded only to serve an editor
 }
 
 
