@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "predict": "archspec.commands.train_cmds:predict",
     "activations": "archspec.commands.train_cmds:activations",
     "export": "archspec.commands.export_cmds:export",
+    "view": "archspec.commands.view_cmd:view",  # no TensorFlow: lazy for start-up time only
 }
 
 

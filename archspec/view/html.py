@@ -47,10 +47,15 @@ def page(
     to_scale: bool = False,
     live: bool = False,
     title: str | None = None,
+    initial: Mapping[str, Any] | None = None,
 ) -> str:
     """The page's HTML text. ``depth`` starts with the blocks nested that deep collapsed."""
     collapsed = [] if scene is None or depth is None else [g["id"] for g in scene["groups"] if g["depth"] == depth]
-    data = {"scene": scene, "options": {"rankdir": rankdir, "toScale": to_scale, "collapsed": collapsed}}
+    data = {
+        "scene": scene,
+        "options": {"rankdir": rankdir, "toScale": to_scale, "collapsed": collapsed},
+        "initial": dict(initial or {}),  # the live page's first --variant and --set values
+    }
     init = "ArchspecPage.initLive" if live else "ArchspecPage.initStatic"
     name = title or (scene["title"] if scene else "archspec")
     return _TEMPLATE.format(

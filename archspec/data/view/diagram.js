@@ -327,9 +327,12 @@ const ArchspecPage = (() => {
   function initLive(data) {
     wire();
     let version = -1;
+    let wanted = data.initial.variant || "";
+    $("sets").value = (data.initial.sets || []).join("\n");
     const controls = () => {
       const q = new URLSearchParams();
-      if ($("variant").value) q.append("variant", $("variant").value);
+      const variant = $("variant").options.length ? $("variant").value : wanted;
+      if (variant) q.append("variant", variant);
       for (const line of $("sets").value.split("\n")) if (line.trim()) q.append("set", line.trim());
       return q;
     };
@@ -358,7 +361,8 @@ const ArchspecPage = (() => {
       select.replaceChildren(h("option", "as written"));
       select.firstChild.value = "";
       for (const n of names) { const o = h("option", n); o.value = n; select.appendChild(o); }
-      select.value = names.includes(current) ? current : "";
+      select.value = names.includes(current || wanted) ? current || wanted : "";
+      wanted = "";
       select.parentElement.hidden = !names.length;
     }
     function problems(list) {
