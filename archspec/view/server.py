@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from ..errors import ArchspecError, Problem
 #: How long the watcher waits for more writes before it reports a save (editors write in bursts).
 DEBOUNCE_MS = 50
 KEEPALIVE_S = 10.0
+READY_TICK_MS = 100
 
 
 @dataclass
@@ -153,8 +155,12 @@ def _problem(p: Problem, text: str | None) -> dict[str, Any]:
     }
 
 
-def watch(state: SpecState, stop: threading.Event) -> None:
-    """Bump ``state`` on every change of its file (watching its folder: editors save by renaming)."""
+def watch(state: SpecState, stop: threading.Event, ready: threading.Event) -> None:
+    """Bump ``state`` on every change of its file (watching its folder: editors save by renaming).
+
+    ``ready`` is set once the watch is in place (the generator's first, empty, yield comes
+    after watchfiles has set up its watcher), so that no save after :func:`start` is missed.
+    """
     import watchfiles
 
     target = os.path.realpath(state.path)
@@ -162,16 +168,29 @@ def watch(state: SpecState, stop: threading.Event) -> None:
     def is_spec(_change: Any, path: str) -> bool:
         return os.path.realpath(path) == target
 
-    for _changes in watchfiles.watch(
+    try:
+        _watch(watchfiles, state, stop, ready, is_spec)
+    except Exception as exc:  # e.g. the folder was removed: the page keeps working, without updates
+        print(f"archspec view: no longer watching {state.path}: {exc}", file=sys.stderr)
+    finally:
+        ready.set()
+
+
+def _watch(watchfiles: Any, state: SpecState, stop: threading.Event, ready: threading.Event, is_spec: Any) -> None:
+    for changes in watchfiles.watch(
         state.path.parent,
         watch_filter=is_spec,
         stop_event=stop,
         debounce=DEBOUNCE_MS,
         step=DEBOUNCE_MS,
+        rust_timeout=READY_TICK_MS,
+        yield_on_timeout=True,
         recursive=False,
         raise_interrupt=False,
     ):
-        state.bump()
+        ready.set()
+        if changes:
+            state.bump()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -263,9 +282,13 @@ def start(
     state = SpecState(path)
     html = page(None, live=True, title=f"archspec view: {path.name}", initial=_initial(options))
     server = ViewServer(port, state, html, verbose)
-    stop_event = threading.Event()
-    threading.Thread(target=watch, args=(state, stop_event), name="archspec-view-watch", daemon=True).start()
-    threading.Thread(target=server.serve_forever, name="archspec-view-http", daemon=True).start()
+    stop_event, ready = threading.Event(), threading.Event()
+    watcher = threading.Thread(target=watch, args=(state, stop_event, ready), name="archspec-view-watch", daemon=True)
+    watcher.start()
+    ready.wait(timeout=10)
+    state.state(options)  # the first picture now: a later broken save has a last good one to keep
+    serve = threading.Thread(target=server.serve_forever, args=(0.05,), name="archspec-view-http", daemon=True)
+    serve.start()  # polls for shutdown every 50 ms: Ctrl-C ends at once
     return server, stop_event
 
 
