@@ -255,7 +255,10 @@ def test_html_is_refused_by_the_graphviz_engine(tmp_path):
     spec = tmp_path / "net.yaml"
     spec.write_text(RESNETISH)
     result = CliRunner().invoke(main, ["diagram", str(spec), "-o", str(tmp_path / "n.html"), "--engine", "graphviz"])
-    assert result.exit_code == 2 and "Graphviz writes .svg, .png, .pdf" in result.output
+    assert (
+        result.exit_code == 2
+        and "Graphviz writes .dot, .gv, .svg, .png, .pdf; for .html leave out --engine" in result.output
+    )
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
@@ -287,9 +290,12 @@ def test_graphviz_parses_hostile_dot(tmp_path):
     assert svg.count('<g id="edge') == len(HOSTILE)
 
 
-@pytest.mark.parametrize("suffix", [".dot", ".svg", ".png", ".html"])
-def test_diagram_does_not_import_tensorflow(tmp_path, suffix):
-    proc = run_cli_without_framework("diagram", ROOT / "specs" / "vgg16.yaml", "-o", tmp_path / f"v{suffix}")
+@pytest.mark.parametrize(
+    ("spec", "suffix"),
+    [("vgg16.yaml", ".dot"), ("vgg16.yaml", ".svg"), ("vgg16.yaml", ".png"), ("transfer/vgg16_finetune.yaml", ".html")],
+)
+def test_diagram_does_not_import_tensorflow(tmp_path, spec, suffix):
+    proc = run_cli_without_framework("diagram", ROOT / "specs" / spec, "-o", tmp_path / f"v{suffix}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import Analysis, LayerStats, analyse
+from ..diagram import describe  # the DOT emitter's reading of a layer's arguments, shared
 from ..ir import Graph
 
 #: The largest box of the to-scale drawing, in pixels, across (spatial size) and along (channels).
@@ -108,8 +109,6 @@ def _input_node(graph: Graph, scale: _Scale) -> dict[str, Any]:
 def _node(
     graph: Graph, s: LayerStats, lines: list[str] | None, stages: list[tuple[str, Any, frozenset[str]]], scale: _Scale
 ) -> dict[str, Any]:
-    from ..diagram import describe  # the DOT emitter's reading of a layer's arguments, shared
-
     loc = s.node.location
     return {
         "id": s.name,
@@ -173,8 +172,6 @@ def _groups(graph: Graph, analysis: Analysis, lines: list[str] | None) -> list[d
 
 def _stages(analysis: Analysis) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
     """(name, figures, names of the layers that train) of each stage of a ``fine_tune:`` plan."""
-    if "_transfer" not in analysis.graph.sections:
-        return []
     from ..transfer.plan import plan
 
     return [

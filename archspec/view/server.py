@@ -116,7 +116,6 @@ def _evaluate(path: Path, options: Options) -> tuple[list[str], dict[str, Any], 
     """(variants, scene, problems that still let the picture be drawn: pinned figures not met)."""
     from ..analysis import analyse
     from ..api import expand
-    from ..cli import parse_sets
     from ..errors import SpecError
     from ..expect import check_expectations
     from ..loader import load_file
@@ -124,7 +123,7 @@ def _evaluate(path: Path, options: Options) -> tuple[list[str], dict[str, Any], 
 
     doc = load_file(path)
     variants = list(doc.data.get("scales") or {}) if isinstance(doc.data, dict) else []
-    graph = expand(doc, variant=options.variant, overrides=parse_sets(options.sets))
+    graph = expand(doc, variant=options.variant, overrides=_overrides(options.sets))
     analysis = analyse(graph)
     late: list[Problem] = []
     try:
@@ -132,6 +131,23 @@ def _evaluate(path: Path, options: Options) -> tuple[list[str], dict[str, Any], 
     except SpecError as exc:
         late = list(exc.problems)
     return variants, scene(graph, analysis, source=read_source(path)), late
+
+
+def _overrides(sets: Sequence[str]) -> dict[str, Any]:
+    """The page's ``--set NAME=VALUE`` lines, read as ``archspec --set`` reads them (YAML scalars)."""
+    from ..errors import SpecError, UsageError
+    from ..loader import load_text
+
+    out: dict[str, Any] = {}
+    for item in sets:
+        key, eq, raw = item.partition("=")
+        if not eq:
+            raise UsageError(f"--set takes NAME=VALUE; got {item!r}")
+        try:
+            out[key.strip()] = load_text(raw, f"--set {key.strip()}").data if raw.strip() else None
+        except SpecError as exc:
+            raise UsageError(exc.problems) from None
+    return out
 
 
 def _read(path: Path) -> str | None:
