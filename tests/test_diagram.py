@@ -451,3 +451,37 @@ def test_layout_never_overlaps_boxes(path):
         spans.sort()
         assert all(a[1] + 5 - 1e-6 <= b[0] for a, b in itertools.pairwise(spans))
     assert min(lo for spans in by_rank.values() for lo, _ in spans) >= 20 - 1e-6  # the margin
+
+
+# --- notebooks: print() and _repr_html_ of what archspec.summary / archspec.expand return ----------
+
+
+def test_print_gives_the_summary_table(capsys):
+    graph = archspec.expand(RESNETISH)
+    analysis = archspec.summary(graph)
+    print(analysis)
+    print(graph)
+    out = capsys.readouterr().out
+    table = report.render_table(analysis)
+    assert out == table + "\n" + table + "\n"
+    assert 'Model: "resnetish"' in out and "u1_a_conv (conv)" in out
+
+
+def test_repr_html_is_a_table_and_a_diagram():
+    graph = archspec.expand(RESNETISH)
+    page = archspec.summary(graph)._repr_html_()
+    assert page == graph._repr_html_()
+    rows = re.findall(r"<tr><td style='text-align:left'>(.*?) \(", page)
+    assert rows == [n.name for n in graph.nodes]
+    layer = archspec.summary(graph)["u1_a_conv"]
+    assert f"<td>{layer.params:,}</td><td>{layer.macs:,}</td>" in page
+    svg = page[page.index("<svg") : page.index("</svg>") + 6]
+    assert sorted(_svg_items(svg)["node"]) == sorted(["input", *(n.name for n in graph.nodes)])
+
+
+def test_repr_html_escapes_names_and_collapses_big_nets():
+    spec = {"archspec": 1, "input": [4], "layers": [{"dense": 2, "name": name} for name in HOSTILE]}
+    page = archspec.expand(spec)._repr_html_()
+    assert "<b>html<b>" not in page and "&lt;b&gt;html&lt;b&gt;" in page
+    big = archspec.summary(ROOT / "specs" / "resnet50.yaml")._repr_html_()
+    assert big.count("<tr><td") == 176 and "blocks collapsed" in big
