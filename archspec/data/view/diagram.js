@@ -75,6 +75,7 @@ const ArchspecDiagram = (() => {
     const [across, along] = box.box;
     const horizontal = opts.rankdir === "LR" || opts.rankdir === "RL";
     const [bw, bh] = horizontal ? [along, across] : [across, along];
+    if (horizontal) return { w: Math.max(bw, textW), h: bh + 2 * textH, lines, tensor: [bw, bh], below: true };
     return { w: bw + 2 * textW, h: Math.max(bh, textH), lines, tensor: [bw, bh] };
   }
 
@@ -120,7 +121,7 @@ const ArchspecDiagram = (() => {
         markerHeight: 7, orient: "auto-start-reverse" }, defs);
       el("path", { d: "M0,0 L10,5 L0,10 z", fill: "#555" }, marker);
       drawGroups(svg, g);
-      for (const e of g.edges()) drawEdge(svg, g.edge(e));
+      for (const e of g.edges()) drawEdge(svg, g.edge(e), g.node(e.v), g.node(e.w));
       for (const key of g.nodes()) if (!g.node(key).cluster) drawBox(svg, g.node(key));
       container.replaceChildren(svg);
       container.dataset.nodes = String(boxes.length);
@@ -141,7 +142,18 @@ const ArchspecDiagram = (() => {
       }
     }
 
-    function drawEdge(svg, e) {
+    /* A tensor drawn to scale: the edge meets its box, not the label beside it. */
+    function meet(point, n, sign) {
+      if (!n.size.tensor) return point;
+      const [bw, bh] = n.size.tensor;
+      const horizontal = opts.rankdir === "LR" || opts.rankdir === "RL";
+      const flip = opts.rankdir === "BT" || opts.rankdir === "RL" ? -1 : 1;
+      return horizontal ? { x: n.x + sign * flip * bw / 2, y: n.y } : { x: n.x, y: n.y + sign * flip * bh / 2 };
+    }
+
+    function drawEdge(svg, e, from, to) {
+      e.points[0] = meet(e.points[0], from, 1);
+      e.points[e.points.length - 1] = meet(e.points[e.points.length - 1], to, -1);
       const d = e.points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
       el("path", { d, class: "edge", "marker-end": "url(#arrow)" }, svg);
       if (e.label) el("text", { x: e.x - e.width / 2 + 2, y: e.y + 3, class: "edge-label" }, svg, e.label);
@@ -161,8 +173,10 @@ const ArchspecDiagram = (() => {
       if (size.tensor) {
         const [bw, bh] = size.tensor;
         el("rect", { x: n.x - bw / 2, y: n.y - bh / 2, width: bw, height: bh, class: "tensor" }, grp);
-        lines.forEach((line, i) => el("text", { x: n.x + bw / 2 + PAD,
-          y: n.y - (lines.length * LINE) / 2 + (i + 1) * LINE - 3, class: i ? "" : "name" }, grp, line));
+        lines.forEach((line, i) => el("text", size.below
+          ? { x: n.x, y: n.y + bh / 2 + (i + 1) * LINE, "text-anchor": "middle", class: i ? "" : "name" }
+          : { x: n.x + bw / 2 + PAD, y: n.y - (lines.length * LINE) / 2 + (i + 1) * LINE - 3, class: i ? "" : "name" },
+        grp, line));
       } else {
         if (box.group) el("rect", { x: x + 3, y: y + 3, width: n.width, height: n.height, rx: 4, class: "stack" }, grp);
         const rx = box.type === "input" ? n.height / 2 : 4;
