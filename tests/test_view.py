@@ -137,6 +137,23 @@ def test_query_cannot_name_a_file(served):
     assert json.loads(body)["spec"] == str(spec.resolve())
 
 
+def test_command_line_variant_and_set_are_the_controls_first_values(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(SPEC)
+    httpd, stop_event = server.start(spec, port=0, options=server.Options("wide", ("width=16",)))
+    try:
+        page = _get(httpd, "/")[1].decode()
+        state = _state(httpd, "?variant=wide&set=width%3D16")
+    finally:
+        server.stop(httpd, stop_event)
+    assert '"initial":{"variant":"wide","sets":["width=16"]}' in page  # the page asks for these first
+    assert (
+        state["version"] == 0
+        and state["scene"]["totals"]["total_params"]
+        == _summary(spec, "--variant", "wide", "--set", "width=16")["total_params"]
+    )
+
+
 def test_foreign_host_is_refused(served):
     """A page on another site that points a name at 127.0.0.1 (DNS rebinding) gets nothing."""
     httpd, _ = served

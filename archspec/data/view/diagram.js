@@ -299,6 +299,7 @@ const ArchspecPage = (() => {
 
   function stageControl(sc) {
     const select = $("stage");
+    const kept = select.value;  // a redraw after a save keeps the stage being looked at
     select.replaceChildren(h("option", "as written"));
     select.firstChild.value = "";
     sc.stages.forEach((s, i) => {
@@ -306,10 +307,16 @@ const ArchspecPage = (() => {
       o.value = String(i);
       select.appendChild(o);
     });
+    select.value = kept !== "" && Number(kept) < sc.stages.length ? kept : "";
     select.parentElement.hidden = !sc.stages.length;
   }
 
+  let shown = null;
+
   function show(sc, opts) {
+    const text = JSON.stringify(sc);
+    if (text === shown) return;  // a save that changed nothing drawn: keep the page as it is
+    shown = text;
     const previous = view ? view.state : null;
     scene = sc;
     $("title").textContent = sc.title;
