@@ -28,6 +28,20 @@ const ArchspecDiagram = (() => {
   }
 
   const fmt = (n) => n.toLocaleString("en-US");
+  const xy = (x, y) => `${x.toFixed(1)},${y.toFixed(1)}`;
+
+  /* A smooth path through dagre's edge points: the uniform B-spline of d3's curveBasis. */
+  function basis(pts) {
+    if (pts.length < 3) return "M" + pts.map((p) => xy(p.x, p.y)).join(" L");
+    const third = (a, b) => `${xy((2 * a.x + b.x) / 3, (2 * a.y + b.y) / 3)} ${xy((a.x + 2 * b.x) / 3, (a.y + 2 * b.y) / 3)}`;
+    let d = `M${xy(pts[0].x, pts[0].y)} L${xy((5 * pts[0].x + pts[1].x) / 6, (5 * pts[0].y + pts[1].y) / 6)}`;
+    for (let i = 2; i < pts.length; i++) {
+      const [a, b, c] = [pts[i - 2], pts[i - 1], pts[i]];
+      d += ` C${third(a, b)} ${xy((a.x + 4 * b.x + c.x) / 6, (a.y + 4 * b.y + c.y) / 6)}`;
+    }
+    const [a, b] = [pts[pts.length - 2], pts[pts.length - 1]];
+    return d + ` C${third(a, b)} ${xy(b.x, b.y)}`;
+  }
   const shapeText = (shape) => shape.join("x");
 
   /* The boxes and edges shown with `collapsed` groups drawn as one box each: the same rule as
@@ -154,8 +168,7 @@ const ArchspecDiagram = (() => {
     function drawEdge(svg, e, from, to) {
       e.points[0] = meet(e.points[0], from, 1);
       e.points[e.points.length - 1] = meet(e.points[e.points.length - 1], to, -1);
-      const d = e.points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
-      el("path", { d, class: "edge", "marker-end": "url(#arrow)" }, svg);
+      el("path", { d: basis(e.points), class: "edge", "marker-end": "url(#arrow)" }, svg);
       if (e.label) el("text", { x: e.x - e.width / 2 + 2, y: e.y + 3, class: "edge-label" }, svg, e.label);
     }
 
