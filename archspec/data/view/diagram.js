@@ -333,6 +333,7 @@ const ArchspecPage = (() => {
     const previous = view ? view.state : null;
     scene = sc;
     $("title").textContent = sc.title;
+    $("collapse").hidden = $("expand").hidden = !sc.groups.length;  // a net without blocks has nothing to fold
     stageControl(sc);
     const stage = $("stage").value === "" ? null : Number($("stage").value);
     view = ArchspecDiagram.render($("diagram"), sc, Object.assign({}, opts, {
