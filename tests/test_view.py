@@ -175,6 +175,13 @@ def test_variant_and_set_controls(served):
     assert "no variable 'widht'" in typo["problems"][0]["message"] and "Did you mean" in typo["problems"][0]["message"]
 
 
+def test_states_kept_are_bounded(served):
+    httpd, _ = served
+    for width in range(server.MAX_OPTIONS + 10):
+        _state(httpd, f"?set=width%3D{width + 1}")
+    assert len(httpd.state._cache) <= server.MAX_OPTIONS and len(httpd.state._last_good) <= server.MAX_OPTIONS
+
+
 def test_save_is_pushed_as_an_event(served):
     httpd, spec = served
     conn = http.client.HTTPConnection("127.0.0.1", httpd.server_address[1], timeout=5)
@@ -225,6 +232,7 @@ def test_invalid_spec_shows_problems_over_the_last_good_picture(served):
         b"archspec: 1\ninput: [8, 8, 1]\nlayers: [{dense: 2}]\n",  # dense on an image: a shape error
         b"archspec: 1\ninput: [8, 8, 1]\nlayers:\n  - repeat: 1000000000\n    layers: [relu]\n",
         b"!!python/object/apply:os.system ['echo pwned']\n",
+        b"archspec: 1\ninput: [8, 8, 1]\nscales: 3\nlayers: [flatten]\n",
         b"",
     ],
 )
@@ -233,6 +241,7 @@ def test_no_spec_can_stop_the_server(served, content):
     spec.write_bytes(content)
     state = _wait_version(httpd, 1)
     assert state["problems"] and state["scene"]["name"] == "small"  # the last good picture stays
+    assert not any("internal error" in p["message"] for p in state["problems"]), state["problems"]
     assert _get(httpd, "/")[0] == 200
 
 

@@ -34,6 +34,8 @@ from ..errors import ArchspecError, Problem
 DEBOUNCE_MS = 50
 KEEPALIVE_S = 10.0
 READY_TICK_MS = 100
+#: States kept (the last good picture of each variant and --set combination asked for).
+MAX_OPTIONS = 32
 
 
 @dataclass
@@ -94,6 +96,9 @@ class SpecState:
                 result["scene"] = self._last_good.get(options.key)
                 result["variants"] = self._variants
             self._cache[version, options.key] = result
+            for kept in (self._cache, self._last_good):  # bounded, whatever queries the page sends
+                while len(kept) > MAX_OPTIONS:
+                    del kept[next(iter(kept))]
         return result
 
     def _compute(self, options: Options) -> dict[str, Any]:
@@ -122,7 +127,8 @@ def _evaluate(path: Path, options: Options) -> tuple[list[str], dict[str, Any], 
     from .scene import read_source, scene
 
     doc = load_file(path)
-    variants = list(doc.data.get("scales") or {}) if isinstance(doc.data, dict) else []
+    scales = doc.data.get("scales") if isinstance(doc.data, dict) else None
+    variants = [str(name) for name in scales] if isinstance(scales, dict) else []  # a bad table: the schema says why
     graph = expand(doc, variant=options.variant, overrides=_overrides(options.sets))
     analysis = analyse(graph)
     late: list[Problem] = []
