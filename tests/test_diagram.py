@@ -354,6 +354,14 @@ def test_builtin_svg_depth_collapses_blocks():
     assert "unit block, 7 layers" in svg and "group" not in items
 
 
+def test_a_layer_may_share_a_collapsed_block_name():
+    text = "archspec: 1\ninput: [8, 8, 1]\nblocks:\n  blk: {layers: [{conv: 4, name: c}]}\n"
+    text += "layers: [{blk: null, name: b}, {conv: 2, name: b}, {flatten: null, name: x}]\n"
+    items = _svg_items(drawing.to_svg(drawing.draw(scene.scene(archspec.expand(text)), depth=0)))
+    assert items["node"] == ["input", "b", "x"] and items["group-box"] == ["b"]
+    assert sorted(items["edge"]) == ["b->b", "b->x", "input->b"]
+
+
 @pytest.mark.parametrize("name", [*HOSTILE, "<!--<script>alert(1)", "&amp; <b>"])
 def test_hostile_names_in_svg_and_html(name):
     spec = {

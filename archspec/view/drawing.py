@@ -217,7 +217,8 @@ def _edge_item(
     where = (mid[0] + 4, mid[1] + 3) if not lay.horizontal else (mid[0], mid[1] - 4)
     anchor = "start" if not lay.horizontal else "middle"
     text = Text(*where, label, EDGE_FONT_SIZE, anchor=anchor, colour="#555555")
-    return Item("edge", f"{src}->{dst}", [Line(tuple(pts)), text] if label else [Line(tuple(pts))])
+    name = f"{src}->{dst}".replace("\0", "")  # a group's box id starts with NUL, which XML cannot hold
+    return Item("edge", name, [Line(tuple(pts)), text] if label else [Line(tuple(pts))])
 
 
 def _group_items(
@@ -233,9 +234,7 @@ def _group_items(
         cx, cy = _centre(lay, b["id"], top)
         w, h = sizes[b["id"]]
         rect = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
-        for g in b["scope"]:
-            if b.get("group") and g == b["id"]:
-                continue
+        for g in b["scope"]:  # a collapsed group's scope holds only the groups around it
             _grow(bounds, g, rect)
     groups = {g["id"]: g for g in scene["groups"]}
     ordered = sorted(bounds, key=lambda g: -groups[g]["depth"])  # inner first: an outer frame holds them
