@@ -254,7 +254,8 @@ def test_deleted_spec_is_a_problem_not_a_crash(served):
     assert _wait_version(httpd, 2)["problems"] == []
 
 
-def test_view_command_stops_cleanly_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_view_command_stops_cleanly(tmp_path, signum):
     spec = tmp_path / "net.yaml"
     spec.write_text(SPEC)
     code = "import sys; from archspec.cli import main; main(['view', sys.argv[1], '--port', '0'])\nprint('unreachable')"
@@ -269,7 +270,7 @@ def test_view_command_stops_cleanly_on_ctrl_c(tmp_path):
     conn2 = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
     conn2.request("GET", "/api/state")
     assert json.loads(conn2.getresponse().read())["problems"] == []
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "archspec view: stopped" in out and "Traceback" not in err
