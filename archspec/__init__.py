@@ -23,6 +23,9 @@ from .api import expand, summary, validate
 from .errors import ArchspecError, Location, Problem, SpecError, UsageError
 from .ir import Graph, Node
 from .loader import Document, load
+from .view import notebook as _notebook  # how graphs and analyses show in print() and Jupyter
+
+_notebook.register()
 
 # isort: split
 # The layers above the core register their extensions (archspec.extensions) when imported:

@@ -382,8 +382,8 @@ def diagram(
     to_scale: bool,
 ) -> None:
     """Draw the architecture: layers, blocks as groups, shapes on the edges (no TensorFlow)."""
-    from .diagram import write
     from .report import depth_note
+    from .view.output import write
     from .view.scene import read_source
 
     graph = load_graph(spec, variant, sets, outputs)

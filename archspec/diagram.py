@@ -1,9 +1,7 @@
-r"""Emit stage: an architecture diagram of the expanded graph (``archspec diagram``).
+r"""Emit stage: an architecture diagram of the expanded graph as Graphviz DOT text.
 
-:func:`write` picks the format from the file name. SVG, PNG, PDF and HTML need no system
-program: they are drawn from a *scene* (:mod:`archspec.view.scene`) by archspec's own
-layered layout (SVG; PNG and PDF painted by matplotlib) or, for HTML, laid out in the browser
-by the vendored dagre library. Graphviz is used only when asked for (``engine="graphviz"``).
+``archspec diagram`` writes this for ``.dot``/``.gv`` and with ``--engine graphviz``; its
+own drawings (SVG, PNG, PDF, HTML, no system program) are made by :mod:`archspec.view`.
 
 The DOT text is written here, by hand (no Graphviz Python binding needed): one box per
 layer, the tensor shape on every edge, and each block instance (``graph.scopes``) drawn as
@@ -204,78 +202,25 @@ def _edge_lines(
     return lines
 
 
-ENGINES = ("builtin", "graphviz")
-BUILTIN = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".html": "html", ".htm": "html"}
+def write(graph: Graph, output: str | Path, *, depth: int | None = None, rankdir: str = "TB") -> str:
+    """Write DOT text (``.dot``/``.gv``), or an image drawn by Graphviz' ``dot`` program
+    (``.svg``/``.png``/``.pdf``). Returns a one-line description of what was written.
 
-
-def write(
-    graph: Graph,
-    output: str | Path,
-    *,
-    depth: int | None = None,
-    rankdir: str = "TB",
-    engine: str = "builtin",
-    to_scale: bool = False,
-    source: str | None = None,
-) -> str:
-    """Write the diagram to ``output``, in the format its suffix names; returns a one-line report.
-
-    ``.dot``/``.gv``: DOT text. ``.svg``, ``.png``, ``.pdf``: laid out by archspec's own
-    layered layout (:mod:`archspec.view.layout`) and drawn without any system program, or
-    by Graphviz' ``dot`` with ``engine="graphviz"``. ``.html``: a self-contained page, laid
-    out in the browser by the vendored dagre, blocks collapsible, layers clickable.
-    ``to_scale`` draws each tensor as a box sized by its spatial size and channels.
-    ``source`` (the spec's text) lets the HTML page show the line each layer came from.
-
-    Raises :class:`UsageError` (exit status 2) for an unknown suffix or engine, a format the
-    engine does not write, or Graphviz asked for and not installed.
+    ``archspec diagram`` calls this for DOT and for ``--engine graphviz``; its own drawings
+    (no system program) are :func:`archspec.view.output.write`'s.
+    Raises :class:`UsageError` (exit status 2) for another suffix, or when an image is
+    asked for and Graphviz is not installed.
     """
     path = Path(output)
     suffix = path.suffix.lower()
-    if engine not in ENGINES:
-        raise UsageError(_problem(path, f"unknown diagram engine {engine!r}; use one of {', '.join(ENGINES)}"))
     if suffix in DOT_SUFFIXES:
         atomic_write_text(path, to_dot(graph, depth=depth, rankdir=rankdir))
         return f"wrote {output} (Graphviz DOT, {len(graph.nodes)} layers)"
-    if suffix not in BUILTIN:
-        known = ", ".join((*DOT_SUFFIXES, *BUILTIN))
-        raise UsageError(
-            _problem(path, f"cannot tell the diagram format from the file name; use one ending in {known}")
-        )
-    if engine == "graphviz":
-        return _write_graphviz(graph, path, depth, rankdir, to_scale)
-    return _write_builtin(graph, path, BUILTIN[suffix], depth, rankdir, to_scale, source)
-
-
-def _write_builtin(
-    graph: Graph, path: Path, fmt: str, depth: int | None, rankdir: str, to_scale: bool, source: str | None
-) -> str:
-    from .view import drawing, html, raster
-    from .view.scene import scene
-
-    picture = scene(graph, source=source)
-    layers = f"{len(graph.nodes)} layers"
-    if fmt == "html":
-        text = html.page(picture, depth=depth, rankdir=rankdir, to_scale=to_scale)
-        atomic_write_text(path, text)
-        return f"wrote {path} (HTML page, self-contained, laid out by dagre in the browser; {layers})"
-    drawn = drawing.draw(picture, depth=depth, rankdir=rankdir, to_scale=to_scale)
-    if fmt == "svg":
-        atomic_write_text(path, drawing.to_svg(drawn))
-    else:
-        with atomic_path(path) as tmp:
-            raster.write(drawn, Path(tmp), fmt)
-    return f"wrote {path} ({fmt.upper()}, {layers})"
-
-
-def _write_graphviz(graph: Graph, path: Path, depth: int | None, rankdir: str, to_scale: bool) -> str:
-    suffix = path.suffix.lower()
     if suffix not in RENDERED:
-        raise UsageError(_problem(path, f"Graphviz writes {', '.join(RENDERED)}; for {suffix} leave out --engine"))
-    if to_scale:
-        raise UsageError(_problem(path, "--to-scale is drawn by the builtin engine only; leave out --engine graphviz"))
+        known = ", ".join((*DOT_SUFFIXES, *RENDERED))
+        raise UsageError(_problem(path, f"Graphviz writes {known}; for {suffix or 'no suffix'} leave out --engine"))
     _render(to_dot(graph, depth=depth, rankdir=rankdir), path, RENDERED[suffix])
-    return f"wrote {path} ({RENDERED[suffix].upper()} drawn by Graphviz, {len(graph.nodes)} layers)"
+    return f"wrote {output} ({RENDERED[suffix].upper()} drawn by Graphviz, {len(graph.nodes)} layers)"
 
 
 def _render(dot: str, path: Path, fmt: str) -> None:

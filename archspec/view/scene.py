@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import Analysis, LayerStats, analyse
+from ..diagram import describe  # the DOT emitter's reading of a layer's arguments, shared
 from ..ir import Graph
 
 #: The largest box of the to-scale drawing, in pixels, across (spatial size) and along (channels).
@@ -108,8 +109,6 @@ def _input_node(graph: Graph, scale: _Scale) -> dict[str, Any]:
 def _node(
     graph: Graph, s: LayerStats, lines: list[str] | None, stages: list[tuple[str, Any, frozenset[str]]], scale: _Scale
 ) -> dict[str, Any]:
-    from ..diagram import describe  # the DOT emitter's reading of a layer's arguments, shared
-
     loc = s.node.location
     return {
         "id": s.name,
@@ -173,8 +172,6 @@ def _groups(graph: Graph, analysis: Analysis, lines: list[str] | None) -> list[d
 
 def _stages(analysis: Analysis) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
     """(name, figures, names of the layers that train) of each stage of a ``fine_tune:`` plan."""
-    if "_transfer" not in analysis.graph.sections:
-        return []
     from ..transfer.plan import plan
 
     return [
@@ -196,7 +193,8 @@ def visible(scene_: Mapping[str, Any], collapsed: set[str]) -> tuple[list[dict[s
     """What a drawing shows with the ``collapsed`` groups drawn as one box each.
 
     Returns the boxes (layers, and collapsed groups marked ``"group": True``) in graph order,
-    and the edges between them as (source box, target box, label), without repeats.
+    and the edges between them as (source box, target box, label), without repeats. A group's
+    box id starts with a NUL (which no name has): a layer may share a block instance's name.
     The same rule as ``visibleGraph`` in data/view/diagram.js, which the browser tests hold to it.
     """
     groups = {g["id"]: g for g in scene_["groups"]}
@@ -205,12 +203,13 @@ def visible(scene_: Mapping[str, Any], collapsed: set[str]) -> tuple[list[dict[s
     shown: set[str] = set()
     for node in scene_["nodes"]:
         outer = next((g for g in node["scope"] if g in collapsed), None)
-        rep[node["id"]] = outer or node["id"]
+        rep[node["id"]] = node["id"] if outer is None else "\0" + outer
         if outer is None:
             boxes.append(node)
         elif outer not in shown:
             shown.add(outer)
-            boxes.append({**groups[outer], "group": True, "scope": node["scope"][: node["scope"].index(outer)]})
+            scope = node["scope"][: node["scope"].index(outer)]
+            boxes.append({**groups[outer], "id": "\0" + outer, "group": True, "scope": scope})
     edges: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
     for e in scene_["edges"]:
