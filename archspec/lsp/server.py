@@ -195,8 +195,9 @@ async def completion(ls: ArchspecServer, params: types.CompletionParams) -> type
     snapshot = await ls.current(uri)
     if snapshot is None:
         return None
-    data = snapshot.data if snapshot.doc is not None else ls.loaded.get(uri)
-    items = await ls.run(complete.complete, snapshot.lines, ls.server_position(snapshot, params.position), data)
+    at = ls.server_position(snapshot, params.position)
+    data = snapshot.data if snapshot.doc is not None else await ls.run(complete.salvage, snapshot.lines, at[0])
+    items = await ls.run(complete.complete, snapshot.lines, at, data if data is not None else ls.loaded.get(uri))
     return types.CompletionList(
         is_incomplete=False,
         items=[
