@@ -67,7 +67,7 @@ def _layer_defs() -> dict[str, Any]:
             value.insert(0, args[lt.primary])
         common = {k: {"$ref": f"#/$defs/common/properties/{k}"} for k in COMMON_KEYS}
         doc = type_doc(lt)
-        props = {key: _type_key(key, doc, value) for key in (name, *lt.aliases)}
+        props = _type_keys(name, lt.aliases, value)
         defs[f"layer_{name}"] = {
             "description": doc,
             "type": "object",
@@ -81,7 +81,7 @@ def type_doc(t: Any) -> str:
     """What an editor shows for a layer type or block: its docstring's first paragraph, its
     Keras class, what a bare value sets and its other spellings (markdown)."""
     paragraph = (t.__doc__ or "").strip().split("\n\n")[0]
-    text = " ".join(paragraph.split())
+    text = " ".join(paragraph.split()).replace("``", "`")  # reST literals as markdown code
     notes = []
     keras = getattr(t, "keras_class", "")
     if keras:
@@ -95,15 +95,27 @@ def type_doc(t: Any) -> str:
     return text + ("\n\n" + ". ".join(notes) + "." if notes else "")
 
 
-def _type_key(key: str, doc: str, value: list[dict[str, Any]]) -> dict[str, Any]:
-    """The schema of a type key (``conv`` in ``{conv: 64}``), titled and described as the type.
+def _type_keys(name: str, aliases: Iterable[str], value: list[dict[str, Any]]) -> dict[str, Any]:
+    """The schemas of a type's keys (``conv`` in ``{conv: 64}``, and its aliases), titled and
+    described as the type (by ``doc_NAME``, see :func:`_doc_defs`).
 
     yaml-language-server shows, on hover, the first description among the schemas that
     match the value, innermost first: the bare-value branch (the primary argument's schema)
     is copied without its own description, so that hovering ``conv`` shows conv, not filters.
     """
     branches = [{k: v for k, v in b.items() if k not in ("description", "default")} for b in value]
-    return {"title": key, "description": doc, "anyOf": branches}
+    own = {"$ref": f"#/$defs/doc_{name}", "anyOf": branches}
+    return {name: own, **{alias: {"$ref": f"#/$defs/layer_{name}/properties/{name}"} for alias in aliases}}
+
+
+def _doc_defs(docs: dict[str, str]) -> dict[str, Any]:
+    """``doc_NAME``: a layer type's or block's title and documentation, and nothing to validate:
+    referenced wherever an editor shows it (its keys, a bare name, the keys offered). The
+    markdown is what yaml-language-server and VS Code show; ``description`` is for the rest."""
+    return {
+        f"doc_{name}": {"title": name, "markdownDescription": doc, "description": doc.replace("`", "")}
+        for name, doc in sorted(docs.items())
+    }
 
 
 def _layer_item(
@@ -129,12 +141,12 @@ def _layer_item(
     # that type's arguments are offered (no flood of every type name among them).
     offer = {
         "if": {"type": "object", "propertyNames": {"not": {"enum": [key for key, _ in keys]}}},
-        "then": {"properties": {c: {"title": c, "description": docs[c]} for c in canonical}},
+        "then": {"properties": {c: {"$ref": f"#/$defs/doc_{c}"} for c in canonical}},
     }
     # Completion of a type in a new item (`- |`, `- co|`): on the bare-name branch, which an
     # item that is already a mapping does not match (there only its type's arguments are offered).
     snippets = [{"label": c, "description": docs[c], "body": _snippet_body(c)} for c in canonical]
-    bare_docs = [{"if": {"const": c}, "then": {"title": c, "description": docs[c]}} for c in canonical]
+    bare_docs = [{"if": {"const": c}, "then": {"$ref": f"#/$defs/doc_{c}"}} for c in canonical]
     return {
         "description": "A layer: a type name (`relu`), a mapping with its type key (`{conv: 64, kernel: 3}`), "
         "a block declared under `blocks:`, or a `repeat:`.",
@@ -298,6 +310,7 @@ def generated_schema() -> dict[str, Any]:
     defs = _layer_defs()
     defs.update(_described_blocks(block_schemas()))
     docs = {canon: defs[f"layer_{canon}"]["description"] for _, canon in layer_keys}
+    defs.update(_doc_defs(docs))
     defs["layer"] = _layer_item(layer_keys, _shadowed(layer_keys), docs)
     defs["layer_name"] = _layer_name((key for key, _ in layer_keys), _known_names(layer_keys))
     defs["layer_names"] = _name_walk()
@@ -461,14 +474,14 @@ def _distinct_branches(schema: Any) -> Any:
 
 
 def _described_blocks(defs: dict[str, Any]) -> dict[str, Any]:
-    """The built-in blocks' fragments, with their type keys described as the block (see :func:`_type_key`)."""
+    """The built-in blocks' fragments, with their type keys described as the block (see :func:`_type_keys`)."""
     from .blocks import BLOCKS
 
     out = {}
     for name, bt in BLOCKS.items():
         fragment = defs[f"layer_{name}"]
         doc = type_doc(bt)
-        keys = {key: _type_key(key, doc, fragment["properties"][key]["anyOf"]) for key in (name, *bt.aliases)}
+        keys = _type_keys(name, bt.aliases, fragment["properties"][name]["anyOf"])
         out[f"layer_{name}"] = {**fragment, "description": doc, "properties": {**fragment["properties"], **keys}}
     return dict(sorted(out.items()))
 
