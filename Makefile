@@ -87,6 +87,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_hostile.py
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_export.py
+	$(PY) bench/bench_lsp.py
 
 # A longer fuzz run than the test suite's (tools/fuzz.py; crashes are saved to fuzz-crashes/).
 FUZZ_SECONDS ?= 300
