@@ -28,7 +28,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "predict": "archspec.commands.train_cmds:predict",
     "activations": "archspec.commands.train_cmds:activations",
     "export": "archspec.commands.export_cmds:export",
-    "lsp": "archspec.lsp.server:command",  # pygls, not TensorFlow: loaded only to serve an editor
+    "lsp": "archspec.lsp.command:lsp",  # pygls, not TensorFlow: imported only to serve an editor
 }
 
 

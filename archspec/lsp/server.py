@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import click
 from lsprotocol import types
 from pygls import uris
 from pygls.lsp.server import LanguageServer
@@ -224,13 +222,6 @@ async def definition(ls: ArchspecServer, params: types.DefinitionParams) -> type
     return types.Location(uri, ls.client_range(snapshot, where)) if where else None
 
 
-@click.command("lsp")
-@click.option("--stdio", is_flag=True, help="Talk over standard input and output (the default and only transport).")
-def command(stdio: bool) -> None:
-    """Language server for spec files (LSP over stdio): diagnostics, hover figures, completion.
-
-    Diagnostics are exactly those of `archspec validate`; hover shows each layer's output
-    shape, parameters, MACs and receptive field. Set up in an editor: docs/editor.md.
-    """
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="archspec lsp: %(message)s")
+def serve() -> None:
+    """Serve one client on standard input and output until it exits."""
     server.start_io()
