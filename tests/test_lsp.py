@@ -298,3 +298,18 @@ def test_hover_without_a_loaded_spec_is_nothing_and_no_error():
     snapshot = check("archspec: 1\ninput: [8, 8\n", "x.yaml")
     assert snapshot.problems and features.hover(snapshot, (1, 3)) is None
     assert features.inlay_hints(snapshot) == [] and features.definition(snapshot, (1, 3)) is None
+
+
+def test_hover_on_a_use_of_the_file_s_block_shows_the_instance_and_its_defaults():
+    text = BLOCKS_SPEC.replace("{conv: '${f}', name: c}", "{conv: '${f}', name: c, padding: same}").replace(
+        "{conv: 8, name: stem}", "{conv: 4, name: stem, padding: same}"
+    )
+    snapshot = check(text, "blocks.yaml")
+    assert not snapshot.problems, snapshot.problems
+    shown, _ = features.hover(snapshot, position_of(text, "unit: {f: 4}", 1))
+    layers = [s for s in archspec.summary(text).layers if "u1" in s.node.scope]
+    assert "a block of this file" in shown
+    assert f"`u1` (unit, {len(layers)} layers): output 32×32×4 · params {sum(s.params for s in layers):,}" in shown
+    assert features.hover(snapshot, position_of(text, "${f}", 2))[0] == (
+        "`${f}` = `8` (the defaults of block unit: f=8; a use may set others)"
+    )

@@ -259,8 +259,9 @@ def expression_hover(snapshot: Snapshot, pos: Position, expr: str) -> str | None
         return f"`${{{expr}}}`: too much work to evaluate here"
     if not values:
         return f"`${{{expr}}}`: no value here (it names a block parameter without a default, or fails)"
-    if len(values) == 1 and not values[0][1]:
-        return f"`${{{expr}}}` = `{values[0][0]!r}`"
+    if len(values) == 1:
+        value, where = values[0]
+        return f"`${{{expr}}}` = `{value!r}`" + (f" ({where})" if where else "")
     rows = [f"- `{value!r}` ({where})" if where else f"- `{value!r}`" for value, where in values[:12]]
     more = f"\n- ... {len(values) - 12} more values" if len(values) > 12 else ""
     return f"`${{{expr}}}`, by iteration:\n\n" + "\n".join(rows) + more
@@ -278,9 +279,9 @@ def _envs(data: Any, path: SpecPath, env: dict[str, Any]) -> list[tuple[dict[str
     envs: list[tuple[dict[str, Any], str]] = [(dict(env), "")]
     if path[:1] == ("blocks",) and len(path) > 1:
         params = _value(data, ("blocks", path[1], "params"))
-        for name, default in (params or {}).items() if isinstance(params, dict) else ():
-            if default is not None:
-                envs[0][0][name] = default
+        given = {k: v for k, v in params.items() if v is not None} if isinstance(params, dict) else {}
+        said = ", ".join(f"{k}={v!r}" for k, v in given.items())
+        envs = [({**env, **given}, f"the defaults of block {path[1]}: {said}; a use may set others")]
     for end in range(1, len(path)):
         item = _value(data, path[:end])
         if not (isinstance(item, dict) and "repeat" in item and path[end] == "layers"):
