@@ -369,7 +369,7 @@ def definition(snapshot: Snapshot, pos: Position) -> Range | None:
     if isinstance(blocks, dict) and word in blocks and path[:2] != ("blocks", word):
         return _at_key(doc, ("blocks", word))
     if "inputs" in path or path[:1] == ("outputs",):
-        return _layer_named(snapshot, path, word)
+        return _layer_named(snapshot, doc, path, word)
     return None
 
 
@@ -379,9 +379,7 @@ def _at_key(doc: Document, path: SpecPath) -> Range:
     return Range((line, col), (line, col + len(str(path[-1]))))
 
 
-def _layer_named(snapshot: Snapshot, path: SpecPath, word: str) -> Range | None:
-    doc = snapshot.doc
-    assert doc is not None
+def _layer_named(snapshot: Snapshot, doc: Document, path: SpecPath, word: str) -> Range | None:
     if word == "input" or word == _value(doc.data, ("input", "name")):
         return _at_key(doc, ("input",))
     item = item_path(path)
