@@ -180,10 +180,10 @@ def test_inlay_hints_give_each_item_s_output_shape(lsp, resnet18):
     lines = text.splitlines()
     for name in ("conv1_conv", "pool1_pool", "predictions"):
         row = next(i for i, line in enumerate(lines) if f"name: {name}" in line)
-        assert by_line[row] == " → " + "×".join(map(str, analysis[name].shape))
+        assert by_line[row] == "→ " + "×".join(map(str, analysis[name].shape))
         assert hints[list(by_line).index(row)]["position"]["character"] == len(lines[row].rstrip())
     row = lines.index('          - residual: "${64 * 2**s}"')
-    assert by_line[row] == " → 56×56×64 | 28×28×128 | 14×14×256 | ..."
+    assert by_line[row] == "→ 56×56×64 | 28×28×128 | 14×14×256 | ..."
 
 
 # -- completion, definition -------------------------------------------------------------------

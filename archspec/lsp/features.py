@@ -346,7 +346,7 @@ def _output_label(analysis: Analysis, made: Made) -> str:
         outs = [made.layers[-1].shape]
     distinct = list(dict.fromkeys(outs))
     text = " | ".join(shape_text(s) for s in distinct[:3]) + (" | ..." if len(distinct) > 3 else "")
-    return f" → {text}"
+    return f"→ {text}"
 
 
 def _repeated_item(made: Made) -> bool:
