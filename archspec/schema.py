@@ -432,6 +432,7 @@ def generated_schema() -> dict[str, Any]:
         "outputs": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
     }
     props.update(_sections())
+    _describe(props, defs)
     defs = {key: _distinct_branches(value) for key, value in defs.items()}
     props = {key: _distinct_branches(value) for key, value in props.items()}
     return {
@@ -447,6 +448,49 @@ def generated_schema() -> dict[str, Any]:
         **_gate_near_misses(),
         "$defs": defs,
     }
+
+
+#: What an editor shows on hover over keys the schema gives no description of where it is built.
+_DESCRIPTIONS: dict[tuple[str, ...], str] = {
+    ("$schema",): "The JSON Schema this file follows (editors usually read the modeline instead).",
+    ("name",): "The model's name (letters, digits, _, . and -); the Keras model gets it.",
+    ("description",): "What the network is and where it comes from (free text).",
+    ("input",): "The input shape, e.g. [224, 224, 3] (height, width, channels), or {shape: [...], name: ...}.",
+    ("blocks",): "Blocks of this file: each a named list of layers with parameters, used like a layer type.",
+    ("stages",): "VGG-style stages: each a run of convs (with `n`, `kernel`) and a pool; then `classifier`.",
+    ("classifier",): "The head after `stages`: pooling or flatten, fully connected layers, the output layer.",
+    ("layers",): "The network, layer after layer: types, blocks, repeats (docs/spec-language.md).",
+    ("outputs",): "The output layer(s) by name; default: the last layer.",
+    ("repeat", "repeat"): "How many times the `layers` are written (a whole number, or a ${...}).",
+    ("repeat", "as"): "The counter's name (0, 1, ...), usable in ${...} inside the repeated layers.",
+    ("repeat", "layers"): "The layers repeated.",
+    ("repeat", "when"): "Include the repeat only if this is true.",
+    ("repeat", "comment"): "A note; ignored.",
+    ("block", "params"): "The block's parameters and their defaults (null: required), e.g. {filters: null, stride: 1}.",
+    ("block", "layers"): "The block's layers; its parameters are variables in ${...}.",
+    ("block", "output"): "The name of the layer whose tensor the block returns; default: its last layer.",
+    ("block", "description"): "What the block is (free text).",
+    ("stage", "kernel"): "Kernel size of the stage's convs (default 3).",
+    ("stage", "pool"): "The pool after the stage: max (the default), avg, or false for none.",
+    ("stage", "pool_size"): "The pool's size (default 2).",
+    ("stage", "bn"): "Batch normalization and ReLU after each conv (the conv then has no activation).",
+    ("stage", "dropout"): "Dropout rate after the stage.",
+    ("classifier", "fc"): "Units of each fully connected layer before the output layer.",
+    ("classifier", "dropout"): "Dropout rate after each of the `fc` layers.",
+    ("classifier", "out"): "Units of the output layer (e.g. ${classes}); without it, no output layer.",
+    ("classifier", "pooling"): "How the feature map becomes a vector: flatten (the default), gap or gmp.",
+    ("classifier", "activation"): "Activation of the `fc` layers (default relu).",
+    ("classifier", "out_activation"): "Activation of the output layer (default softmax; null for logits).",
+    ("common", "comment"): "A note; ignored.",
+}
+
+
+def _describe(props: dict[str, Any], defs: dict[str, Any]) -> None:
+    """Fill in :data:`_DESCRIPTIONS` where a key has none (a description set where it is built wins)."""
+    for path, text in _DESCRIPTIONS.items():
+        schema = props.get(path[0]) if len(path) == 1 else defs.get(path[0], {}).get("properties", {}).get(path[1])
+        if isinstance(schema, dict):
+            schema.setdefault("description", text)
 
 
 def _distinct_branches(schema: Any) -> Any:

@@ -156,3 +156,14 @@ def test_every_shipped_spec_carries_the_modeline(path):
     assert first.startswith(prefix), f"{path.name}: first line must be {prefix}<path to the schema>"
     target = (path.parent / first[len(prefix) :]).resolve()
     assert target == (ROOT / "archspec" / "data" / "archspec-1.schema.json").resolve()
+
+
+def test_every_key_an_editor_can_hover_has_a_description(published):
+    """Top-level keys, and the keys of repeats, blocks, stages and the classifier (no title stands in)."""
+    lacking = [key for key, value in published.schema["properties"].items() if "description" not in value]
+    for name in ("repeat", "block", "stage", "classifier", "common"):
+        props = published.schema["$defs"][name]["properties"]
+        lacking += [
+            f"{name}.{key}" for key, value in props.items() if "description" not in value and "$ref" not in value
+        ]
+    assert lacking == []
