@@ -315,3 +315,32 @@ def test_hover_on_a_use_of_the_file_s_block_shows_the_instance_and_its_defaults(
     assert features.hover(snapshot, position_of(text, "${f}", 2))[0] == (
         "`${f}` = `8` (the defaults of block unit: f=8; a use may set others)"
     )
+
+
+def _hints(path: Path) -> tuple[dict[str, str], object]:
+    text = path.read_text(encoding="utf-8")
+    snapshot = check(text, str(path))
+    return {snapshot.lines[line].strip(): label for (line, _), label in features.inlay_hints(snapshot)}, snapshot
+
+
+def test_stages_and_the_classifier_show_their_output_and_figures():
+    hints, snapshot = _hints(ROOT / "specs" / "vgg16.yaml")
+    analysis = archspec.summary(ROOT / "specs" / "vgg16.yaml")
+    shape = "×".join(map(str, analysis["block5_pool"].shape))
+    assert hints["- {conv: 512, n: 3}"].endswith(f"→ {shape}")  # the stage's pool, its last layer
+    assert next(v for k, v in hints.items() if k.startswith("classifier:")) == "→ 1000"
+    row = next(i for i, line in enumerate(snapshot.lines) if line.strip() == "- {conv: 64, n: 2}")
+    shown, _ = features.hover(snapshot, (row, 6))
+    assert shown.startswith("**stage**") and f"params {analysis['block1_conv2'].params:,}" in shown
+
+
+def test_a_pattern_token_shows_the_layers_made_from_it():
+    path = ROOT / "specs" / "seed_cnn.yaml"
+    hints, snapshot = _hints(path)
+    analysis = archspec.summary(path)
+    shapes = ["×".join(map(str, analysis[name].shape)) for name in ("block1_conv1", "block2_conv1")]
+    token = next(k for k in hints if k.startswith("CONV:"))
+    assert hints[token] == "→ " + " | ".join(shapes)
+    text = path.read_text(encoding="utf-8")
+    shown, _ = features.hover(snapshot, position_of(text, "${32 * 2**m}", 3))
+    assert "- `block1_conv1`: filters = `32`" in shown and "- `block2_conv2`: filters = `64`" in shown

@@ -59,11 +59,18 @@ def path_at(doc: Document, pos: Position) -> SpecPath | None:
 
 
 def item_path(path: SpecPath) -> SpecPath | None:
-    """The innermost layer item containing ``path``: the longest prefix ending ``layers, INDEX``."""
-    for end in range(len(path), 1, -1):
-        if isinstance(path[end - 1], int) and path[end - 2] == "layers":
+    """The innermost item containing ``path`` that makes layers: an entry of a ``layers:`` list
+    (the longest prefix ending ``layers, INDEX``), a pattern token, a stage, the classifier."""
+    for end in range(len(path), 0, -1):
+        if _is_item(path[:end]):
             return path[:end]
     return None
+
+
+def _is_item(path: SpecPath) -> bool:
+    if len(path) >= 2 and isinstance(path[-1], int) and path[-2] == "layers":
+        return True
+    return (len(path) == 2 and path[0] in ("tokens", "stages")) or path == ("classifier",)
 
 
 def _value(data: Any, path: SpecPath) -> Any:
@@ -78,7 +85,7 @@ def _value(data: Any, path: SpecPath) -> Any:
 def layer_items(doc: Document) -> Iterator[SpecPath]:
     """The paths of every layer item in the document (top level, repeats, blocks), in order."""
     for path in sorted(doc.positions, key=lambda p: (doc.positions[p].line, doc.positions[p].column)):
-        if len(path) >= 2 and isinstance(path[-1], int) and path[-2] == "layers":
+        if _is_item(path):
             yield path
 
 
@@ -189,10 +196,17 @@ def type_doc(key: str, entry: Any) -> str:
     return f"**{key}**: {schema_doc(entry)}"
 
 
+#: What the generated forms' items are, for their hover (their keys are not layer types).
+_FORMS = {
+    "stages": "**stage** (of `stages:`): `n` convs of `conv` filters, then its pool (and dropout).",
+    "classifier": "**classifier**: the head after `stages:`: pooling or flatten, `fc` layers, the output layer.",
+}
+
+
 def item_hover(snapshot: Snapshot, item: SpecPath, word: str) -> str:
     data = _value(snapshot.data, item)
-    found = type_of(snapshot, data)
-    parts = [type_doc(*found)] if found else []
+    found = None if item[0] in _FORMS else type_of(snapshot, data)
+    parts = [type_doc(*found)] if found else [_FORMS[str(item[0])]] if item[0] in _FORMS else []
     if found and found[1] is not None and not isinstance(found[1], dict):
         arg = found[1].arg_map().get(found[1].alias_map().get(word, ""))
         if arg is not None and arg.doc and word != found[0]:
@@ -258,6 +272,9 @@ def expression_hover(snapshot: Snapshot, pos: Position, expr: str) -> str | None
     except budget.WorkExceeded:
         return f"`${{{expr}}}`: too much work to evaluate here"
     if not values:
+        per_layer = _values_in_layers(snapshot, path)
+        if per_layer:
+            return f"`${{{expr}}}`, in the layers made here:\n\n" + per_layer
         return f"`${{{expr}}}`: no value here (it names a block parameter without a default, or fails)"
     if len(values) == 1:
         value, where = values[0]
@@ -265,6 +282,22 @@ def expression_hover(snapshot: Snapshot, pos: Position, expr: str) -> str | None
     rows = [f"- `{value!r}` ({where})" if where else f"- `{value!r}`" for value, where in values[:12]]
     more = f"\n- ... {len(values) - 12} more values" if len(values) > 12 else ""
     return f"`${{{expr}}}`, by iteration:\n\n" + "\n".join(rows) + more
+
+
+def _values_in_layers(snapshot: Snapshot, path: SpecPath) -> str:
+    """Where an expression is a layer type's argument (a pattern's token ``{conv: "${32 * 2**m}"}``),
+    the values that argument got in each layer made from the item."""
+    item = item_path(path)
+    made = made_by(snapshot, item) if item else None
+    if made is None or item is None or len(path) <= len(item) or made.instances:
+        return ""
+    found = type_of(snapshot, _value(snapshot.data, item))
+    if not found or found[1] is None or isinstance(found[1], dict) or not hasattr(found[1], "infer"):
+        return ""  # a block's argument is not any one of its layers' arguments
+    key, lt = found
+    arg = lt.primary if path[len(item)] == key else lt.alias_map().get(str(path[len(item)]))
+    rows = [f"- `{s.name}`: {arg} = `{s.node.args[arg]!r}`" for s in made.layers if arg in s.node.args]
+    return "\n".join(rows[:12]) + (f"\n- ... {len(rows) - 12} more layers" if len(rows) > 12 else "")
 
 
 #: Repeat iterations enumerated to show an expression's values (a deep nest of repeats has many).
@@ -332,15 +365,16 @@ def inlay_hints(snapshot: Snapshot, first: int = 0, last: int | None = None) -> 
         made = made_by(snapshot, item)
         if made is None:
             continue
-        by_line[line] = _output_label(analysis, made)
+        by_line[line] = _output_label(analysis, made, generated=item[0] in _FORMS)
     return [((line, len(snapshot.lines[line].rstrip())), label) for line, label in sorted(by_line.items())]
 
 
-def _output_label(analysis: Analysis, made: Made) -> str:
-    """One shape where every instance of the item gives the same, else the distinct ones."""
+def _output_label(analysis: Analysis, made: Made, generated: bool = False) -> str:
+    """One shape where every instance of the item gives the same, else the distinct ones.
+    A stage or the classifier (``generated``) makes a run of layers at one path: its last."""
     if made.instances:
         outs = [output_of(analysis, layers).shape for _, _, layers in made.instances]
-    elif _repeated_item(made):
+    elif _repeated_item(made) and not generated:
         outs = [s.shape for s in made.layers]
     else:
         outs = [made.layers[-1].shape]
