@@ -344,3 +344,13 @@ def test_a_pattern_token_shows_the_layers_made_from_it():
     text = path.read_text(encoding="utf-8")
     shown, _ = features.hover(snapshot, position_of(text, "${32 * 2**m}", 3))
     assert "- `block1_conv1`: filters = `32`" in shown and "- `block2_conv2`: filters = `64`" in shown
+
+
+def test_a_repeat_of_blocks_hovers_as_its_instances_and_hints_its_output():
+    path = ROOT / "specs" / "resnet18.yaml"
+    hints, snapshot = _hints(path)
+    analysis = archspec.summary(path)
+    assert hints["- repeat: 4"] == "→ " + "×".join(map(str, analysis["conv5_block2_out"].shape))
+    row = next(i for i, line in enumerate(snapshot.lines) if line.strip() == "- repeat: 4")
+    shown, _ = features.hover(snapshot, (row, 5))
+    assert "- `conv2_block1` (residual, " in shown and "All 8 instances" in shown

@@ -107,7 +107,23 @@ def made_by(snapshot: Snapshot, path: SpecPath) -> Made | None:
     names = {name for name, _ in scopes}
     own = tuple(s for s in analysis.layers if s.node.path[: len(path)] == path or names & set(s.node.scope))
     instances = tuple((name, kind, tuple(s for s in own if name in s.node.scope)) for name, kind in scopes)
+    if not instances and path[:1] == ("layers",) and _is_repeat(doc.data, path):
+        instances = _repeated_instances(analysis, own)
     return Made(own, instances) if own else None
+
+
+def _is_repeat(data: Any, path: SpecPath) -> bool:
+    item = _value(data, path)
+    return isinstance(item, dict) and "repeat" in item
+
+
+def _repeated_instances(analysis: Analysis, own: tuple[LayerStats, ...]) -> tuple[Any, ...]:
+    """A top-level repeat whose every layer is in a block instance: those instances, in order."""
+    if not own or not all(s.node.scope for s in own):
+        return ()
+    names = dict.fromkeys(s.node.scope[0] for s in own)
+    scopes = analysis.graph.scopes
+    return tuple((n, scopes[n].kind, tuple(s for s in own if s.node.scope[0] == n)) for n in names if n in scopes)
 
 
 def output_of(analysis: Analysis, layers: tuple[LayerStats, ...]) -> LayerStats:
@@ -365,16 +381,19 @@ def inlay_hints(snapshot: Snapshot, first: int = 0, last: int | None = None) -> 
         made = made_by(snapshot, item)
         if made is None:
             continue
-        by_line[line] = _output_label(analysis, made, generated=item[0] in _FORMS)
+        run = item[0] in _FORMS or _is_repeat(doc.data, item)  # a run of layers: its output is its last
+        by_line[line] = _output_label(analysis, made, run)
     return [((line, len(snapshot.lines[line].rstrip())), label) for line, label in sorted(by_line.items())]
 
 
-def _output_label(analysis: Analysis, made: Made, generated: bool = False) -> str:
+def _output_label(analysis: Analysis, made: Made, run: bool = False) -> str:
     """One shape where every instance of the item gives the same, else the distinct ones.
-    A stage or the classifier (``generated``) makes a run of layers at one path: its last."""
-    if made.instances:
+    A repeat, a stage or the classifier (a ``run`` of layers) gives its last one's."""
+    if run:
+        outs = [made.layers[-1].shape]
+    elif made.instances:
         outs = [output_of(analysis, layers).shape for _, _, layers in made.instances]
-    elif _repeated_item(made) and not generated:
+    elif _repeated_item(made):
         outs = [s.shape for s in made.layers]
     else:
         outs = [made.layers[-1].shape]
