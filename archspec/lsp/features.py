@@ -102,14 +102,56 @@ def made_by(snapshot: Snapshot, path: SpecPath) -> Made | None:
     doc, analysis = snapshot.doc, snapshot.analysis
     if doc is None or analysis is None:
         return None
-    where = doc.locate(path)
-    scopes = [(name, s.kind) for name, s in analysis.graph.scopes.items() if s.location == where]
-    names = {name for name, _ in scopes}
-    own = tuple(s for s in analysis.layers if s.node.path[: len(path)] == path or names & set(s.node.scope))
-    instances = tuple((name, kind, tuple(s for s in own if name in s.node.scope)) for name, kind in scopes)
+    index = _index(analysis)
+    scopes = index.scopes_at.get(doc.locate(path), [])
+    picked = set(index.by_path.get(path, ()))
+    for name in scopes:
+        picked.update(index.by_scope[name])
+    own = tuple(analysis.layers[i] for i in sorted(picked))
+    instances = tuple(
+        (name, analysis.graph.scopes[name].kind, tuple(analysis.layers[i] for i in index.by_scope[name]))
+        for name in scopes
+    )
     if not instances and path[:1] == ("layers",) and _is_repeat(doc.data, path):
         instances = _repeated_instances(analysis, own)
     return Made(own, instances) if own else None
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Where each layer of an analysis came from, to find an item's layers without a scan per item."""
+
+    by_path: dict[SpecPath, list[int]]  # item path -> indices of the layers written inside it
+    by_scope: dict[str, list[int]]  # block instance -> indices of its layers (nested ones too)
+    scopes_at: dict[Any, list[str]]  # an item's location -> the block instances it made
+    readers: dict[str, list[str]]  # tensor -> the layers that read it
+
+
+_INDEXES: dict[int, tuple[Analysis, _Index]] = {}
+
+
+def _index(analysis: Analysis) -> _Index:
+    cached = _INDEXES.get(id(analysis))
+    if cached is not None and cached[0] is analysis:
+        return cached[1]
+    by_path: dict[SpecPath, list[int]] = {}
+    by_scope: dict[str, list[int]] = {}
+    for i, stats in enumerate(analysis.layers):
+        path = stats.node.path
+        for end in range(1, len(path) + 1):
+            if _is_item(path[:end]):
+                by_path.setdefault(path[:end], []).append(i)
+        for name in stats.node.scope:
+            by_scope.setdefault(name, []).append(i)
+    scopes_at: dict[Any, list[str]] = {}
+    for name, scope in analysis.graph.scopes.items():
+        if name in by_scope:
+            scopes_at.setdefault(scope.location, []).append(name)
+    if len(_INDEXES) >= 8:
+        _INDEXES.pop(next(iter(_INDEXES)))
+    readers = analysis.graph.consumers()
+    _INDEXES[id(analysis)] = (analysis, _Index(by_path, by_scope, scopes_at, readers))
+    return _INDEXES[id(analysis)][1]
 
 
 def _is_repeat(data: Any, path: SpecPath) -> bool:
@@ -121,16 +163,20 @@ def _repeated_instances(analysis: Analysis, own: tuple[LayerStats, ...]) -> tupl
     """A top-level repeat whose every layer is in a block instance: those instances, in order."""
     if not own or not all(s.node.scope for s in own):
         return ()
-    names = dict.fromkeys(s.node.scope[0] for s in own)
+    groups: dict[str, list[LayerStats]] = {}
+    for s in own:
+        groups.setdefault(s.node.scope[0], []).append(s)
     scopes = analysis.graph.scopes
-    return tuple((n, scopes[n].kind, tuple(s for s in own if s.node.scope[0] == n)) for n in names if n in scopes)
+    return tuple((n, scopes[n].kind, tuple(layers)) for n, layers in groups.items() if n in scopes)
 
 
 def output_of(analysis: Analysis, layers: tuple[LayerStats, ...]) -> LayerStats:
     """The layer of a group whose tensor leaves it (read outside it, or a graph output); else its last."""
     inside = {s.name for s in layers}
-    outside = {i for s in analysis.layers if s.name not in inside for i in s.node.inputs}
-    leaving = [s for s in layers if s.name in outside or s.name in analysis.graph.outputs]
+    readers = _index(analysis).readers
+    leaving = [
+        s for s in layers if s.name in analysis.graph.outputs or any(r not in inside for r in readers.get(s.name, ()))
+    ]
     return leaving[-1] if leaving else layers[-1]
 
 
