@@ -354,3 +354,17 @@ def test_a_repeat_of_blocks_hovers_as_its_instances_and_hints_its_output():
     row = next(i for i, line in enumerate(snapshot.lines) if line.strip() == "- repeat: 4")
     shown, _ = features.hover(snapshot, (row, 5))
     assert "- `conv2_block1` (residual, " in shown and "All 8 instances" in shown
+
+
+def test_a_check_queued_before_a_newer_change_is_skipped():
+    """A check can take seconds; changes typed meanwhile must not each queue one behind it."""
+    from archspec.lsp.server import server
+
+    uri = "file:///tmp/queued.yaml"
+    server.generation[uri] = 2  # two changes seen
+    try:
+        assert server._check_unless_stale(uri, 1, HEAD + "layers: [flatten]\n") is None  # queued at the first
+        snapshot = server._check_unless_stale(uri, 2, HEAD + "layers: [flatten]\n")
+        assert snapshot is not None and snapshot.analysis is not None
+    finally:
+        server.generation.pop(uri)

@@ -50,9 +50,11 @@ class ArchspecServer(LanguageServer):
         self.snapshots: dict[str, Snapshot] = {}
         self.loaded: dict[str, Any] = {}  # the last data of each document that loaded (for completion)
         self.timers: dict[str, asyncio.Task[None]] = {}
+        self.generation: dict[str, int] = {}  # changes seen per document (a queued check of an older one is skipped)
 
     # -- checking ------------------------------------------------------------------------------
     def schedule(self, uri: str, delay: float) -> None:
+        self.generation[uri] = self.generation.get(uri, 0) + 1
         pending = self.timers.pop(uri, None)
         if pending is not None:
             pending.cancel()
@@ -76,13 +78,22 @@ class ArchspecServer(LanguageServer):
             return None
         snapshot = self.snapshots.get(uri)
         if snapshot is None or snapshot.text != text:
-            snapshot = await self.run(check, text, _file_name(uri))
+            snapshot = await self.run(self._check_unless_stale, uri, self.generation.get(uri), text)
             if snapshot is None:
                 return None
             self.snapshots[uri] = snapshot
             if snapshot.doc is not None:
                 self.loaded[uri] = snapshot.data
         return snapshot
+
+    def _check_unless_stale(self, uri: str, generation: int | None, text: str) -> Snapshot | None:
+        """On the worker: check ``text``, unless the document changed since it was queued.
+
+        A check can take seconds (a spec at the work budget's limit); the changes typed
+        meanwhile must not queue a check each: only the newest text is worth checking."""
+        if self.generation.get(uri) != generation:
+            return None
+        return check(text, _file_name(uri))
 
     def _text(self, uri: str) -> str | None:
         if uri not in self.snapshots and uri not in self.timers:
@@ -103,6 +114,7 @@ class ArchspecServer(LanguageServer):
             pending.cancel()
         self.snapshots.pop(uri, None)
         self.loaded.pop(uri, None)
+        self.generation.pop(uri, None)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
 
     # -- positions -----------------------------------------------------------------------------
