@@ -163,3 +163,11 @@ def test_hover_on_a_layer_type_shows_its_documentation(yls, needle, shows):
     shown = _hover(yls, text, needle)
     assert shows in shown
     assert "Number of output channels" not in shown and "language version 1" not in shown
+
+
+def test_hover_on_an_argument_shows_its_documentation(yls):
+    from archspec.registry import registry
+
+    text = HEAD + "layers: [{conv: 64, kernel: 3}, flatten]\n"
+    shown = _hover(yls, text, "kernel").replace("\\", "")  # markdown escapes, e.g. \[
+    assert registry().get("conv").arg_map()["kernel"].doc in shown
