@@ -105,7 +105,9 @@ def _type_keys(name: str, aliases: Iterable[str], value: list[dict[str, Any]]) -
     """
     branches = [{k: v for k, v in b.items() if k not in ("description", "default")} for b in value]
     own = {"$ref": f"#/$defs/doc_{name}", "anyOf": branches}
-    return {name: own, **{alias: {"$ref": f"#/$defs/layer_{name}/properties/{name}"} for alias in aliases}}
+    # an alias of the type is not offered among the arguments of an item that has the type already
+    alias = {"doNotSuggest": True, "allOf": [{"$ref": f"#/$defs/layer_{name}/properties/{name}"}]}
+    return {name: own, **dict.fromkeys(aliases, alias)}
 
 
 def _doc_defs(docs: dict[str, str]) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def test_a_type_key_is_described_as_its_type_not_as_its_main_argument(published)
     assert doc["markdownDescription"].startswith("2-D convolution") and "`Conv2D`" in doc["markdownDescription"]
     assert all("description" not in branch for branch in conv["anyOf"])  # not filters' text
     alias = _schema_at(published, "$defs", "layer_conv", "properties", "conv2d")
-    assert alias == {"$ref": "#/$defs/layer_conv/properties/conv"}
+    assert alias == {"doNotSuggest": True, "allOf": [{"$ref": "#/$defs/layer_conv/properties/conv"}]}
     assert "title" not in published.schema  # no heading standing in for every hover
 
 
