@@ -9,7 +9,13 @@ LATEST_VENV := .venv-latest
 UV_VERSION := 0.13.9
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test test-export-zoo test-fast test-latest lock lint fuzz bench zoo-doc clean chromium
+# The editor tests' clients: Node.js and npm for Red Hat's yaml-language-server (pinned, in a
+# git-ignored folder), Neovim for its built-in LSP client. Installed when missing; where they
+# cannot be (no root, no network), tests/test_yaml_language_server.py and test_neovim.py skip.
+NODE_DIR := build/node
+YLS_VERSION := 1.25.0
+
+.PHONY: install demo test test-fast test-latest lock lint fuzz bench zoo-doc clean chromium editor-tools test-export-zoo
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "the locked environment needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -34,7 +40,7 @@ demo: $(STAMP)
 	@echo "Open build/seed_cnn.html in a browser to see the network ('archspec view SPEC' follows a spec as you edit it)."
 	@echo "Next: '. $(VENV)/bin/activate' puts the archspec command on PATH; then 'archspec --help' (README: The command line)."
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium editor-tools
 	$(PY) -m ruff check archspec tests bench tools
 	$(PY) -m ruff format --check archspec tests bench tools
 	$(PY) -m pytest -n 2 -q
@@ -42,6 +48,14 @@ test: $(STAMP) chromium
 # Every zoo spec exported to every format and checked by its runtime (~15 CPU-minutes; CI runs it after `test`).
 test-export-zoo: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup -q -m export_zoo tests/test_export_zoo.py
+
+editor-tools:
+	@command -v node >/dev/null && command -v npm >/dev/null && command -v nvim >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm neovim; } || \
+		echo "note: could not install nodejs, npm or neovim; the editor tests will be skipped"
+	@grep -qs '"version": "$(YLS_VERSION)"' $(NODE_DIR)/node_modules/yaml-language-server/package.json || \
+		npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) yaml-language-server@$(YLS_VERSION) || \
+		echo "note: could not install yaml-language-server $(YLS_VERSION); its tests will be skipped"
 
 # The newest releases that pyproject.toml allows, in a venv of their own: drift is seen here before a user sees it.
 test-latest:
@@ -86,6 +100,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_view.py
+	$(PY) bench/bench_lsp.py
 
 # A longer fuzz run than the test suite's (tools/fuzz.py; crashes are saved to fuzz-crashes/).
 FUZZ_SECONDS ?= 300

@@ -29,8 +29,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "activations": "archspec.commands.train_cmds:activations",
     "export": "archspec.commands.export_cmds:export",
     "sweep": "archspec.commands.sweep_cmds:sweep",  # static, but --train runs `archspec train`
-    "lsp": "archspec.lsp.server:command",  # pygls, not TensorFlow: loaded only to serve an editor
     "view": "archspec.commands.view_cmd:view",  # no TensorFlow: lazy for start-up time only
+    "lsp": "archspec.lsp.command:lsp",  # pygls, not TensorFlow: imported only to serve an editor
 }
 
 

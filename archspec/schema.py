@@ -63,7 +63,7 @@ def _layer_defs() -> dict[str, Any]:
             value.insert(0, args[lt.primary])
         common = {k: {"$ref": f"#/$defs/common/properties/{k}"} for k in COMMON_KEYS}
         doc = type_doc(lt)
-        props = {key: _type_key(key, doc, value) for key in (name, *lt.aliases)}
+        props = _type_keys(name, lt.aliases, value)
         defs[f"layer_{name}"] = {
             "description": doc,
             "type": "object",
@@ -77,7 +77,7 @@ def type_doc(t: Any) -> str:
     """What an editor shows for a layer type or block: its docstring's first paragraph, its
     Keras class, what a bare value sets and its other spellings (markdown)."""
     paragraph = (t.__doc__ or "").strip().split("\n\n")[0]
-    text = " ".join(paragraph.split())
+    text = " ".join(paragraph.split()).replace("``", "`")  # reST literals as markdown code
     notes = []
     keras = getattr(t, "keras_class", "")
     if keras:
@@ -91,15 +91,29 @@ def type_doc(t: Any) -> str:
     return text + ("\n\n" + ". ".join(notes) + "." if notes else "")
 
 
-def _type_key(key: str, doc: str, value: list[dict[str, Any]]) -> dict[str, Any]:
-    """The schema of a type key (``conv`` in ``{conv: 64}``), titled and described as the type.
+def _type_keys(name: str, aliases: Iterable[str], value: list[dict[str, Any]]) -> dict[str, Any]:
+    """The schemas of a type's keys (``conv`` in ``{conv: 64}``, and its aliases), titled and
+    described as the type (by ``doc_NAME``, see :func:`_doc_defs`).
 
     yaml-language-server shows, on hover, the first description among the schemas that
     match the value, innermost first: the bare-value branch (the primary argument's schema)
     is copied without its own description, so that hovering ``conv`` shows conv, not filters.
     """
     branches = [{k: v for k, v in b.items() if k not in ("description", "default")} for b in value]
-    return {"title": key, "description": doc, "anyOf": branches}
+    own = {"$ref": f"#/$defs/doc_{name}", "anyOf": branches}
+    # an alias of the type is not offered among the arguments of an item that has the type already
+    alias = {"doNotSuggest": True, "allOf": [{"$ref": f"#/$defs/layer_{name}/properties/{name}"}]}
+    return {name: own, **dict.fromkeys(aliases, alias)}
+
+
+def _doc_defs(docs: dict[str, str]) -> dict[str, Any]:
+    """``doc_NAME``: a layer type's or block's title and documentation, and nothing to validate:
+    referenced wherever an editor shows it (its keys, a bare name, the keys offered). The
+    markdown is what yaml-language-server and VS Code show; ``description`` is for the rest."""
+    return {
+        f"doc_{name}": {"title": name, "markdownDescription": doc, "description": doc.replace("`", "")}
+        for name, doc in sorted(docs.items())
+    }
 
 
 def _layer_item(
@@ -125,12 +139,12 @@ def _layer_item(
     # that type's arguments are offered (no flood of every type name among them).
     offer = {
         "if": {"type": "object", "propertyNames": {"not": {"enum": [key for key, _ in keys]}}},
-        "then": {"properties": {c: {"title": c, "description": docs[c]} for c in canonical}},
+        "then": {"properties": {c: {"$ref": f"#/$defs/doc_{c}"} for c in canonical}},
     }
     # Completion of a type in a new item (`- |`, `- co|`): on the bare-name branch, which an
     # item that is already a mapping does not match (there only its type's arguments are offered).
     snippets = [{"label": c, "description": docs[c], "body": _snippet_body(c)} for c in canonical]
-    bare_docs = [{"if": {"const": c}, "then": {"title": c, "description": docs[c]}} for c in canonical]
+    bare_docs = [{"if": {"const": c}, "then": {"$ref": f"#/$defs/doc_{c}"}} for c in canonical]
     return {
         "description": "A layer: a type name (`relu`), a mapping with its type key (`{conv: 64, kernel: 3}`), "
         "a block declared under `blocks:`, or a `repeat:`.",
@@ -298,6 +312,7 @@ def generated_schema() -> dict[str, Any]:
     defs = _layer_defs()
     defs.update(_described_blocks(block_schemas()))
     docs = {canon: defs[f"layer_{canon}"]["description"] for _, canon in layer_keys}
+    defs.update(_doc_defs(docs))
     defs["layer"] = _layer_item(layer_keys, _shadowed(layer_keys), docs)
     defs["layer_name"] = _layer_name((key for key, _ in layer_keys), _known_names(layer_keys))
     defs["layer_names"] = _name_walk()
@@ -443,6 +458,7 @@ def generated_schema() -> dict[str, Any]:
         "outputs": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
     }
     props.update(_sections())
+    _describe(props, defs)
     defs = {key: _distinct_branches(value) for key, value in defs.items()}
     props = {key: _distinct_branches(value) for key, value in props.items()}
     return {
@@ -464,6 +480,49 @@ def _forget() -> None:
     """An extension was registered: its sections are part of the schema from now on."""
     for cached in (json_schema, generated_schema, _validator, _checking_schema, _fast_validator):
         cached.cache_clear()
+
+
+#: What an editor shows on hover over keys the schema gives no description of where it is built.
+_DESCRIPTIONS: dict[tuple[str, ...], str] = {
+    ("$schema",): "The JSON Schema this file follows (editors usually read the modeline instead).",
+    ("name",): "The model's name (letters, digits, _, . and -); the Keras model gets it.",
+    ("description",): "What the network is and where it comes from (free text).",
+    ("input",): "The input shape, e.g. [224, 224, 3] (height, width, channels), or {shape: [...], name: ...}.",
+    ("blocks",): "Blocks of this file: each a named list of layers with parameters, used like a layer type.",
+    ("stages",): "VGG-style stages: each a run of convs (with `n`, `kernel`) and a pool; then `classifier`.",
+    ("classifier",): "The head after `stages`: pooling or flatten, fully connected layers, the output layer.",
+    ("layers",): "The network, layer after layer: types, blocks, repeats (docs/spec-language.md).",
+    ("outputs",): "The output layer(s) by name; default: the last layer.",
+    ("repeat", "repeat"): "How many times the `layers` are written (a whole number, or a ${...}).",
+    ("repeat", "as"): "The counter's name (0, 1, ...), usable in ${...} inside the repeated layers.",
+    ("repeat", "layers"): "The layers repeated.",
+    ("repeat", "when"): "Include the repeat only if this is true.",
+    ("repeat", "comment"): "A note; ignored.",
+    ("block", "params"): "The block's parameters and their defaults (null: required), e.g. {filters: null, stride: 1}.",
+    ("block", "layers"): "The block's layers; its parameters are variables in ${...}.",
+    ("block", "output"): "The name of the layer whose tensor the block returns; default: its last layer.",
+    ("block", "description"): "What the block is (free text).",
+    ("stage", "kernel"): "Kernel size of the stage's convs (default 3).",
+    ("stage", "pool"): "The pool after the stage: max (the default), avg, or false for none.",
+    ("stage", "pool_size"): "The pool's size (default 2).",
+    ("stage", "bn"): "Batch normalization and ReLU after each conv (the conv then has no activation).",
+    ("stage", "dropout"): "Dropout rate after the stage.",
+    ("classifier", "fc"): "Units of each fully connected layer before the output layer.",
+    ("classifier", "dropout"): "Dropout rate after each of the `fc` layers.",
+    ("classifier", "out"): "Units of the output layer (e.g. ${classes}); without it, no output layer.",
+    ("classifier", "pooling"): "How the feature map becomes a vector: flatten (the default), gap or gmp.",
+    ("classifier", "activation"): "Activation of the `fc` layers (default relu).",
+    ("classifier", "out_activation"): "Activation of the output layer (default softmax; null for logits).",
+    ("common", "comment"): "A note; ignored.",
+}
+
+
+def _describe(props: dict[str, Any], defs: dict[str, Any]) -> None:
+    """Fill in :data:`_DESCRIPTIONS` where a key has none (a description set where it is built wins)."""
+    for path, text in _DESCRIPTIONS.items():
+        schema = props.get(path[0]) if len(path) == 1 else defs.get(path[0], {}).get("properties", {}).get(path[1])
+        if isinstance(schema, dict):
+            schema.setdefault("description", text)
 
 
 def _distinct_branches(schema: Any) -> Any:
@@ -491,14 +550,14 @@ def _distinct_branches(schema: Any) -> Any:
 
 
 def _described_blocks(defs: dict[str, Any]) -> dict[str, Any]:
-    """The built-in blocks' fragments, with their type keys described as the block (see :func:`_type_key`)."""
+    """The built-in blocks' fragments, with their type keys described as the block (see :func:`_type_keys`)."""
     from .blocks import BLOCKS
 
     out = {}
     for name, bt in BLOCKS.items():
         fragment = defs[f"layer_{name}"]
         doc = type_doc(bt)
-        keys = {key: _type_key(key, doc, fragment["properties"][key]["anyOf"]) for key in (name, *bt.aliases)}
+        keys = _type_keys(name, bt.aliases, fragment["properties"][name]["anyOf"])
         out[f"layer_{name}"] = {**fragment, "description": doc, "properties": {**fragment["properties"], **keys}}
     return dict(sorted(out.items()))
 

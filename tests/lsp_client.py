@@ -37,7 +37,6 @@ class LspClient:
         self._responses: dict[int, queue.Queue[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self.diagnostics: dict[str, list[dict[str, Any]]] = {}
-        self.diagnostic_events: queue.Queue[tuple[str, float]] = queue.Queue()
         self.notifications: list[dict[str, Any]] = []
         self.stderr: list[bytes] = []
         self._versions: dict[str, int] = {}
@@ -81,9 +80,9 @@ class LspClient:
         else:
             self.notifications.append(message)
             if message["method"] == "textDocument/publishDiagnostics":
-                uri = message["params"]["uri"]
-                self.diagnostics[uri] = message["params"]["diagnostics"]
-                self.diagnostic_events.put((uri, time.perf_counter()))
+                uri, version = message["params"]["uri"], message["params"].get("version")
+                if version is None or version == self._versions.get(uri):  # not a late answer to older text
+                    self.diagnostics[uri] = message["params"]["diagnostics"]
 
     def _answer(self, method: str, params: Any) -> Any:
         if method == "workspace/configuration":
@@ -159,7 +158,8 @@ class LspClient:
     def wait_diagnostics(
         self, uri: str, timeout: float = DEFAULT_TIMEOUT, until: Callable[[list[Any]], bool] | None = None
     ) -> list[dict[str, Any]]:
-        """The diagnostics published for ``uri`` since it was last opened or changed."""
+        """The diagnostics published for ``uri``'s current text (the version last sent, where
+        the server says which version it checked) since it was last opened or changed."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self.diagnostics.get(uri)

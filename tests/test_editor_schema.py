@@ -130,9 +130,13 @@ def _schema_at(published, *path: str) -> dict:
 
 def test_a_type_key_is_described_as_its_type_not_as_its_main_argument(published):
     conv = _schema_at(published, "$defs", "layer_conv", "properties", "conv")
-    assert conv["title"] == "conv"
-    assert conv["description"].startswith("2-D convolution") and "Conv2D" in conv["description"]
+    assert conv["$ref"] == "#/$defs/doc_conv"
+    doc = _schema_at(published, "$defs", "doc_conv")
+    assert doc["title"] == "conv"
+    assert doc["markdownDescription"].startswith("2-D convolution") and "`Conv2D`" in doc["markdownDescription"]
     assert all("description" not in branch for branch in conv["anyOf"])  # not filters' text
+    alias = _schema_at(published, "$defs", "layer_conv", "properties", "conv2d")
+    assert alias == {"doNotSuggest": True, "allOf": [{"$ref": "#/$defs/layer_conv/properties/conv"}]}
     assert "title" not in published.schema  # no heading standing in for every hover
 
 
@@ -152,3 +156,14 @@ def test_every_shipped_spec_carries_the_modeline(path):
     assert first.startswith(prefix), f"{path.name}: first line must be {prefix}<path to the schema>"
     target = (path.parent / first[len(prefix) :]).resolve()
     assert target == (ROOT / "archspec" / "data" / "archspec-1.schema.json").resolve()
+
+
+def test_every_key_an_editor_can_hover_has_a_description(published):
+    """Top-level keys, and the keys of repeats, blocks, stages and the classifier (no title stands in)."""
+    lacking = [key for key, value in published.schema["properties"].items() if "description" not in value]
+    for name in ("repeat", "block", "stage", "classifier", "common"):
+        props = published.schema["$defs"][name]["properties"]
+        lacking += [
+            f"{name}.{key}" for key, value in props.items() if "description" not in value and "$ref" not in value
+        ]
+    assert lacking == [], "give these keys a description (editors show it on hover): schema.py _DESCRIPTIONS"

@@ -199,10 +199,15 @@ def _run_no_outputs(workdir: Path, name: str, value: str) -> None:
 # -- the static commands, in process ----------------------------------------------------------------------------
 
 
+#: Commands whose input is a protocol on standard input, not a file: tests/test_lsp.py drives
+#: `archspec lsp` with broken, half-typed and hostile specs.
+SERVERS = {"lsp"}
+
+
 def test_every_command_of_the_group_is_driven():
     assert set(STATIC) | set(FRAMEWORK) == set(COMMANDS) and len(COMMANDS) >= 13
     driven = {p.values[0] for p in _broken_cases(COMMANDS) + _output_cases(COMMANDS)}
-    assert driven == set(COMMANDS)  # each takes a positional input or an output
+    assert driven == set(COMMANDS) - SERVERS  # each takes a positional input or an output
 
 
 @pytest.mark.parametrize(("name", "broken"), _broken_cases(STATIC))

@@ -58,6 +58,20 @@ def complete(lines: list[str], pos: tuple[int, int], data: Any) -> list[Item]:
     return []
 
 
+def salvage(lines: list[str], row: int) -> Any:
+    """The spec's data for completion when the whole text does not load (it is being typed):
+    the text without the cursor's line, or the lines above it; None if neither loads."""
+    from ..errors import ArchspecError
+    from ..loader import load_text
+
+    for kept in (lines[:row] + lines[row + 1 :], lines[:row]):
+        try:
+            return load_text("\n".join(kept)).data
+        except ArchspecError:
+            continue
+    return None
+
+
 # -- where the cursor is ----------------------------------------------------------------------
 def context(lines: list[str], pos: tuple[int, int], data: Any) -> Context:
     before = lines[pos[0]][: pos[1]]
@@ -237,9 +251,11 @@ def _arguments(owner: Any, layer: bool) -> Iterator[Item]:
     else:
         for arg in owner.args:
             default = "required" if arg.default is REQUIRED else f"default {arg.default!r}"
+            choices = ", ".join(f"`{c}`" for c in _choices(arg.schema()))
+            doc = (arg.doc or f"`{arg.name}` of `{owner.name}`.") + (f"\n\nOne of {choices}." if choices else "")
             for label in (arg.name, *arg.aliases):
                 alias = f" (= {arg.name})" if label != arg.name else ""
-                yield Item(label, "argument", f"{arg.kind}, {default}{alias}", arg.doc)
+                yield Item(label, "argument", f"{arg.kind}, {default}{alias}", doc)
     if layer:
         for key in COMMON_KEYS:
             yield Item(key, "keyword", "any layer")

@@ -59,11 +59,18 @@ def path_at(doc: Document, pos: Position) -> SpecPath | None:
 
 
 def item_path(path: SpecPath) -> SpecPath | None:
-    """The innermost layer item containing ``path``: the longest prefix ending ``layers, INDEX``."""
-    for end in range(len(path), 1, -1):
-        if isinstance(path[end - 1], int) and path[end - 2] == "layers":
+    """The innermost item containing ``path`` that makes layers: an entry of a ``layers:`` list
+    (the longest prefix ending ``layers, INDEX``), a pattern token, a stage, the classifier."""
+    for end in range(len(path), 0, -1):
+        if _is_item(path[:end]):
             return path[:end]
     return None
+
+
+def _is_item(path: SpecPath) -> bool:
+    if len(path) >= 2 and isinstance(path[-1], int) and path[-2] == "layers":
+        return True
+    return (len(path) == 2 and path[0] in ("tokens", "stages")) or path == ("classifier",)
 
 
 def _value(data: Any, path: SpecPath) -> Any:
@@ -78,7 +85,7 @@ def _value(data: Any, path: SpecPath) -> Any:
 def layer_items(doc: Document) -> Iterator[SpecPath]:
     """The paths of every layer item in the document (top level, repeats, blocks), in order."""
     for path in sorted(doc.positions, key=lambda p: (doc.positions[p].line, doc.positions[p].column)):
-        if len(path) >= 2 and isinstance(path[-1], int) and path[-2] == "layers":
+        if _is_item(path):
             yield path
 
 
@@ -95,19 +102,81 @@ def made_by(snapshot: Snapshot, path: SpecPath) -> Made | None:
     doc, analysis = snapshot.doc, snapshot.analysis
     if doc is None or analysis is None:
         return None
-    where = doc.locate(path)
-    scopes = [(name, s.kind) for name, s in analysis.graph.scopes.items() if s.location == where]
-    names = {name for name, _ in scopes}
-    own = tuple(s for s in analysis.layers if s.node.path[: len(path)] == path or names & set(s.node.scope))
-    instances = tuple((name, kind, tuple(s for s in own if name in s.node.scope)) for name, kind in scopes)
+    index = _index(analysis)
+    scopes = index.scopes_at.get(doc.locate(path), [])
+    picked = set(index.by_path.get(path, ()))
+    for name in scopes:
+        picked.update(index.by_scope[name])
+    own = tuple(analysis.layers[i] for i in sorted(picked))
+    instances = tuple(
+        (name, analysis.graph.scopes[name].kind, tuple(analysis.layers[i] for i in index.by_scope[name]))
+        for name in scopes
+    )
+    if not instances and path[:1] == ("layers",) and _is_repeat(doc.data, path):
+        instances = _repeated_instances(analysis, own)
     return Made(own, instances) if own else None
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Where each layer of an analysis came from, to find an item's layers without a scan per item."""
+
+    by_path: dict[SpecPath, list[int]]  # item path -> indices of the layers written inside it
+    by_scope: dict[str, list[int]]  # block instance -> indices of its layers (nested ones too)
+    scopes_at: dict[Any, list[str]]  # an item's location -> the block instances it made
+    readers: dict[str, list[str]]  # tensor -> the layers that read it
+
+
+_INDEXES: dict[int, tuple[Analysis, _Index]] = {}
+
+
+def _index(analysis: Analysis) -> _Index:
+    cached = _INDEXES.get(id(analysis))
+    if cached is not None and cached[0] is analysis:
+        return cached[1]
+    by_path: dict[SpecPath, list[int]] = {}
+    by_scope: dict[str, list[int]] = {}
+    for i, stats in enumerate(analysis.layers):
+        path = stats.node.path
+        for end in range(1, len(path) + 1):
+            if _is_item(path[:end]):
+                by_path.setdefault(path[:end], []).append(i)
+        for name in stats.node.scope:
+            by_scope.setdefault(name, []).append(i)
+    scopes_at: dict[Any, list[str]] = {}
+    for name, scope in analysis.graph.scopes.items():
+        if name in by_scope:
+            scopes_at.setdefault(scope.location, []).append(name)
+    if len(_INDEXES) >= 8:
+        _INDEXES.pop(next(iter(_INDEXES)))
+    readers = analysis.graph.consumers()
+    _INDEXES[id(analysis)] = (analysis, _Index(by_path, by_scope, scopes_at, readers))
+    return _INDEXES[id(analysis)][1]
+
+
+def _is_repeat(data: Any, path: SpecPath) -> bool:
+    item = _value(data, path)
+    return isinstance(item, dict) and "repeat" in item
+
+
+def _repeated_instances(analysis: Analysis, own: tuple[LayerStats, ...]) -> tuple[Any, ...]:
+    """A top-level repeat whose every layer is in a block instance: those instances, in order."""
+    if not own or not all(s.node.scope for s in own):
+        return ()
+    groups: dict[str, list[LayerStats]] = {}
+    for s in own:
+        groups.setdefault(s.node.scope[0], []).append(s)
+    scopes = analysis.graph.scopes
+    return tuple((n, scopes[n].kind, tuple(layers)) for n, layers in groups.items() if n in scopes)
 
 
 def output_of(analysis: Analysis, layers: tuple[LayerStats, ...]) -> LayerStats:
     """The layer of a group whose tensor leaves it (read outside it, or a graph output); else its last."""
     inside = {s.name for s in layers}
-    outside = {i for s in analysis.layers if s.name not in inside for i in s.node.inputs}
-    leaving = [s for s in layers if s.name in outside or s.name in analysis.graph.outputs]
+    readers = _index(analysis).readers
+    leaving = [
+        s for s in layers if s.name in analysis.graph.outputs or any(r not in inside for r in readers.get(s.name, ()))
+    ]
     return leaving[-1] if leaving else layers[-1]
 
 
@@ -189,10 +258,17 @@ def type_doc(key: str, entry: Any) -> str:
     return f"**{key}**: {schema_doc(entry)}"
 
 
+#: What the generated forms' items are, for their hover (their keys are not layer types).
+_FORMS = {
+    "stages": "**stage** (of `stages:`): `n` convs of `conv` filters, then its pool (and dropout).",
+    "classifier": "**classifier**: the head after `stages:`: pooling or flatten, `fc` layers, the output layer.",
+}
+
+
 def item_hover(snapshot: Snapshot, item: SpecPath, word: str) -> str:
     data = _value(snapshot.data, item)
-    found = type_of(snapshot, data)
-    parts = [type_doc(*found)] if found else []
+    found = None if item[0] in _FORMS else type_of(snapshot, data)
+    parts = [type_doc(*found)] if found else [_FORMS[str(item[0])]] if item[0] in _FORMS else []
     if found and found[1] is not None and not isinstance(found[1], dict):
         arg = found[1].arg_map().get(found[1].alias_map().get(word, ""))
         if arg is not None and arg.doc and word != found[0]:
@@ -258,12 +334,32 @@ def expression_hover(snapshot: Snapshot, pos: Position, expr: str) -> str | None
     except budget.WorkExceeded:
         return f"`${{{expr}}}`: too much work to evaluate here"
     if not values:
+        per_layer = _values_in_layers(snapshot, path)
+        if per_layer:
+            return f"`${{{expr}}}`, in the layers made here:\n\n" + per_layer
         return f"`${{{expr}}}`: no value here (it names a block parameter without a default, or fails)"
-    if len(values) == 1 and not values[0][1]:
-        return f"`${{{expr}}}` = `{values[0][0]!r}`"
+    if len(values) == 1:
+        value, where = values[0]
+        return f"`${{{expr}}}` = `{value!r}`" + (f" ({where})" if where else "")
     rows = [f"- `{value!r}` ({where})" if where else f"- `{value!r}`" for value, where in values[:12]]
     more = f"\n- ... {len(values) - 12} more values" if len(values) > 12 else ""
     return f"`${{{expr}}}`, by iteration:\n\n" + "\n".join(rows) + more
+
+
+def _values_in_layers(snapshot: Snapshot, path: SpecPath) -> str:
+    """Where an expression is a layer type's argument (a pattern's token ``{conv: "${32 * 2**m}"}``),
+    the values that argument got in each layer made from the item."""
+    item = item_path(path)
+    made = made_by(snapshot, item) if item else None
+    if made is None or item is None or len(path) <= len(item) or made.instances:
+        return ""
+    found = type_of(snapshot, _value(snapshot.data, item))
+    if not found or found[1] is None or isinstance(found[1], dict) or not hasattr(found[1], "infer"):
+        return ""  # a block's argument is not any one of its layers' arguments
+    key, lt = found
+    arg = lt.primary if path[len(item)] == key else lt.alias_map().get(str(path[len(item)]))
+    rows = [f"- `{s.name}`: {arg} = `{s.node.args[arg]!r}`" for s in made.layers if arg in s.node.args]
+    return "\n".join(rows[:12]) + (f"\n- ... {len(rows) - 12} more layers" if len(rows) > 12 else "")
 
 
 #: Repeat iterations enumerated to show an expression's values (a deep nest of repeats has many).
@@ -278,9 +374,9 @@ def _envs(data: Any, path: SpecPath, env: dict[str, Any]) -> list[tuple[dict[str
     envs: list[tuple[dict[str, Any], str]] = [(dict(env), "")]
     if path[:1] == ("blocks",) and len(path) > 1:
         params = _value(data, ("blocks", path[1], "params"))
-        for name, default in (params or {}).items() if isinstance(params, dict) else ():
-            if default is not None:
-                envs[0][0][name] = default
+        given = {k: v for k, v in params.items() if v is not None} if isinstance(params, dict) else {}
+        said = ", ".join(f"{k}={v!r}" for k, v in given.items())
+        envs = [({**env, **given}, f"the defaults of block {path[1]}: {said}; a use may set others")]
     for end in range(1, len(path)):
         item = _value(data, path[:end])
         if not (isinstance(item, dict) and "repeat" in item and path[end] == "layers"):
@@ -331,13 +427,17 @@ def inlay_hints(snapshot: Snapshot, first: int = 0, last: int | None = None) -> 
         made = made_by(snapshot, item)
         if made is None:
             continue
-        by_line[line] = _output_label(analysis, made)
+        run = item[0] in _FORMS or _is_repeat(doc.data, item)  # a run of layers: its output is its last
+        by_line[line] = _output_label(analysis, made, run)
     return [((line, len(snapshot.lines[line].rstrip())), label) for line, label in sorted(by_line.items())]
 
 
-def _output_label(analysis: Analysis, made: Made) -> str:
-    """One shape where every instance of the item gives the same, else the distinct ones."""
-    if made.instances:
+def _output_label(analysis: Analysis, made: Made, run: bool = False) -> str:
+    """One shape where every instance of the item gives the same, else the distinct ones.
+    A repeat, a stage or the classifier (a ``run`` of layers) gives its last one's."""
+    if run:
+        outs = [made.layers[-1].shape]
+    elif made.instances:
         outs = [output_of(analysis, layers).shape for _, _, layers in made.instances]
     elif _repeated_item(made):
         outs = [s.shape for s in made.layers]
@@ -345,7 +445,7 @@ def _output_label(analysis: Analysis, made: Made) -> str:
         outs = [made.layers[-1].shape]
     distinct = list(dict.fromkeys(outs))
     text = " | ".join(shape_text(s) for s in distinct[:3]) + (" | ..." if len(distinct) > 3 else "")
-    return f" → {text}"
+    return f"→ {text}"
 
 
 def _repeated_item(made: Made) -> bool:
@@ -368,7 +468,7 @@ def definition(snapshot: Snapshot, pos: Position) -> Range | None:
     if isinstance(blocks, dict) and word in blocks and path[:2] != ("blocks", word):
         return _at_key(doc, ("blocks", word))
     if "inputs" in path or path[:1] == ("outputs",):
-        return _layer_named(snapshot, path, word)
+        return _layer_named(snapshot, doc, path, word)
     return None
 
 
@@ -378,9 +478,7 @@ def _at_key(doc: Document, path: SpecPath) -> Range:
     return Range((line, col), (line, col + len(str(path[-1]))))
 
 
-def _layer_named(snapshot: Snapshot, path: SpecPath, word: str) -> Range | None:
-    doc = snapshot.doc
-    assert doc is not None
+def _layer_named(snapshot: Snapshot, doc: Document, path: SpecPath, word: str) -> Range | None:
     if word == "input" or word == _value(doc.data, ("input", "name")):
         return _at_key(doc, ("input",))
     item = item_path(path)

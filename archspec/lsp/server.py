@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import click
 from lsprotocol import types
 from pygls import uris
 from pygls.lsp.server import LanguageServer
@@ -52,9 +50,11 @@ class ArchspecServer(LanguageServer):
         self.snapshots: dict[str, Snapshot] = {}
         self.loaded: dict[str, Any] = {}  # the last data of each document that loaded (for completion)
         self.timers: dict[str, asyncio.Task[None]] = {}
+        self.generation: dict[str, int] = {}  # changes seen per document (a queued check of an older one is skipped)
 
     # -- checking ------------------------------------------------------------------------------
     def schedule(self, uri: str, delay: float) -> None:
+        self.generation[uri] = self.generation.get(uri, 0) + 1
         pending = self.timers.pop(uri, None)
         if pending is not None:
             pending.cancel()
@@ -78,13 +78,22 @@ class ArchspecServer(LanguageServer):
             return None
         snapshot = self.snapshots.get(uri)
         if snapshot is None or snapshot.text != text:
-            snapshot = await self.run(check, text, _file_name(uri))
+            snapshot = await self.run(self._check_unless_stale, uri, self.generation.get(uri), text)
             if snapshot is None:
                 return None
             self.snapshots[uri] = snapshot
             if snapshot.doc is not None:
                 self.loaded[uri] = snapshot.data
         return snapshot
+
+    def _check_unless_stale(self, uri: str, generation: int | None, text: str) -> Snapshot | None:
+        """On the worker: check ``text``, unless the document changed since it was queued.
+
+        A check can take seconds (a spec at the work budget's limit); the changes typed
+        meanwhile must not queue a check each: only the newest text is worth checking."""
+        if self.generation.get(uri) != generation:
+            return None
+        return check(text, _file_name(uri))
 
     def _text(self, uri: str) -> str | None:
         if uri not in self.snapshots and uri not in self.timers:
@@ -105,6 +114,7 @@ class ArchspecServer(LanguageServer):
             pending.cancel()
         self.snapshots.pop(uri, None)
         self.loaded.pop(uri, None)
+        self.generation.pop(uri, None)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
 
     # -- positions -----------------------------------------------------------------------------
@@ -195,8 +205,9 @@ async def completion(ls: ArchspecServer, params: types.CompletionParams) -> type
     snapshot = await ls.current(uri)
     if snapshot is None:
         return None
-    data = snapshot.data if snapshot.doc is not None else ls.loaded.get(uri)
-    items = await ls.run(complete.complete, snapshot.lines, ls.server_position(snapshot, params.position), data)
+    at = ls.server_position(snapshot, params.position)
+    data = snapshot.data if snapshot.doc is not None else await ls.run(complete.salvage, snapshot.lines, at[0])
+    items = await ls.run(complete.complete, snapshot.lines, at, data if data is not None else ls.loaded.get(uri))
     return types.CompletionList(
         is_incomplete=False,
         items=[
@@ -223,13 +234,6 @@ async def definition(ls: ArchspecServer, params: types.DefinitionParams) -> type
     return types.Location(uri, ls.client_range(snapshot, where)) if where else None
 
 
-@click.command("lsp")
-@click.option("--stdio", is_flag=True, help="Talk over standard input and output (the default and only transport).")
-def command(stdio: bool) -> None:
-    """Language server for spec files (LSP over stdio): diagnostics, hover figures, completion.
-
-    Diagnostics are exactly those of `archspec validate`; hover shows each layer's output
-    shape, parameters, MACs and receptive field. Set up in an editor: docs/editor.md.
-    """
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="archspec lsp: %(message)s")
+def serve() -> None:
+    """Serve one client on standard input and output until it exits."""
     server.start_io()
