@@ -93,6 +93,23 @@ def test_spec_equals_keras_application_layer_by_layer(spec, top, application):
     _assert_same(analysis, _keras_table(model, operations=APPS[spec][1]), model)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["convnext_tiny.yaml", "mobilenetv3_small.yaml"])
+def test_spec_computes_what_keras_application_computes_with_its_weights(spec, application, keras):
+    """Same layers is not yet same function: with Keras' (random) weights copied in by name, the
+    spec's model gives Keras' outputs (MobileNetV3's hard_sigmoid for Keras' ReLU(6)(x + 3) / 6)."""
+    import numpy as np
+
+    theirs = application(spec, True)
+    ours = archspec.build(SPECS / spec)
+    by_name = {op.name: op for op in _flat(theirs.layers)}
+    for layer in ours.layers:
+        if layer.weights:
+            layer.set_weights(by_name[layer.name].get_weights())
+    x = np.random.default_rng(0).uniform(0, 255, (1, 224, 224, 3)).astype("float32")
+    np.testing.assert_allclose(ours(x, training=False), theirs(x, training=False), rtol=1e-4, atol=1e-5)
+
+
 def test_mobilenetv3_auto_names_follow_keras_counters():
     """The block's re_lu_K / activation_K come from the spec's counters, one per unnamed layer."""
     graph = archspec.expand(SPECS / "mobilenetv3_small.yaml")
