@@ -297,6 +297,14 @@ def test_transformer_encoder_pre_and_post_norm_order():
     assert a["b_mlp_dense1"].shape == (8, 64) and a["b_attention"].trainable_params == 4 * (16 * 16 + 16)
 
 
+def test_transformer_encoder_on_a_feature_map_attends_over_all_positions():
+    a = archspec.summary(_spec("  - {transformer_encoder: 2, name: b}", "[4, 4, 8]"))
+    assert a.output_shapes == [(4, 4, 8)] and a["b_mlp_dense1"].shape == (4, 4, 32)
+    assert a["b_attention"].rf.size == (4, 4)  # global: the whole 4x4 map
+    with pytest.raises(SpecError, match="needs tokens"):
+        archspec.expand(_spec("  - {transformer_encoder: 2}", "[8]"))
+
+
 def test_transformer_encoder_heads_must_split_the_width():
     with pytest.raises(SpecError, match="do not split into 3 heads"):
         archspec.expand(_spec("  - {transformer_encoder: 3}"))
@@ -339,6 +347,15 @@ def test_convnext_and_mobilenetv3_blocks_without_keras_names_use_local_ones():
     assert names[:3] == ["m_expand", "m_expand_bn", "m_expand_activation"]
     assert "m_squeeze_excite_gate" in names and names[-1] == "m_add"
     assert v3.node("m_squeeze_excite_conv").args["filters"] == 16  # make_divisible(64 / 4, 8)
+    with pytest.raises(SpecError, match="need `id`"):
+        archspec.expand(_spec("  - {mobilenetv3_block: 16, expanded: 64, relu_index: 3}", "[8, 8, 16]"))
+    upsampled = archspec.summary(
+        _spec(
+            "  - {conv: 4, name: s}\n  - {maxpool: 2}\n  - {unet_up: 4, up: upsample, inputs: [maxpool, s]}",
+            "[13, 13, 3]",
+        )
+    )
+    assert upsampled["unet_up_up"].shape == (10, 10, 4) and upsampled["unet_up_crop"].shape == (10, 10, 4)
 
 
 # -- receptive field through decoders and attention ---------------------------------------------
