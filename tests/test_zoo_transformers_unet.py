@@ -397,3 +397,22 @@ def test_receptive_field_after_resize_and_the_json_stride():
     from archspec.report import to_json
 
     assert '"effective_stride": [0.5, 0.5]' in to_json(report)
+
+
+@pytest.mark.slow
+def test_shape_dependent_layers_run_when_the_pipeline_forgets_the_image_size():
+    """A tf.data augmentation can hand the model images of unknown static height and width:
+    patches, crop_to and sincos positions then take the sizes the model was built for (the
+    tiny ViT failed on its first training step before)."""
+    import numpy as np
+    import tensorflow as tf
+
+    spec = _spec(
+        "  - {conv: 4, name: skip}\n  - {maxpool: 2}\n  - {unet_up: 4, inputs: [maxpool, skip], name: up}\n"
+        "  - {vit_embedding: 8, patch: 2, position: sincos, name: e}\n  - {transformer_encoder: 2}",
+        "[13, 13, 3]",
+    )
+    model = archspec.build(spec)
+    x = np.random.default_rng(0).random((2, 13, 13, 3), dtype=np.float32)
+    unknown = tf.function(model, input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
+    np.testing.assert_allclose(np.asarray(unknown(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
