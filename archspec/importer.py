@@ -326,17 +326,12 @@ _DEFAULTS: dict[str, Any] = {
     "sparse": False,
     "ragged": False,
     "mask_value": None,
-    # the newer layers' settings at their defaults (layer norm, transposed conv, attention,
-    # archspec's SelectToken): an exported transformer or U-Net imports without notes
-    "rms_scaling": False,
-    "dilation_rate": [1, 1],
-    "use_gate": False,
-    "kernel_initializer": "glorot_uniform",
-    "index": 0,
+    "dilation_rate": [1, 1],  # Conv2DTranspose's, undilated: archspec's conv_transpose has no dilation
+    "rms_scaling": False,  # LayerNormalization
+    "use_gate": False,  # MultiHeadAttention
+    "kernel_initializer": "glorot_uniform",  # MultiHeadAttention's (its projections' initializer)
+    "index": 0,  # SelectToken: the first token
 }
-#: Settings Keras derives from the input's rank when it builds the layer: attention over every
-#: position axis of tokens (batch, T, D) or of a map (batch, H, W, C), as archspec's attention.
-_DERIVED: dict[str, tuple[Any, ...]] = {"attention_axes": ([1], [1, 2])}
 
 
 @functools.cache
@@ -432,8 +427,10 @@ def _leftover(key: str, value: Any, place: str, notes: list[str]) -> None:
         value_name = _CAMEL.sub("_", str(value.get("class_name"))).lower()
         if value_name == default and not {k: v for k, v in (value.get("config") or {}).items() if v is not None}:
             return
-    elif value == default or value in _DERIVED.get(key, ()):
+    elif value == default:
         return
+    if key == "attention_axes" and value == list(range(1, len(value) + 1)):
+        return  # what Keras writes for its default: attention over every position axis
     notes.append(f"{place}: {key}={json.dumps(value)[:120]} is not carried over (no spec equivalent)")
 
 
