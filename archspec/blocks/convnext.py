@@ -30,6 +30,7 @@ class ConvNeXtBlock(BlockType):
     """
 
     name = "convnext_block"
+    aliases = ("convnext",)
     primary = "expansion"
     args = (
         Arg("expansion", "int", 4, low=1, doc="MLP width as a multiple of the channels (the inverted bottleneck: 4)."),
