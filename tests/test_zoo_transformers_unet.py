@@ -94,6 +94,15 @@ def test_spec_equals_keras_application_layer_by_layer(spec, top, application):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("variant", ["base"])  # small differs from base only in width
+def test_convnext_variants_equal_keras_layer_by_layer(variant, keras):
+    keras.backend.clear_session()
+    model = getattr(keras.applications, f"ConvNeXt{variant.title()}")(weights=None, input_shape=(224, 224, 3))
+    _assert_same(_ours("convnext_tiny.yaml", variant), _keras_table(model, operations=True), model)
+    keras.backend.clear_session()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["convnext_tiny.yaml", "mobilenetv3_small.yaml"])
 def test_spec_computes_what_keras_application_computes_with_its_weights(spec, application, keras):
     """Same layers is not yet same function: with Keras' (random) weights copied in by name, the
