@@ -372,6 +372,10 @@ def test_unet_up_needs_two_inputs_and_same_padding_needs_matching_sizes():
         archspec.expand(text)
     cropped = archspec.summary(text.replace("padding: same, inputs", "padding: valid, inputs"))
     assert cropped["up_crop"].shape == (14, 14, 4) and cropped["up_conv2"].shape == (10, 10, 4)
+    assert cropped["up_concat"].node.inputs == ("up_crop", "up_up")  # [skip, up], as the paper's figure
+    normed = archspec.expand(text.replace("padding: same, inputs", "batchnorm: true, convs: 1, inputs"))
+    assert [n.name for n in normed.nodes][-3:] == ["up_conv1", "up_bn1", "up_act1"]
+    assert normed.node("up_conv1").args["bias"] is False
 
 
 def test_convnext_and_mobilenetv3_blocks_without_keras_names_use_local_ones():
