@@ -132,6 +132,18 @@ class ScaledAdd(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+def _known(shape: Any, built: Any) -> tuple[Any, ...]:
+    """``shape`` with the sizes it does not know taken from the shape the layer was built for.
+
+    A tf.data pipeline can hand the model images whose height and width it no longer knows
+    statically (an augmentation's transform); the model was built for one size, and the
+    shape-dependent layers below compute their slices and tables from it.
+    """
+    if built is None:
+        return tuple(shape)
+    return tuple(b if s is None else s for s, b in zip(shape, built, strict=True))
+
+
 @keras.saving.register_keras_serializable(package="archspec")
 class CropTo(keras.layers.Layer):
     """Centre-crop ``x`` to the height and width of ``reference`` (U-Net's copy and crop).
@@ -141,10 +153,17 @@ class CropTo(keras.layers.Layer):
     is a fixed ``Cropping2D`` whose amounts come from the graph.
     """
 
+    built_shapes: Any = None
+
+    def build(self, input_shape: Any) -> None:
+        self.built_shapes = [tuple(s) for s in input_shape]
+
     def call(self, inputs: Any) -> Any:
         x, reference = inputs
-        (top, bottom), (left, right) = self.amounts(x.shape, reference.shape)
-        return x[:, top : x.shape[1] - bottom, left : x.shape[2] - right, :]
+        built = self.built_shapes or (None, None)
+        shape, ref = _known(x.shape, built[0]), _known(reference.shape, built[1])
+        (top, bottom), (left, right) = self.amounts(shape, ref)
+        return x[:, top : shape[1] - bottom, left : shape[2] - right, :]
 
     @staticmethod
     def amounts(shape: Any, reference: Any) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -233,7 +252,10 @@ class PositionEmbedding(keras.layers.Layer):
             raise ValueError(f"`kind` must be 'learned' or 'sincos'. Received: kind={kind!r}")
         self.kind = kind
 
+    built_shape: Any = None
+
     def build(self, input_shape: Any) -> None:
+        self.built_shape = tuple(input_shape)
         if self.kind == "learned":
             init = keras.initializers.RandomNormal(stddev=0.02)
             self.embedding = self.add_weight(shape=tuple(input_shape[1:]), initializer=init, name="embedding")
@@ -241,7 +263,8 @@ class PositionEmbedding(keras.layers.Layer):
     def call(self, x: Any) -> Any:
         if self.kind == "learned":
             return x + ops.cast(self.embedding, x.dtype)
-        return x + ops.cast(sincos_table(x.shape[1], x.shape[-1]), x.dtype)
+        shape = _known(x.shape, self.built_shape)
+        return x + ops.cast(sincos_table(shape[1], shape[-1]), x.dtype)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
@@ -290,8 +313,13 @@ class Patches(keras.layers.Layer):
         super().__init__(**kwargs)
         self.size = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
+    built_shape: Any = None
+
+    def build(self, input_shape: Any) -> None:
+        self.built_shape = tuple(input_shape)
+
     def call(self, x: Any) -> Any:
-        (ph, pw), (h, w, c) = self.size, x.shape[1:]
+        (ph, pw), (h, w, c) = self.size, _known(x.shape, self.built_shape)[1:]
         grid = ops.reshape(x, (-1, h // ph, ph, w // pw, pw, c))
         grid = ops.transpose(grid, (0, 1, 3, 2, 4, 5))
         return ops.reshape(grid, (-1, (h // ph) * (w // pw), ph * pw * c))

@@ -27,11 +27,12 @@ def _layer_table(model) -> dict[str, tuple[tuple, tuple[int, int]]]:
 
 
 def _small(path, graph):
-    """The same spec at the smallest of 32, 64, 128 pixels that it accepts (or as written)."""
+    """The same spec at the smallest of 32, 64, 128, 188 pixels that it accepts (or as written;
+    188 is the smallest input of the paper's U-Net, whose unpadded convs need 16 k + 124)."""
     if len(graph.input_shape) != 3:
         return graph
     doc = archspec.load(path)
-    for size in (32, 64, 128):
+    for size in (32, 64, 128, 188):
         if size >= graph.input_shape[0]:
             break
         data = {**doc.data, "input": [size, size, graph.input_shape[2]]}

@@ -93,6 +93,23 @@ def test_spec_equals_keras_application_layer_by_layer(spec, top, application):
     _assert_same(analysis, _keras_table(model, operations=APPS[spec][1]), model)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["base"])  # small differs from base only in width
+def test_convnext_variants_equal_keras_layer_by_layer(variant, keras):
+    keras.backend.clear_session()
+    model = getattr(keras.applications, f"ConvNeXt{variant.title()}")(weights=None, input_shape=(224, 224, 3))
+    _assert_same(_ours("convnext_tiny.yaml", variant), _keras_table(model, operations=True), model)
+    keras.backend.clear_session()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["convnext_tiny.yaml", "mobilenetv3_small.yaml"])
+def test_spec_computes_what_keras_application_computes_with_its_weights(spec, application, keras):
+    """Same layers is not yet same function: with Keras' (random) weights copied in by name, the
+    spec's model gives Keras' outputs (MobileNetV3's hard_sigmoid for Keras' ReLU(6)(x + 3) / 6)."""
+    _assert_same_outputs(archspec.build(SPECS / spec), application(spec, True), (224, 224, 3), scale=255)
+
+
 def test_mobilenetv3_auto_names_follow_keras_counters():
     """The block's re_lu_K / activation_K come from the spec's counters, one per unnamed layer."""
     graph = archspec.expand(SPECS / "mobilenetv3_small.yaml")
@@ -207,6 +224,20 @@ def test_vit_equals_a_keras_vit_written_by_hand(keras, spec, variant):
     keras.backend.clear_session()
     model = _keras_vit(keras, classes=10 if "cifar" in spec else 1000, **kwargs)
     _assert_same(_ours(spec, variant), _keras_table(model), model)
+    if spec == "vit_tiny_cifar.yaml":  # and the same function: Keras' extract_patches order, token 0
+        _assert_same_outputs(archspec.build(SPECS / spec), model, kwargs["image"])
+
+
+def _assert_same_outputs(ours, theirs, image, scale: float = 1.0) -> None:
+    """With the Keras model's weights copied in by layer name, the spec's model computes its outputs."""
+    import numpy as np
+
+    by_name = {layer.name: layer for layer in _flat(theirs.layers)}
+    for layer in ours.layers:
+        if layer.weights:
+            layer.set_weights(by_name[layer.name].get_weights())
+    x = scale * np.random.default_rng(0).random((1, *image), dtype=np.float32)
+    np.testing.assert_allclose(ours(x, training=False), theirs(x, training=False), rtol=1e-4, atol=1e-5)
 
 
 def test_vit_counts_against_the_papers():
@@ -259,6 +290,31 @@ def test_unet_same_variant_keeps_sizes_and_crops_nothing():
     assert analysis.total_params == 31_030_658
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("spec", "variant", "overrides", "size"),
+    [("unet.yaml", None, {"base": 4}, [188, 188, 1]), ("vit_b16.yaml", "ti", None, [32, 32, 3])],
+    ids=["unet", "vit_b16"],
+)  # fmt: skip
+def test_zoo_spec_round_trips_through_a_keras_file(spec, variant, overrides, size, keras, tmp_path):
+    """test_parity.py saves specs up to 30M parameters; these are larger (U-Net 31.0M, ViT-B 86.6M):
+    narrower or on smaller images, the same layers. (vit_hybrid's layers are ResNet-50's and
+    ViT's, both saved there: resnet50.yaml, vit_tiny_cifar.yaml.)"""
+    import numpy as np
+
+    import archspec.keras_layers  # registers archspec's layers for loading
+
+    doc = archspec.load(SPECS / spec)
+    resized = archspec.Document({**doc.data, "input": size}, doc.file, doc.positions, doc.key_positions)
+    graph = archspec.expand(resized, variant=variant, overrides=overrides)
+    model = archspec.build(graph)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True, compile=False)
+    x = np.random.default_rng(0).random((1, *size), dtype=np.float32)
+    np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), rtol=1e-5, atol=1e-6)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+
+
 # -- blocks ---------------------------------------------------------------------------------------
 def _spec(layers: str, input_: str = "[8, 16]") -> str:
     return f"archspec: 1\ninput: {input_}\nlayers:\n{layers}"
@@ -278,6 +334,14 @@ def test_transformer_encoder_pre_and_post_norm_order():
     assert post.node("b_mlp_dense1").args["activation"] == "relu"
     a = archspec.summary(_spec("  - {transformer_encoder: 4, name: b}"))
     assert a["b_mlp_dense1"].shape == (8, 64) and a["b_attention"].trainable_params == 4 * (16 * 16 + 16)
+
+
+def test_transformer_encoder_on_a_feature_map_attends_over_all_positions():
+    a = archspec.summary(_spec("  - {transformer_encoder: 2, name: b}", "[4, 4, 8]"))
+    assert a.output_shapes == [(4, 4, 8)] and a["b_mlp_dense1"].shape == (4, 4, 32)
+    assert a["b_attention"].rf.size == (4, 4)  # global: the whole 4x4 map
+    with pytest.raises(SpecError, match="needs tokens"):
+        archspec.expand(_spec("  - {transformer_encoder: 2}", "[8]"))
 
 
 def test_transformer_encoder_heads_must_split_the_width():
@@ -308,6 +372,10 @@ def test_unet_up_needs_two_inputs_and_same_padding_needs_matching_sizes():
         archspec.expand(text)
     cropped = archspec.summary(text.replace("padding: same, inputs", "padding: valid, inputs"))
     assert cropped["up_crop"].shape == (14, 14, 4) and cropped["up_conv2"].shape == (10, 10, 4)
+    assert cropped["up_concat"].node.inputs == ("up_crop", "up_up")  # [skip, up], as the paper's figure
+    normed = archspec.expand(text.replace("padding: same, inputs", "batchnorm: true, convs: 1, inputs"))
+    assert [n.name for n in normed.nodes][-3:] == ["up_conv1", "up_bn1", "up_act1"]
+    assert normed.node("up_conv1").args["bias"] is False
 
 
 def test_convnext_and_mobilenetv3_blocks_without_keras_names_use_local_ones():
@@ -322,6 +390,15 @@ def test_convnext_and_mobilenetv3_blocks_without_keras_names_use_local_ones():
     assert names[:3] == ["m_expand", "m_expand_bn", "m_expand_activation"]
     assert "m_squeeze_excite_gate" in names and names[-1] == "m_add"
     assert v3.node("m_squeeze_excite_conv").args["filters"] == 16  # make_divisible(64 / 4, 8)
+    with pytest.raises(SpecError, match="need `id`"):
+        archspec.expand(_spec("  - {mobilenetv3_block: 16, expanded: 64, relu_index: 3}", "[8, 8, 16]"))
+    upsampled = archspec.summary(
+        _spec(
+            "  - {conv: 4, name: s}\n  - {maxpool: 2}\n  - {unet_up: 4, up: upsample, inputs: [maxpool, s]}",
+            "[13, 13, 3]",
+        )
+    )
+    assert upsampled["unet_up_up"].shape == (10, 10, 4) and upsampled["unet_up_crop"].shape == (10, 10, 4)
 
 
 # -- receptive field through decoders and attention ---------------------------------------------
@@ -363,3 +440,22 @@ def test_receptive_field_after_resize_and_the_json_stride():
     from archspec.report import to_json
 
     assert '"effective_stride": [0.5, 0.5]' in to_json(report)
+
+
+@pytest.mark.slow
+def test_shape_dependent_layers_run_when_the_pipeline_forgets_the_image_size():
+    """A tf.data augmentation can hand the model images of unknown static height and width:
+    patches, crop_to and sincos positions then take the sizes the model was built for (the
+    tiny ViT failed on its first training step before)."""
+    import numpy as np
+    import tensorflow as tf
+
+    spec = _spec(
+        "  - {conv: 4, name: skip}\n  - {maxpool: 2}\n  - {unet_up: 4, inputs: [maxpool, skip], name: up}\n"
+        "  - {vit_embedding: 8, patch: 2, position: sincos, name: e}\n  - {transformer_encoder: 2}",
+        "[13, 13, 3]",
+    )
+    model = archspec.build(spec)
+    x = np.random.default_rng(0).random((2, 13, 13, 3), dtype=np.float32)
+    unknown = tf.function(model, input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
+    np.testing.assert_allclose(np.asarray(unknown(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)

@@ -150,6 +150,27 @@ def vgg16_memory(spec_dir: Path = SPECS) -> list[str]:
     ]
 
 
+#: Which pinned figures are Keras' and which a paper's, and where the two disagree (by hand:
+#: the figures are checked by the tests named, this text only says where they come from).
+FIGURE_SOURCES = [
+    "## Keras' figures and the papers'",
+    "",
+    "- **Keras' own** (built with `weights=None`, equal layer by layer in",
+    "  tests/test_zoo_transformers_unet.py): convnext_tiny and its base variant (small: Keras' count",
+    "  as tools/gen_bases.py recorded it),",
+    "  mobilenetv3_small/large (`keras.applications`); vit_b16 (ti, s), vit_tiny_cifar and",
+    "  vit_hybrid against a ViT written by hand with Keras' layers; unet's parameter count (its",
+    "  Keras build, and by hand from Figure 1's channels).",
+    "- **The papers'**: U-Net's map sizes (all 27 of Figure 1 hold). ViT Table 1: B 86M (86.57M),",
+    "  L 307M: the layers give 304.33M with a 1000-class head (303.30M without, 325.69M with a",
+    "  21,843-class one), 0.9% below, and no head reproduces it. DeiT Table 1: Ti 5M and S 22M",
+    "  (5.72M and 22.05M: the table truncates). ConvNeXt-T, Table 9: 28M (28.59M) and 4.5G FLOPs",
+    "  (4.456G MACs, -1.0%). MobileNetV3, Table 3: Small 2.5M parameters and 56M MAdds (Keras",
+    "  2.55M; 56.5M MACs, +0.9%), Large 5.4M and 219M (Keras 5.51M; 216.6M MACs, -1.1%: archspec",
+    "  counts conv and dense layers only).",
+]
+
+
 def render(spec_dir: Path = SPECS) -> str:
     all_rows = rows(spec_dir)
     specs = len({r.spec for r in all_rows})
@@ -168,6 +189,8 @@ def render(spec_dir: Path = SPECS) -> str:
         "Rows with a variant are `archspec summary SPEC --variant NAME`.",
         "",
         *table(all_rows),
+        "",
+        *FIGURE_SOURCES,
         "",
         *vgg16_memory(spec_dir),
     ]

@@ -208,6 +208,8 @@ class MobileNetV3Block(BlockType):
 
     def expand(self, args: Mapping[str, Any], input_shape: Shape) -> Expansion:
         h, w, cin = _hwc(input_shape, "mobilenetv3_block")
+        if args["id"] is None and (args["relu_index"] or args["activation_index"]):
+            raise ValueError("`relu_index` and `activation_index` number Keras' names and need `id` (Keras' block_id)")
         names = _V3Names(args)
         exp, bn = args["expanded"], {"momentum": 0.999, "epsilon": 1e-3}
         layers: list[Any] = []

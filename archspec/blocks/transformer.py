@@ -34,6 +34,8 @@ class TransformerEncoder(BlockType):
 
     pre:  x + MHA(LN(x)) -> y;  y + MLP(LN(y))
     post: LN(x + MHA(x)) -> y;  LN(y + MLP(y))
+
+    On a feature map (H, W, C) attention spans all H x W positions and the MLP acts on each.
     """
 
     name = "transformer_encoder"
@@ -52,8 +54,10 @@ class TransformerEncoder(BlockType):
     )  # fmt: skip
 
     def expand(self, args: Mapping[str, Any], input_shape: Shape) -> Expansion:
-        if len(input_shape) < 2:
-            raise ShapeError(f"transformer_encoder needs tokens (tokens, dim); got shape {list(input_shape)}")
+        if len(input_shape) not in (2, 3):
+            raise ShapeError(
+                f"transformer_encoder needs tokens (tokens, dim) or a feature map (H, W, C); got shape {list(input_shape)}"
+            )
         dim, heads = input_shape[-1], args["heads"]
         if args["key_dim"] is None and dim % heads:
             raise ShapeError(f"{dim} channels do not split into {heads} heads; give `key_dim` or another `heads`")
@@ -69,9 +73,11 @@ class TransformerEncoder(BlockType):
         layers.append({"add": None, "inputs": ["input", layers[-1]["name"]], "name": "add1"})
         layers.append({"layernorm": dict(ln), "name": "norm2" if pre else "norm1"})
         residual = "add1" if pre else "norm1"
-        layers.append({"dense": mlp, "activation": args["activation"], "name": "mlp_dense1"})
+        # on a feature map (H, W, C) the MLP acts on every position, as on every token
+        positions = {"per_position": True} if len(input_shape) > 2 else {}
+        layers.append({"dense": mlp, "activation": args["activation"], "name": "mlp_dense1", **positions})
         _dropout(args["dropout"], "mlp_dropout1", layers)
-        layers.append({"dense": dim, "name": "mlp_dense2"})
+        layers.append({"dense": dim, "name": "mlp_dense2", **positions})
         _dropout(args["dropout"], "mlp_dropout2", layers)
         layers.append({"add": None, "inputs": [residual, layers[-1]["name"]], "name": "add2"})
         if not pre:

@@ -49,26 +49,31 @@ class UNetUp(BlockType):
             raise ShapeError(f"unet_up takes two inputs, `inputs: [below, skip]`; got {len(input_shapes)}")
         bh, bw, _ = spatial(input_shapes[0], "unet_up")
         sh, sw, _ = spatial(input_shapes[1], "unet_up's skip")
-        f, pad = args["filters"], args["padding"]
-        layers: list[Any] = self._up(args, f)
-        notes: list[str] = []
+        layers: list[Any] = self._up(args, args["filters"])
+        notes: tuple[str, ...] = ()
+        skip = "input1"
         if (sh, sw) != (2 * bh, 2 * bw):
-            if pad == "same":
+            if args["padding"] == "same":
                 raise ShapeError(
                     f"the skip is {sh}x{sw} but the up-sampled map is {2 * bh}x{2 * bw}; with padding: same the "
                     "sizes must agree (an input size divisible by 2^depth), or use padding: valid to crop"
                 )
             layers.append({"crop_to": None, "inputs": ["input1", "up"], "name": "crop"})
-            notes.append(f"skip cropped from {sh}x{sw} to {2 * bh}x{2 * bw}")
-        skip = "crop" if layers[-1]["name"] == "crop" else "input1"
+            skip, notes = "crop", (f"skip cropped from {sh}x{sw} to {2 * bh}x{2 * bw}",)
         layers.append({"concat": None, "inputs": [skip, "up"], "name": "concat"})
+        return Expansion(layers + self._convs(args), notes=notes)
+
+    @staticmethod
+    def _convs(args: Mapping[str, Any]) -> list[Any]:
+        layers: list[Any] = []
+        act = args["activation"]
         for k in range(1, args["convs"] + 1):
-            conv = {"conv": f, "kernel": args["kernel"], "padding": pad, "name": f"conv{k}"}
+            conv = {"conv": args["filters"], "kernel": args["kernel"], "padding": args["padding"], "name": f"conv{k}"}
             if args["batchnorm"]:
-                layers += [{**conv, "bias": False}, {"bn": None, "name": f"bn{k}"}, {"act": args["activation"], "name": f"act{k}"}]  # fmt: skip
+                layers += [{**conv, "bias": False}, {"bn": None, "name": f"bn{k}"}, {"act": act, "name": f"act{k}"}]
             else:
-                layers.append({**conv, "activation": args["activation"]})
-        return Expansion(layers, notes=tuple(notes))
+                layers.append({**conv, "activation": act})
+        return layers
 
     @staticmethod
     def _up(args: Mapping[str, Any], filters: int) -> list[Any]:
