@@ -25,6 +25,12 @@ from .ir import Graph, Node
 from .loader import Document, load
 
 # isort: split
+# The built-in vocabulary registers itself when imported: archspec.registry and archspec.blocks
+# hold the registries and import none of their entries (that was an import cycle).
+from . import layers as _layers  # noqa: F401
+from .blocks import library as _block_library  # noqa: F401
+
+# isort: split
 # The layers above the core register their extensions (archspec.extensions) when imported:
 # the `base:`, `freeze:`, `fine_tune:` and `train:` sections, for every command and library
 # call. In this order, which is the order of their sections in the schema.
