@@ -10,6 +10,7 @@ forbidden import or a cycle added, to show that they fail when they should.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -134,4 +135,11 @@ def test_a_transfer_spec_expands_through_the_registered_extension_without_tensor
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     result = _run(ROOT, "-c", code)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_extension_example_in_the_architecture_page_runs():
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+    result = _run(ROOT, "-c", example)
     assert result.returncode == 0, result.stdout + result.stderr
