@@ -20,10 +20,23 @@ from typing import Any
 
 from ..extensions import Extension, Literal, ModuleParts, register
 from ..ir import Graph
-from .expand import begin, finish
 from .info import EXTENSION_NAME, BaseInfo, transfer_info
 from .plan import OptimizerConfig, Plan, Stage, plan, stage_rows
 from .schema import BASE_SCHEMA, FINE_TUNE_SCHEMA, FREEZE_SCHEMA
+
+
+# The hooks import what they call when they are called: `import archspec` loads only the
+# schema fragments, the data types and the plan, and a spec without `base:` never loads the rest.
+def _begin(expander: Any, ctx: Any) -> BaseInfo | None:
+    from .expand import begin
+
+    return begin(expander, ctx)
+
+
+def _finish(doc: Any, graph: Graph, base: BaseInfo | None) -> Graph:
+    from .expand import finish
+
+    return finish(doc, graph, base)
 
 
 @contextmanager
@@ -68,8 +81,8 @@ EXTENSION = register(
     Extension(
         EXTENSION_NAME,
         sections={"base": BASE_SCHEMA, "freeze": FREEZE_SCHEMA, "fine_tune": FINE_TUNE_SCHEMA},
-        begin=begin,
-        finish=finish,
+        begin=_begin,
+        finish=_finish,
         building=_building,
         keras_tensors=_keras_tensors,
         keras_finish=_keras_finish,
