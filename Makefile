@@ -9,7 +9,7 @@ LATEST_VENV := .venv-latest
 UV_VERSION := 0.13.9
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test test-fast test-latest lock lint fuzz bench zoo-doc clean
+.PHONY: install demo test test-export-zoo test-fast test-latest lock lint fuzz bench zoo-doc clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "the locked environment needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -36,6 +36,10 @@ test: $(STAMP)
 	$(PY) -m ruff check archspec tests bench tools
 	$(PY) -m ruff format --check archspec tests bench tools
 	$(PY) -m pytest -n 2 -q
+
+# Every zoo spec exported to every format and checked by its runtime (~15 CPU-minutes; CI runs it after `test`).
+test-export-zoo: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup -q -m export_zoo tests/test_export_zoo.py
 
 # The newest releases that pyproject.toml allows, in a venv of their own: drift is seen here before a user sees it.
 test-latest:

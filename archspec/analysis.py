@@ -15,6 +15,7 @@ import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from .errors import Problem, SpecError
@@ -30,10 +31,14 @@ DEFAULT_LR = {"sgd": 0.01, "rmsprop": 0.001, "adam": 0.001, "adamw": 0.001}
 
 @dataclass(frozen=True)
 class RF:
-    """Receptive field (size in input pixels) and effective stride (jump) of a tensor."""
+    """Receptive field (size in input pixels) and effective stride (jump) of a tensor.
+
+    After up-sampling the jump is a fraction of an input pixel (``Fraction(1, 2)``); the
+    size is then rounded up to whole input pixels.
+    """
 
     size: tuple[int, int]
-    jump: tuple[int, int]
+    jump: tuple[Fraction, Fraction]
 
     def __str__(self) -> str:
         return str(self.size[0]) if self.size[0] == self.size[1] else f"{self.size[0]}x{self.size[1]}"
@@ -160,7 +165,7 @@ def analyse(graph: Graph) -> Analysis:
 
 def _analyse(graph: Graph) -> Analysis:
     shapes: dict[str, Shape] = {graph.input_name: graph.input_shape}
-    first_rf = RF((1, 1), (1, 1)) if len(graph.input_shape) == 3 else None
+    first_rf = RF((1, 1), (Fraction(1), Fraction(1))) if len(graph.input_shape) == 3 else None
     rfs: dict[str, RF | None] = {graph.input_name: first_rf}
     stats: list[LayerStats] = []
     problems: list[Problem] = []
@@ -180,14 +185,16 @@ def _analyse(graph: Graph) -> Analysis:
                 problems.append(Problem(f"{node.name}: {exc}", node.location, node.path))
                 break
         shapes[node.name] = info.shape
-        rfs[node.name] = _receptive_field(lt.window(node), [rfs[i] for i in node.inputs], info.shape)
+        rfs[node.name] = _receptive_field(
+            lt.window_on(node, in_shapes, info.shape), [rfs[i] for i in node.inputs], info.shape
+        )
         trainable, frozen = (
             (info.trainable, info.non_trainable) if node.trainable else (0, info.trainable + info.non_trainable)
         )
         stats.append(LayerStats(node, info.shape, trainable, frozen, info.macs, info.other_ops, rfs[node.name]))
     if problems:
         raise SpecError(problems)
-    return Analysis(graph, tuple(stats), first_rf or RF((1, 1), (1, 1)))
+    return Analysis(graph, tuple(stats), first_rf or RF((1, 1), (Fraction(1), Fraction(1))))
 
 
 def _receptive_field(window: Any, inputs: Sequence[RF | None], shape: Shape) -> RF | None:
@@ -201,7 +208,8 @@ def _receptive_field(window: Any, inputs: Sequence[RF | None], shape: Shape) -> 
     if window is None:
         return RF(size, jump)
     span = [window.dilation[i] * (window.kernel[i] - 1) + 1 for i in range(2)]
+    strides = window.strides
     return RF(
-        (size[0] + (span[0] - 1) * jump[0], size[1] + (span[1] - 1) * jump[1]),
-        (jump[0] * window.strides[0], jump[1] * window.strides[1]),
+        (math.ceil(size[0] + (span[0] - 1) * jump[0]), math.ceil(size[1] + (span[1] - 1) * jump[1])),
+        (jump[0] * Fraction(strides[0]), jump[1] * Fraction(strides[1])),
     )

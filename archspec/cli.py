@@ -28,6 +28,9 @@ LAZY_COMMANDS: dict[str, str] = {
     "predict": "archspec.commands.train_cmds:predict",
     "activations": "archspec.commands.train_cmds:activations",
     "export": "archspec.commands.export_cmds:export",
+    "sweep": "archspec.commands.sweep_cmds:sweep",  # static, but --train runs `archspec train`
+    "lsp": "archspec.lsp.server:command",  # pygls, not TensorFlow: loaded only to serve an editor
+    "view": "archspec.commands.view_cmd:view",  # no TensorFlow: lazy for start-up time only
 }
 
 
@@ -351,7 +354,7 @@ def summary(
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="net.dot (always works), or net.svg / net.png / net.pdf (need Graphviz' dot).",
+    help="net.html (interactive page), net.svg, net.png, net.pdf, or net.dot (Graphviz DOT text).",
 )
 @click.option(
     "--depth", type=click.IntRange(min=0), default=None, help="Draw blocks nested deeper than this as one box."
@@ -359,6 +362,14 @@ def summary(
 @click.option(
     "--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"]), default="TB", show_default=True, help="Layout direction."
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["builtin", "graphviz"]),
+    default="builtin",
+    show_default=True,
+    help="Who lays out SVG/PNG/PDF: archspec itself, or Graphviz' dot program (if installed).",
+)
+@click.option("--to-scale", is_flag=True, help="Draw each tensor as a box sized by its spatial size and channels.")
 def diagram(
     spec: str,
     variant: str | None,
@@ -367,14 +378,18 @@ def diagram(
     output: str,
     depth: int | None,
     rankdir: str,
+    engine: str,
+    to_scale: bool,
 ) -> None:
-    """Draw the architecture: layers, blocks as clusters, shapes on the edges (no TensorFlow)."""
+    """Draw the architecture: layers, blocks as groups, shapes on the edges (no TensorFlow)."""
     from .diagram import write
     from .report import depth_note
+    from .view.scene import read_source
 
     graph = load_graph(spec, variant, sets, outputs)
     _note(depth_note(graph, depth))
-    click.echo(write(graph, output, depth=depth, rankdir=rankdir))
+    source = read_source(spec) if spec != "-" and not spec.endswith(".keras") else None
+    click.echo(write(graph, output, depth=depth, rankdir=rankdir, engine=engine, to_scale=to_scale, source=source))
 
 
 def _note(text: str | None) -> None:

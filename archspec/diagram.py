@@ -1,9 +1,13 @@
-r"""Emit stage: an architecture diagram of the expanded graph, as Graphviz DOT.
+r"""Emit stage: an architecture diagram of the expanded graph (``archspec diagram``).
+
+:func:`write` picks the format from the file name. SVG, PNG, PDF and HTML need no system
+program: they are drawn from a *scene* (:mod:`archspec.view.scene`) by archspec's own
+layered layout (SVG; PNG and PDF painted by matplotlib) or, for HTML, laid out in the browser
+by the vendored dagre library. Graphviz is used only when asked for (``engine="graphviz"``).
 
 The DOT text is written here, by hand (no Graphviz Python binding needed): one box per
 layer, the tensor shape on every edge, and each block instance (``graph.scopes``) drawn as
-a nested cluster. ``.svg``, ``.png`` and ``.pdf`` go through the Graphviz ``dot`` program
-when it is installed. Static: never imports TensorFlow.
+a nested cluster. Static: never imports TensorFlow.
 
 Layer names come from the spec and may contain anything (quotes, backslashes, braces,
 newlines), so nodes get generated ids (``n0``, ``n1``, ...) and every label goes through
@@ -200,26 +204,78 @@ def _edge_lines(
     return lines
 
 
-def write(graph: Graph, output: str | Path, *, depth: int | None = None, rankdir: str = "TB") -> str:
-    """Write the diagram to ``output``: DOT text for ``.dot``/``.gv``, or an image through
-    Graphviz for ``.svg``/``.png``/``.pdf``. Returns a one-line description of what was written.
+ENGINES = ("builtin", "graphviz")
+BUILTIN = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".html": "html", ".htm": "html"}
 
-    Raises :class:`UsageError` (exit status 2) for an unknown suffix, or when an image is
-    asked for and Graphviz' ``dot`` program is not installed.
+
+def write(
+    graph: Graph,
+    output: str | Path,
+    *,
+    depth: int | None = None,
+    rankdir: str = "TB",
+    engine: str = "builtin",
+    to_scale: bool = False,
+    source: str | None = None,
+) -> str:
+    """Write the diagram to ``output``, in the format its suffix names; returns a one-line report.
+
+    ``.dot``/``.gv``: DOT text. ``.svg``, ``.png``, ``.pdf``: laid out by archspec's own
+    layered layout (:mod:`archspec.view.layout`) and drawn without any system program, or
+    by Graphviz' ``dot`` with ``engine="graphviz"``. ``.html``: a self-contained page, laid
+    out in the browser by the vendored dagre, blocks collapsible, layers clickable.
+    ``to_scale`` draws each tensor as a box sized by its spatial size and channels.
+    ``source`` (the spec's text) lets the HTML page show the line each layer came from.
+
+    Raises :class:`UsageError` (exit status 2) for an unknown suffix or engine, a format the
+    engine does not write, or Graphviz asked for and not installed.
     """
     path = Path(output)
     suffix = path.suffix.lower()
-    if suffix not in DOT_SUFFIXES and suffix not in RENDERED:
-        known = ", ".join((*DOT_SUFFIXES, *RENDERED))
+    if engine not in ENGINES:
+        raise UsageError(_problem(path, f"unknown diagram engine {engine!r}; use one of {', '.join(ENGINES)}"))
+    if suffix in DOT_SUFFIXES:
+        atomic_write_text(path, to_dot(graph, depth=depth, rankdir=rankdir))
+        return f"wrote {output} (Graphviz DOT, {len(graph.nodes)} layers)"
+    if suffix not in BUILTIN:
+        known = ", ".join((*DOT_SUFFIXES, *BUILTIN))
         raise UsageError(
             _problem(path, f"cannot tell the diagram format from the file name; use one ending in {known}")
         )
-    dot = to_dot(graph, depth=depth, rankdir=rankdir)
-    if suffix in DOT_SUFFIXES:
-        atomic_write_text(path, dot)
-        return f"wrote {output} (Graphviz DOT, {len(graph.nodes)} layers)"
-    _render(dot, path, RENDERED[suffix])
-    return f"wrote {output} ({RENDERED[suffix].upper()} drawn by Graphviz, {len(graph.nodes)} layers)"
+    if engine == "graphviz":
+        return _write_graphviz(graph, path, depth, rankdir, to_scale)
+    return _write_builtin(graph, path, BUILTIN[suffix], depth, rankdir, to_scale, source)
+
+
+def _write_builtin(
+    graph: Graph, path: Path, fmt: str, depth: int | None, rankdir: str, to_scale: bool, source: str | None
+) -> str:
+    from .view import drawing, html, raster
+    from .view.scene import scene
+
+    picture = scene(graph, source=source)
+    layers = f"{len(graph.nodes)} layers"
+    if fmt == "html":
+        text = html.page(picture, depth=depth, rankdir=rankdir, to_scale=to_scale)
+        atomic_write_text(path, text)
+        return f"wrote {path} (HTML page, self-contained, laid out by dagre in the browser; {layers})"
+    drawn = drawing.draw(picture, depth=depth, rankdir=rankdir, to_scale=to_scale)
+    if fmt == "svg":
+        atomic_write_text(path, drawing.to_svg(drawn))
+    else:
+        with atomic_path(path) as tmp:
+            raster.write(drawn, Path(tmp), fmt)
+    return f"wrote {path} ({fmt.upper()}, {layers})"
+
+
+def _write_graphviz(graph: Graph, path: Path, depth: int | None, rankdir: str, to_scale: bool) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in RENDERED:
+        raise UsageError(_problem(path, f"Graphviz writes {', '.join(RENDERED)}; for {suffix} leave out --engine"))
+    if to_scale:
+        raise UsageError(_problem(path, "--to-scale is drawn by the builtin engine only; leave out --engine graphviz"))
+    _render(to_dot(graph, depth=depth, rankdir=rankdir), path, RENDERED[suffix])
+    return f"wrote {path} ({RENDERED[suffix].upper()} drawn by Graphviz, {len(graph.nodes)} layers)"
 
 
 def _render(dot: str, path: Path, fmt: str) -> None:
@@ -228,8 +284,8 @@ def _render(dot: str, path: Path, fmt: str) -> None:
         raise UsageError(
             _problem(
                 path,
-                f"drawing {path.name} needs the Graphviz `dot` program, which is not installed (not found on PATH). "
-                f"Write the DOT text instead (-o {path.with_suffix('.dot').name}) and render it elsewhere, "
+                f"--engine graphviz needs the Graphviz `dot` program, which is not installed (not found on PATH). "
+                f"Leave out --engine to draw {path.name} with archspec's own layout, "
                 "or install Graphviz (e.g. `apt-get install graphviz`, `brew install graphviz`)",
             )
         )

@@ -19,7 +19,7 @@ from . import budget, extensions
 from . import pattern as pattern_mod
 from .blocks import BlockType, block_type, canonical_block_keys
 from .errors import Location, Problem, SpecError, SpecPath, did_you_mean
-from .expressions import ExpressionError, substitute, typed_key
+from .expressions import ExpressionError, TensorShape, substitute, typed_key
 from .ir import Graph, Node, Scope, Shape, freeze
 from .limits import MAX_INPUT_DIM, MAX_LAYERS, MAX_REPEAT
 from .loader import Document, load
@@ -47,6 +47,18 @@ class _Ctx:
     trainable: bool = True
     # A layer removed by `when` whose `inputs:` rewired the chain: (its name, what it read).
     removed: tuple[str, tuple[str, ...]] | None = None
+    # Local names a built-in block claims in the enclosing scope (Keras' model-wide `add_3`).
+    global_names: frozenset[str] = frozenset()
+    outer_prefix: str = ""
+    # A block with `name_output`: (the local name of its output layer, the instance's name).
+    output_as: tuple[str, str] | None = None
+
+
+class _Global(str):
+    """A layer name used as is inside a block instance, not prefixed by the instance's name:
+    an automatic Keras-style name (``naming: keras``), or an output named by its instance."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,8 @@ class Expander:
         self.above: Any = None  # the item before the one being walked
         self._dynamic_defaults = False
         self.depth = 0  # repeats and block instances being walked, one inside the other
+        # naming: keras names a layer without `name:` as Keras does (conv2d, conv2d_1, ...)
+        self.keras_names = self.spec.get("naming") == "keras"
 
     # -- reporting ---------------------------------------------------------------------------
     def fail(self, message: str, path: SpecPath, at_key: bool = False) -> None:
@@ -136,7 +150,10 @@ class Expander:
             typed_key(self.defaults)
         except TypeError:
             self._dynamic_defaults = True
-        ctx = _Ctx(env=env, input_name=input_name, prev=input_name, local={input_name: input_name, "input": input_name})
+        shape_env = {"input": TensorShape(input_shape), **env}  # ${input.channels}: the model input's, outside blocks
+        ctx = _Ctx(
+            shape_env, input_name=input_name, prev=input_name, local={input_name: input_name, "input": input_name}
+        )
         # sections of higher layers (transfer's `base:`): a base network's nodes come first
         begun = [(ext, ext.begin(self, ctx) if ext.begin else None) for ext in extensions.active(self.spec)]
         prelude, body_input = tuple(n.name for n in self.nodes), ctx.prev
@@ -151,7 +168,7 @@ class Expander:
         if not self.nodes:
             raise SpecError([self.doc.problem("the spec has no layers", ())])
         graph = Graph(
-            name=str(self.spec.get("name") or "model"),
+            name=self.model_name(env),
             input_shape=input_shape,
             nodes=tuple(self.nodes),
             outputs=outputs,
@@ -169,6 +186,17 @@ class Expander:
             graph = ext.finish(self.doc, graph, state) if ext.finish else graph
         return graph
 
+    def model_name(self, env: Mapping[str, Any]) -> str:
+        """The top-level ``name``, which may be an expression (``densenet${depth}``)."""
+        raw = self.spec.get("name")
+        name = self.value(raw, env, ("name",)) if raw is not None else "model"
+        if name is _MISSING_SENTINEL:
+            raise SpecError(self.problems)
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+            self.fail(f"the model name must be letters, digits, _, . and - only; got {name!r}", ("name",))
+            raise SpecError(self.problems)
+        return name
+
     def variables(self) -> dict[str, Any]:
         env: dict[str, Any] = {}
         if "classes" in self.spec:  # --set classes=N wins over the spec's own, like any override
@@ -179,11 +207,11 @@ class Expander:
             if key in self.overrides:
                 env[key] = self.overrides[key]
                 continue
-            try:
-                env[key] = substitute(value, env)
+            try:  # a list or mapping of expressions is evaluated element by element
+                env[key] = _deep_substitute(value, env)
             except ExpressionError as exc:
                 if not self.follows_failed_var(value):
-                    self.fail(str(exc), ("vars", key))
+                    self.fail(str(exc), ("vars", key, *_failing_part(value, env)))
                 self.failed_vars.add(key)
             except budget.WorkExceeded as exc:
                 exc.problem = exc.problem or self.doc.problem(budget.message(), ("vars", key))
@@ -344,6 +372,9 @@ class Expander:
         if "repeat" in item:
             self.repeat(item, path, ctx)
             return
+        if "layers" in item and not any(k in self.type_names for k in item):
+            self.walk(item["layers"] or [], (*path, "layers"), ctx)  # a group: its layers in line
+            return
         key = self.type_key(item, path)
         if key is None:
             return
@@ -440,12 +471,24 @@ class Expander:
                 self.fail(f"a layer name must be printable text without '/'; got {name!r}", (*path, "name"))
                 return None
             return name
-        n = self.counters.get(ctx.prefix + kind, 0)
-        self.counters[ctx.prefix + kind] = n + 1
-        return kind if n == 0 else f"{kind}_{n}"
+        keras = self.keras_names and kind in self.reg  # Keras counts a class's names over the whole model
+        counter = _keras_auto_name(self.reg.get(kind)) if keras else ctx.prefix + kind
+        n = self.counters.get(counter, 0)
+        self.counters[counter] = n + 1
+        name = counter if keras else kind
+        name = name if n == 0 else f"{name}_{n}"
+        return _Global(name) if keras else name
+
+    def full_name(self, local: str, ctx: _Ctx) -> str:
+        """A layer's name in the model: its local name in its block instance's."""
+        if isinstance(local, _Global):
+            return str(local)
+        if ctx.output_as is not None and local == ctx.output_as[0]:
+            return ctx.output_as[1]
+        return (ctx.outer_prefix if local in ctx.global_names else ctx.prefix) + local
 
     def claim(self, local: str, ctx: _Ctx, path: SpecPath, location: Location) -> str | None:
-        full = ctx.prefix + local
+        full = self.full_name(local, ctx)
         budget.spend(len(full) >> 6)  # every layer keeps (and prints) its name: long ones are work too
         if full in self.names:
             first = self.names[full]
@@ -528,7 +571,7 @@ class Expander:
     def poison(self, local: str | None, ctx: _Ctx, path: SpecPath) -> None:
         """A layer that failed (reported) still names a tensor, of unknown shape: its readers are
         not told again that no layer has its name, nor checked against the tensor before it."""
-        if local is None or ctx.prefix + local in self.names:
+        if local is None or self.full_name(local, ctx) in self.names:
             return  # nameless, or a duplicate: nothing for a reader to find
         full = self.claim(local, ctx, path, self.doc.locate(path))
         if full is not None:
@@ -684,14 +727,65 @@ class Expander:
     def user_block(self, key: str, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
         block = self.user_blocks[key]
         params = block.get("params") or {}
-        args = self.block_args(key, params, item, path, ctx)
-        self.instance(
-            key, item, path, ctx, args, block.get("layers") or [], ("blocks", key, "layers"), block.get("output")
-        )
+        # `input` (and input0, input1, ...) is the shape the block receives: ${input.channels}
+        shapes, unknown = self.input_shapes(item, ctx)
+        failed, self.failed_vars = self.failed_vars, self.failed_vars | unknown  # reported where it failed
+        try:
+            args = self.block_args(key, params, item, path, ctx, shapes)
+            if args is not None:
+                args = self.let_values(key, block.get("let") or {}, {**shapes, **args}, ctx)
+            layers, body = block.get("layers") or [], ("blocks", key, "layers")
+            named = bool(block.get("name_output"))
+            self.instance(key, item, path, ctx, args, layers, body, block.get("output"), name_output=named)
+        finally:
+            self.failed_vars = failed
+
+    def input_shapes(self, item: dict[str, Any], ctx: _Ctx) -> tuple[dict[str, TensorShape], set[str]]:
+        """The shapes of a block instance's inputs, by the names its expressions use, and the
+        names of those whose shape is unknown (a mistake before it, reported there)."""
+        refs = item.get("inputs")
+        names = [None] if refs is None else refs if isinstance(refs, list) else [refs]
+        out: dict[str, TensorShape] = {}
+        unknown: set[str] = set()
+        for k, ref in enumerate(names):
+            try:
+                name = ctx.prev if ref is None else _deep_substitute(ref, ctx.env)
+            except ExpressionError:
+                continue  # reported where the instance's inputs are resolved
+            full = name if ref is None else ctx.local.get(name) if isinstance(name, str) else None
+            shape = self.shapes.get(full) if full else None
+            if shape:
+                out[f"input{k}"] = TensorShape(shape)
+            else:
+                unknown.add(f"input{k}")
+        if "input0" in out:
+            out["input"] = out["input0"]
+        elif "input0" in unknown:
+            unknown.add("input")
+        return out, unknown
+
+    def let_values(self, key: str, let: Mapping[str, Any], args: dict[str, Any], ctx: _Ctx) -> dict[str, Any] | None:
+        """A block's ``let:`` values, each computed once per instance, in order, over its
+        parameters, the variables, the input's shape and the ``let`` values before it."""
+        env = {**ctx.env, **args}
+        for name, raw in let.items():
+            value = self.value(raw, env, ("blocks", key, "let", name))
+            if value is _MISSING_SENTINEL:
+                return None
+            env[name] = args[name] = value
+        return args
 
     def block_args(
-        self, key: str, params: Mapping[str, Any], item: dict[str, Any], path: SpecPath, ctx: _Ctx
+        self,
+        key: str,
+        params: Mapping[str, Any],
+        item: dict[str, Any],
+        path: SpecPath,
+        ctx: _Ctx,
+        shapes: Mapping[str, TensorShape],
     ) -> dict[str, Any] | None:
+        """The parameters of a block instance: given ones in the user's scope, defaults in the
+        block's (where ``input`` is the instance's input)."""
         head = item[key]
         given: dict[str, tuple[Any, SpecPath]] = {}
         if isinstance(head, dict):
@@ -717,7 +811,7 @@ class Expander:
                     self.fail(f"block {key!r} needs parameter {name!r}", (*path, key))
                     ok = False
                 else:
-                    out[name] = self.value(default, ctx.env, ("blocks", key, "params", name))
+                    out[name] = self.value(default, {**ctx.env, **shapes}, ("blocks", key, "params", name))
         return out if ok else None
 
     def builtin_block(self, key: str, bt: BlockType, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
@@ -734,7 +828,7 @@ class Expander:
             self.poison(self.local_name(item, bt.name, ctx, path), ctx, path)
             return
         e = expansion
-        self.instance(bt.name, item, path, ctx, {}, e.layers, path, e.output, e.notes, e.prefix, generated=True)
+        self.instance(bt.name, item, path, ctx, {}, e.layers, path, e.output, e.notes, e.prefix, True, e.global_names)
 
     def instance(
         self,
@@ -749,6 +843,8 @@ class Expander:
         notes: tuple[str, ...] = (),
         prefix: str | None = None,
         generated: bool = False,
+        global_names: frozenset[str] = frozenset(),
+        name_output: bool = False,
     ) -> None:
         local = self.local_name(item, kind, ctx, path)
         inputs = self.inputs(item, ctx, path)
@@ -765,6 +861,9 @@ class Expander:
         trainable = ctx.trainable and item.get("trainable", True)
         inner_prefix = full + "_" if prefix is None else ctx.prefix + prefix
         inner = _Ctx(env, inner_prefix, (*ctx.scope, full), {}, inputs[0], inputs[0], trainable)
+        inner.global_names, inner.outer_prefix = global_names, ctx.prefix
+        if name_output and output:  # the output layer takes the instance's own name (Keras' mixed7)
+            inner.output_as = (output, full)
         # ``input`` is the block's (first) input; ``input0``, ``input1``, ... each of several.
         inner.local = {"input": inputs[0], **{f"input{k}": name for k, name in enumerate(inputs)}}
         outer, self.where = self.where, [full]  # problems inside are named by this instance
@@ -858,6 +957,8 @@ class Expander:
         return made[t.out]
 
     def check_user_blocks(self) -> None:
+        if not self.user_blocks:  # the set below costs ~0.3 ms: a tenth of a sweep candidate's expansion
+            return self.check_block_cycles()
         arg_names = {a for lt in self.reg.types.values() for a in lt.alias_map()}
         for name in self.user_blocks:
             path = ("blocks", name)
@@ -865,7 +966,18 @@ class Expander:
                 self.fail(f"block name {name!r} is already a layer type; choose another", path)
             elif name in arg_names or name in COMMON_KEYS or name in ("repeat", "as", "layers"):
                 self.fail(f"block name {name!r} is also an argument name; choose another", path)
+            self.check_block_keys(name, self.user_blocks[name])
         self.check_block_cycles()
+
+    def check_block_keys(self, name: str, block: Mapping[str, Any]) -> None:
+        if block.get("name_output") and not block.get("output"):
+            message = "`name_output` names the block's output layer by the instance: say which layer with `output:`"
+            self.fail(message, ("blocks", name, "name_output"))
+        for key in block.get("let") or {}:
+            if key in (block.get("params") or {}):
+                self.fail(
+                    f"{key!r} is both a parameter and a `let` value of block {name!r}", ("blocks", name, "let", key)
+                )
 
     def check_block_cycles(self) -> None:
         def uses(block: str) -> Iterator[str]:
@@ -927,7 +1039,7 @@ def _output_names(written: Any, outputs: tuple[str, ...]) -> dict[str, str]:
 #: through on the Graph for the stages that use it (expect, train, ...).
 _CORE_KEYS = frozenset(
     ("$schema", "archspec", "name", "description", "input", "classes", "vars", "defaults", "blocks",
-     "pattern", "tokens", "stages", "classifier", "layers", "outputs")
+     "pattern", "tokens", "stages", "classifier", "layers", "outputs", "naming")
 )  # fmt: skip
 _MISSING_SENTINEL: Any = object()
 
@@ -953,6 +1065,14 @@ def _classes_advice(value: Any, env: Mapping[str, Any], path: SpecPath) -> str:
     return f" Give the number of classes as `classes: N` at the top level of the spec, or --set classes=N{made_by}."
 
 
+def _keras_auto_name(lt: LayerType) -> str:
+    """The name Keras gives a layer of this type's class when it has none (``conv2d``,
+    ``batch_normalization``, ``max_pooling2d``): keras.src.utils.naming.to_snake_case."""
+    name = re.sub(r"\W+", "", lt.keras_class or lt.name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 def _label(item: dict[str, Any], env: Mapping[str, Any]) -> str:
     """An item's name for a message: its ``name`` (resolved), else its type."""
     try:
@@ -963,9 +1083,23 @@ def _label(item: dict[str, Any], env: Mapping[str, Any]) -> str:
 
 
 def _deep_substitute(value: Any, env: Mapping[str, Any]) -> Any:
+    """``value`` with every ``${...}`` in it resolved, in lists and mappings at any depth."""
     if isinstance(value, list):
         return [_deep_substitute(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _deep_substitute(v, env) for k, v in value.items()}
     return substitute(value, env)
+
+
+def _failing_part(value: Any, env: Mapping[str, Any]) -> SpecPath:
+    """Where in a list or mapping of expressions the first one that fails stands: ``(1,)``."""
+    parts = enumerate(value) if isinstance(value, list) else value.items() if isinstance(value, dict) else ()
+    for key, item in parts:
+        try:
+            _deep_substitute(item, env)
+        except ExpressionError:
+            return (key, *_failing_part(item, env))
+    return ()
 
 
 def _items_deep(items: list[Any]) -> Iterator[dict[str, Any]]:

@@ -2,10 +2,12 @@
 
 ``filters: ${32 * 2**m}`` doubles the filters after each stage. The text is parsed with
 :mod:`ast` and walked by a whitelist: numbers, names bound by the spec, ``+ - * / // % **``,
-comparisons, ``a if c else b``, indexing and slicing lists, and the functions ``min``, ``max``,
-``round``, ``int``, ``ceil``, ``floor``, ``sum``, ``make_divisible``, ``round_filters``,
-``round_repeats`` and ``letter``. Nothing is ever passed to
-Python's ``eval``; attribute access, calls of anything else, and huge powers are refused.
+comparisons, ``a if c else b``, indexing and slicing lists, list repetition and joining
+(``[64] * 3``, ``a + b``), joining strings, a tensor's shape (``input.channels``), and the
+functions ``min``, ``max``, ``round``, ``int``, ``ceil``, ``floor``, ``sum``, ``len``,
+``make_divisible``, ``round_filters``, ``round_repeats``, ``letter``, ``str`` and ``fmt``.
+Nothing is ever passed to Python's ``eval``; attribute access (but a shape's), calls of
+anything else, string formatting beyond ``{}``, and huge powers or lists are refused.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import math
 import operator
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from . import budget
 
 MAX_EXPR_CHARS = 200
 MAX_MAGNITUDE = 10**15  # far beyond any real layer size; keeps arithmetic cheap
+#: Longest list or string an operator may make (``[0] * 10**9`` would take gigabytes).
+MAX_LENGTH = 100_000
 
 _WHOLE = re.compile(r"^\$\{(.*)\}$", re.S)
 _PART = re.compile(r"\$\{([^{}]*)\}")
@@ -71,6 +75,73 @@ def letter(index: int) -> str:
     return chr(ord("a") + index)
 
 
+class TensorShape(Mapping[str, Any]):
+    """A tensor's shape as expressions see it: ``input.channels``, ``input.height``,
+    ``input.width``, ``input.rank`` and ``input.shape`` (the list of dimensions, batch axis
+    left out). The only value with attributes; a mapping, so that it keys the result cache."""
+
+    def __init__(self, dims: tuple[int, ...]):
+        fields: dict[str, Any] = {"shape": list(dims), "rank": len(dims), "channels": dims[-1]}
+        if len(dims) == 3:
+            fields.update(height=dims[0], width=dims[1])
+        elif len(dims) == 2:
+            fields.update(tokens=dims[0])
+        self._fields = fields
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._fields[key]
+        return list(value) if isinstance(value, list) else value  # lists are mutable: a copy
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"shape {self._fields['shape']}"
+
+
+def fmt(template: Any, *values: Any) -> str:
+    """``fmt("block{}_conv{}", 2, 1) == "block2_conv1"``: each ``{}`` takes the next value.
+
+    Only bare ``{}`` (and ``{{``/``}}`` for braces): no field names, indices or format specs,
+    which in Python's ``str.format`` reach attributes and can pad a string to gigabytes.
+    """
+    if not isinstance(template, str):
+        raise ValueError(f"the first argument must be a string; got {template!r}")
+    parts = re.split(r"(\{\{|\}\}|\{\}|[{}])", template)
+    out: list[str] = []
+    used = 0
+    for part in parts:
+        if part in ("{{", "}}"):
+            out.append(part[0])
+        elif part == "{}":
+            if used == len(values):
+                raise ValueError(f"{template!r} has more {{}} than the {len(values)} values given")
+            out.append(_format(values[used]))
+            used += 1
+        elif part in ("{", "}"):
+            raise ValueError(f"only {{}} may stand in braces (write {{{{ or }}}} for a brace); got {template!r}")
+        else:
+            out.append(part)
+    if used != len(values):
+        raise ValueError(f"{template!r} has {used} {{}} for {len(values)} values")
+    return "".join(out)
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, int | float | str | bool):
+        raise ValueError(f"str() needs a number, a boolean or a string; got {value!r}")
+    return _format(value)
+
+
+def _len(value: Any) -> int:
+    if not isinstance(value, list | tuple | str):
+        raise ValueError(f"len() needs a list or a string; got {value!r}")
+    return len(value)
+
+
 def _sum(values: Any) -> Any:
     if not isinstance(values, list | tuple) or not all(isinstance(v, int | float) for v in values):
         raise ValueError("sum() needs a list of numbers")
@@ -89,6 +160,9 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "round_repeats": round_repeats,
     "letter": letter,
     "sum": _sum,
+    "len": _len,
+    "str": _str,
+    "fmt": fmt,
 }
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -260,11 +334,27 @@ class _Evaluator:
     def visit_List(self, node: ast.List) -> list[Any]:
         return [self.visit(e) for e in node.elts]
 
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        value = self.visit(node.value)
+        if not isinstance(value, TensorShape):
+            raise ExpressionError(
+                "Attribute is not allowed in an expression: only a tensor's shape has attributes "
+                "(input.channels, input.height, input.width, input.rank, input.shape)"
+            )
+        if node.attr not in value:
+            from .errors import did_you_mean
+
+            raise ExpressionError(f"{value!r} has no {node.attr!r}.{did_you_mean(node.attr, list(value))}")
+        return value[node.attr]
+
     def visit_BinOp(self, node: ast.BinOp) -> Any:
         op = _BINOPS.get(type(node.op))
         if op is None:
             raise ExpressionError(f"operator {type(node.op).__name__} is not allowed")
-        left, right = _number(self.visit(node.left)), _number(self.visit(node.right))
+        left, right = self.visit(node.left), self.visit(node.right)
+        if isinstance(node.op, ast.Add | ast.Mult) and _sequence(node.op, left, right):
+            return _sequence_op(node.op, left, right)
+        left, right = _number(left), _number(right)
         if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > MAX_MAGNITUDE):
             raise ExpressionError("power is too large")
         try:
@@ -318,6 +408,12 @@ class _Evaluator:
         if isinstance(node.slice, ast.Slice):
             return self._slice(seq, node.slice)
         index = self.visit(node.slice)
+        if isinstance(seq, Mapping) and isinstance(index, str):  # a mapping in vars: sizes['k']
+            if index not in seq:
+                from .errors import did_you_mean
+
+                raise ExpressionError(f"no key {index!r} in the mapping.{did_you_mean(index, list(seq))}")
+            return seq[index]
         if not isinstance(seq, list | tuple) or not isinstance(index, int):
             raise ExpressionError("only lists can be indexed, by an integer")
         if not -len(seq) <= index < len(seq):
@@ -364,6 +460,35 @@ def _walked(*values: Any) -> None:
     steps = sum(len(v) for v in values if isinstance(v, list | tuple))
     if steps:
         budget.spend(steps)
+
+
+def _sequence(op: ast.operator, left: Any, right: Any) -> bool:
+    """Whether ``left (+ or *) right`` joins or repeats lists, or joins strings (a string is
+    never repeated: names are made with ``fmt`` and ``+``)."""
+    kinds = list | tuple | str if isinstance(op, ast.Add) else list | tuple
+    return isinstance(left, kinds) or isinstance(right, kinds)
+
+
+def _sequence_op(op: ast.operator, left: Any, right: Any) -> Any:
+    """``[64] * 3`` (a list repeated), ``a + b`` (two lists, or two strings, joined)."""
+    if isinstance(op, ast.Add):
+        if isinstance(left, str) and isinstance(right, str):
+            result: Any = left + right
+        elif isinstance(left, list | tuple) and isinstance(right, list | tuple):
+            result = [*left, *right]
+        else:
+            raise ExpressionError(f"+ joins two lists or two strings; got {left!r} and {right!r}")
+    else:
+        seq, count = (left, right) if isinstance(left, list | tuple) else (right, left)
+        if not isinstance(seq, list | tuple) or isinstance(count, bool) or not isinstance(count, int):
+            raise ExpressionError(f"* repeats a list by a whole number; got {left!r} and {right!r}")
+        if len(seq) * max(count, 0) > MAX_LENGTH:
+            raise ExpressionError(f"the list would have more than {MAX_LENGTH:,} values")
+        result = list(seq) * count
+    if len(result) > MAX_LENGTH:
+        raise ExpressionError(f"the result would be longer than {MAX_LENGTH:,}")
+    budget.spend(len(result))
+    return result
 
 
 def _number(value: Any) -> int | float:

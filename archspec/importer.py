@@ -326,6 +326,7 @@ _DEFAULTS: dict[str, Any] = {
     "sparse": False,
     "ragged": False,
     "mask_value": None,
+    "dilation_rate": [1, 1],  # Conv2DTranspose's, undilated: archspec's conv_transpose has no dilation
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Rational
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import did_you_mean
@@ -219,16 +220,20 @@ _CHECKERS: dict[str, Callable[[Arg, Any], Any]] = {
 }
 
 _INT_SCHEMA = {"type": "integer"}
+_EXPR_SCHEMA = {"type": "string", "pattern": r"\$\{"}
+#: An element of a list argument: a value, or an expression for it (``kernel: [1, "${n}"]``).
+_INT_ITEM = {"anyOf": [_INT_SCHEMA, _EXPR_SCHEMA]}
+_NUMBER_ITEM = {"anyOf": [{"type": "number"}, _EXPR_SCHEMA]}
 _SCHEMAS: dict[str, Callable[[Arg], dict[str, Any]]] = {
     "int": lambda a: {"type": "integer", "minimum": 0 if a.low is None else a.low},
     "float": lambda a: {"type": "number"},
-    "floats": lambda a: {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1}]},
+    "floats": lambda a: {"anyOf": [{"type": "number"}, {"type": "array", "items": _NUMBER_ITEM, "minItems": 1}]},
     "bool": lambda a: {"type": "boolean"},
     "str": lambda a: {"type": "string"},
     "enum": lambda a: {"enum": list(a.choices)},
-    "pair": lambda a: {"anyOf": [_INT_SCHEMA, {"type": "array", "items": _INT_SCHEMA, "minItems": 2, "maxItems": 2}]},
+    "pair": lambda a: {"anyOf": [_INT_SCHEMA, {"type": "array", "items": _INT_ITEM, "minItems": 2, "maxItems": 2}]},
     "padding2d": lambda a: {"anyOf": [_INT_SCHEMA, {"type": "array", "minItems": 2, "maxItems": 2}]},
-    "ints": lambda a: {"type": "array", "items": _INT_SCHEMA},
+    "ints": lambda a: {"type": "array", "items": _INT_ITEM},
     "activation": lambda a: {"enum": list(ACTIVATIONS)},
     "initializer": lambda a: {"enum": list(INITIALIZERS)},
 }
@@ -247,10 +252,15 @@ class Info:
 
 @dataclass(frozen=True)
 class Window:
-    """The spatial footprint of a layer, for receptive-field arithmetic."""
+    """The spatial footprint of a layer, for receptive-field arithmetic: ``kernel`` input
+    positions per output position, ``strides`` input positions between neighbouring outputs.
+
+    An up-sampling layer has a fractional stride (``Fraction(1, 2)``: two outputs per input);
+    a global one (attention) stride 0: all its outputs see the same field.
+    """
 
     kernel: tuple[int, int]
-    strides: tuple[int, int]
+    strides: tuple[Rational, Rational]
     dilation: tuple[int, int] = (1, 1)
 
 
@@ -294,6 +304,11 @@ class LayerType(Configurable):
     def window(self, node: Node) -> Window | None:
         """The layer's spatial window, or None if it maps each position to itself."""
         return None
+
+    def window_on(self, node: Node, inputs: Sequence[Shape], shape: Shape) -> Window | None:
+        """The window on these input shapes; for layers whose window depends on them (a resize's
+        scale, attention's whole key map). Most layers' is :meth:`window`."""
+        return self.window(node)
 
     # -- Keras -----------------------------------------------------------------------------
     def keras_kwargs(self, node: Node, *, explicit_only: bool = False) -> dict[str, Any]:

@@ -7,7 +7,6 @@ FLOPs) use decimal prefixes (M = 10^6, G = 10^9); sizes in bytes use binary ones
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -136,7 +135,8 @@ def _layer_dict(s: LayerStats) -> dict[str, Any]:
         "macs": s.macs,
         "other_ops": s.other_ops,
         "receptive_field": list(s.rf.size) if s.rf else None,
-        "effective_stride": list(s.rf.jump) if s.rf else None,
+        # a whole number of input pixels, or a fraction of one after up-sampling (0.5)
+        "effective_stride": [int(j) if j.denominator == 1 else float(j) for j in s.rf.jump] if s.rf else None,
         "inputs": list(s.node.inputs),
         "scope": list(s.node.scope),
         "trainable": s.node.trainable,
@@ -183,6 +183,8 @@ def json_text(data: dict[str, Any]) -> str:
 
 def to_csv(analysis: Analysis, depth: int | None = None) -> str:
     buf = io.StringIO()
+    import csv  # here: only --format csv needs it, and start-up counts
+
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", "type", "output_shape", "params", "trainable_params", "macs", "receptive_field"])
     for r in rows(analysis, depth):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +55,17 @@ def _layer_defs() -> dict[str, Any]:
         args = {a.name: a.schema() for a in lt.args}
         for a in lt.args:
             args.update({alias: {"$ref": f"#/$defs/layer_{name}/properties/{a.name}"} for alias in a.aliases})
-        primary: list[dict[str, Any]] = [
+        value: list[dict[str, Any]] = [
             {"type": "null"},
             {"type": "object", "properties": args, "additionalProperties": False},
         ]
         if lt.primary:
-            primary.insert(0, {"$ref": f"#/$defs/layer_{name}/properties/{lt.primary}"})
+            value.insert(0, args[lt.primary])
         common = {k: {"$ref": f"#/$defs/common/properties/{k}"} for k in COMMON_KEYS}
-        props = {key: {"anyOf": primary} for key in (name, *lt.aliases)}
+        doc = type_doc(lt)
+        props = {key: _type_key(key, doc, value) for key in (name, *lt.aliases)}
         defs[f"layer_{name}"] = {
-            "description": (lt.__doc__ or "").strip().split("\n")[0],
+            "description": doc,
             "type": "object",
             "properties": {**props, **args, **common},
             "additionalProperties": False,
@@ -71,34 +73,89 @@ def _layer_defs() -> dict[str, Any]:
     return defs
 
 
-def _layer_item(layer_keys: Iterable[tuple[str, str]], shadowed: dict[str, list[str]]) -> dict[str, Any]:
+def type_doc(t: Any) -> str:
+    """What an editor shows for a layer type or block: its docstring's first paragraph, its
+    Keras class, what a bare value sets and its other spellings (markdown)."""
+    paragraph = (t.__doc__ or "").strip().split("\n\n")[0]
+    text = " ".join(paragraph.split())
+    notes = []
+    keras = getattr(t, "keras_class", "")
+    if keras:
+        notes.append(f"Keras: `{keras}`" + (" (an archspec layer, built by archspec.keras_layers)" if t.custom else ""))
+    elif not hasattr(t, "infer"):
+        notes.append("A built-in block: it expands to primitive layers (`archspec expand` shows them)")
+    if t.primary:
+        notes.append(f"`{t.name}: VALUE` sets `{t.primary}`")
+    if t.aliases:
+        notes.append("also written " + ", ".join(f"`{a}`" for a in t.aliases))
+    return text + ("\n\n" + ". ".join(notes) + "." if notes else "")
+
+
+def _type_key(key: str, doc: str, value: list[dict[str, Any]]) -> dict[str, Any]:
+    """The schema of a type key (``conv`` in ``{conv: 64}``), titled and described as the type.
+
+    yaml-language-server shows, on hover, the first description among the schemas that
+    match the value, innermost first: the bare-value branch (the primary argument's schema)
+    is copied without its own description, so that hovering ``conv`` shows conv, not filters.
+    """
+    branches = [{k: v for k, v in b.items() if k not in ("description", "default")} for b in value]
+    return {"title": key, "description": doc, "anyOf": branches}
+
+
+def _layer_item(
+    layer_keys: Iterable[tuple[str, str]], shadowed: dict[str, list[str]], docs: dict[str, str]
+) -> dict[str, Any]:
     """A layer item: a bare name, a repeat, or a mapping whose type key selects its schema.
 
     ``shadowed`` maps a type name that is also an argument of other types (``dropout`` of
     ``fc_head``) to those types: next to one of them, it is that argument, not a type.
-    A bare name and every key of a mapping must also pass ``layer_name`` (a misspelt
-    built-in name is flagged; see :func:`_layer_name`).
+    ``docs`` (canonical type -> documentation) is for editors: a mapping with no type key
+    yet is offered the type keys, and a bare name shows its type's documentation on hover.
+    The near-miss check of names is not here but in ``layer_names`` (see :func:`_name_walk`).
     """
+    keys = list(layer_keys)
     dispatch = []
-    for key, canon in layer_keys:
+    for key, canon in keys:
         cond: dict[str, Any] = {"type": "object", "required": [key]}
         if shadowed.get(key):
             cond["not"] = {"anyOf": [{"required": [other]} for other in shadowed[key]]}
         dispatch.append({"if": cond, "then": {"$ref": f"#/$defs/layer_{canon}"}})
-    name = {"$ref": "#/$defs/layer_name"}
+    canonical = sorted({canon for _, canon in keys})
+    # Completion of a type key in an item that has none yet (`- {|}`); once it has one, only
+    # that type's arguments are offered (no flood of every type name among them).
+    offer = {
+        "if": {"type": "object", "propertyNames": {"not": {"enum": [key for key, _ in keys]}}},
+        "then": {"properties": {c: {"title": c, "description": docs[c]} for c in canonical}},
+    }
+    # Completion of a type in a new item (`- |`, `- co|`): on the bare-name branch, which an
+    # item that is already a mapping does not match (there only its type's arguments are offered).
+    snippets = [{"label": c, "description": docs[c], "body": _snippet_body(c)} for c in canonical]
+    bare_docs = [{"if": {"const": c}, "then": {"title": c, "description": docs[c]}} for c in canonical]
     return {
+        "description": "A layer: a type name (`relu`), a mapping with its type key (`{conv: 64, kernel: 3}`), "
+        "a block declared under `blocks:`, or a `repeat:`.",
         "anyOf": [
-            {"type": "string", "pattern": _IDENT, **name},
+            {"type": "string", "pattern": _IDENT, "allOf": bare_docs, "defaultSnippets": snippets},
             {"$ref": "#/$defs/repeat"},
             {
                 "type": "object",
                 "minProperties": 1,
-                "not": {"required": ["repeat"]},
-                "propertyNames": name,
-                "allOf": dispatch,
+                "not": {"anyOf": [{"required": ["repeat"]}, {"required": ["layers"]}]},
+                "allOf": [*dispatch, offer],
             },
-        ]
+            {"$ref": "#/$defs/group"},
+        ],
     }
+
+
+def _snippet_body(canon: str) -> Any:
+    """What choosing a type in a new layer item inserts: ``conv: filters`` (the main argument's
+    name as the placeholder) for a type with a main argument, the bare name otherwise."""
+    from .blocks import block_type
+    from .registry import registry
+
+    t = block_type(canon) or registry().get(canon)
+    return {canon: f"${{1:{t.primary}}}"} if t.primary else canon
 
 
 #: Built-in names shorter than this are left out of the near-miss check: one edit from
@@ -111,6 +168,16 @@ NEAR_MISS_MESSAGE = (
 )
 
 
+def _near_misses(name: str) -> list[str]:
+    """Regular expressions for the identifiers one edit from ``name``, and its upper and title case."""
+    n = len(name)
+    out = {name[:i] + _ID_CHAR + "?" + name[i + 1 :] for i in range(n)}  # replaced or deleted
+    out.update(name[:i] + _ID_CHAR + name[i:] for i in range(n + 1))  # inserted
+    out.update(name[:i] + name[i + 1] + name[i] + name[i + 2 :] for i in range(n - 1))  # swapped
+    out.update((name.upper(), name.title()))
+    return sorted(out)
+
+
 def _layer_name(type_names: Iterable[str], known: Iterable[str]) -> dict[str, Any]:
     """What a layer item's bare name or key may be, for editors: anything but a near miss.
 
@@ -118,26 +185,57 @@ def _layer_name(type_names: Iterable[str], known: Iterable[str]) -> dict[str, An
     block; what it can flag is an identifier one edit (a letter inserted, deleted, replaced,
     or two swapped) from a built-in type name of four or more letters, or such a name in
     upper or title case, that is not itself a known name (``conv2``, ``relux``, ``dens``,
-    ``Conv``). archspec's own validator leaves this check out (:func:`_fast_schema`): it
-    knows the file's blocks and reports an unknown type with "Did you mean" after expansion.
+    ``Conv``). One pattern per built-in name, so that the message names it. Each pattern
+    accepts every string but a near miss that is not a known name (a negative lookahead in
+    a negative lookahead: ECMA-262 and Python both read it); ``patternErrorMessage`` is the
+    message yaml-language-server and VS Code show. archspec's own validator leaves this
+    check out (:func:`_fast_schema`): it knows the file's blocks and reports an unknown type
+    with "Did you mean" after expansion.
     """
-    alternatives: set[str] = set()
-    for name in type_names:
+    known = sorted(set(known))
+    checks = []
+    for name in sorted(set(type_names)):
         if len(name) < _NEAR_MISS_MIN:
             continue
-        n = len(name)
-        alternatives.update(name[:i] + _ID_CHAR + "?" + name[i + 1 :] for i in range(n))  # replaced or deleted
-        alternatives.update(name[:i] + _ID_CHAR + name[i:] for i in range(n + 1))  # inserted
-        alternatives.update(name[:i] + name[i + 1] + name[i] + name[i + 2 :] for i in range(n - 1))  # swapped
-        alternatives.update((name.upper(), name.title()))
+        misses = "|".join(_near_misses(name))
+        exempt = "|".join(k for k in known if re.fullmatch(misses, k)) or "(?!)"  # (?!) matches nothing
+        checks.append(
+            {
+                "pattern": f"^(?!(?!(?:{exempt})$)(?:{misses})$)",
+                "patternErrorMessage": f"unknown layer type or argument; did you mean {name!r}? {NEAR_MISS_MESSAGE}",
+            }
+        )
+    return {"doNotSuggest": True, "allOf": checks}
+
+
+def _name_walk() -> dict[str, Any]:
+    """``layer_names``: the near-miss check of :func:`_layer_name`, applied to every layer
+    item's bare name and keys, into repeats, apart from the layer item schema.
+
+    The schema applies it (``if``/``then`` at the top level) only to a file whose own
+    ``blocks:`` names pass the check: a file that declares a block ``conv3`` may use it, and
+    in that file the editor flags no near miss at all (archspec itself still reports unknown
+    types). Kept apart, the check adds nothing to completion (``doNotSuggest``).
+    """
+    name = {"$ref": "#/$defs/layer_name"}
     return {
-        "description": "A layer type, a block declared in this file, or an argument.",
-        "anyOf": [
-            {"enum": sorted(set(known))},
-            # `type` inside `not`: a value that is no string at all is no near miss (other branches judge it)
-            {"not": {"type": "string", "pattern": f"^({'|'.join(sorted(alternatives))})$"}},
-        ],
-        "errorMessage": NEAR_MISS_MESSAGE,
+        **name,
+        "propertyNames": name,
+        "properties": {"layers": {"doNotSuggest": True, "items": {"$ref": "#/$defs/layer_names"}}},
+    }
+
+
+def _gate_near_misses() -> dict[str, Any]:
+    """The top-level ``if``/``then`` that applies ``layer_names`` (see :func:`_name_walk`)."""
+    walk = {"items": {"$ref": "#/$defs/layer_names"}}
+    return {
+        "if": {"properties": {"blocks": {"propertyNames": {"$ref": "#/$defs/layer_name"}}}},
+        "then": {
+            "properties": {
+                "layers": walk,
+                "blocks": {"additionalProperties": {"properties": {"layers": walk}}},
+            }
+        },
     }
 
 
@@ -184,7 +282,8 @@ def json_schema() -> dict[str, Any]:
         shipped: dict[str, Any] = json.loads(SHIPPED.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return generated_schema()
-    shipped["properties"].update(extensions.sections())  # an extension registered outside archspec too
+    # an extension registered outside archspec too, in the form generated_schema() gives its sections
+    shipped["properties"].update({k: _distinct_branches(v) for k, v in extensions.sections().items()})
     return shipped
 
 
@@ -197,9 +296,12 @@ def generated_schema() -> dict[str, Any]:
     reg = registry()
     layer_keys = sorted({**reg.canonical, **canonical_block_keys()}.items())
     defs = _layer_defs()
-    defs.update(block_schemas())
-    defs["layer"] = _layer_item(layer_keys, _shadowed(layer_keys))
+    defs.update(_described_blocks(block_schemas()))
+    docs = {canon: defs[f"layer_{canon}"]["description"] for _, canon in layer_keys}
+    defs["layer"] = _layer_item(layer_keys, _shadowed(layer_keys), docs)
     defs["layer_name"] = _layer_name((key for key, _ in layer_keys), _known_names(layer_keys))
+    defs["layer_names"] = _name_walk()
+    defs.update(_defaults_defs())
     defs["common"] = {
         "type": "object",
         "properties": {
@@ -219,6 +321,17 @@ def generated_schema() -> dict[str, Any]:
         "properties": {
             "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, _EXPR]},
             "as": {"type": "string", "pattern": _IDENT},
+            "layers": {"type": "array", "items": {"$ref": "#/$defs/layer"}},
+            "when": {"anyOf": [{"type": "boolean"}, _EXPR]},
+            "comment": {"type": "string"},
+        },
+        "additionalProperties": False,
+    }
+    defs["group"] = {
+        "description": "Layers included together, or left out together with `when` (an optional SE gate).",
+        "type": "object",
+        "required": ["layers"],
+        "properties": {
             "layers": {"type": "array", "items": {"$ref": "#/$defs/layer"}},
             "when": {"anyOf": [{"type": "boolean"}, _EXPR]},
             "comment": {"type": "string"},
@@ -263,7 +376,16 @@ def generated_schema() -> dict[str, Any]:
         "properties": {
             "params": {"type": "object", "propertyNames": {"pattern": _IDENT}},
             "layers": {"type": "array", "items": {"$ref": "#/$defs/layer"}, "minItems": 1},
+            "let": {
+                "type": "object",
+                "propertyNames": {"pattern": _IDENT},
+                "description": "Values computed once per instance, in order, from params, vars, `input` and earlier ones.",
+            },
             "output": {"type": "string"},
+            "name_output": {
+                "type": "boolean",
+                "description": "The output layer takes the instance's own name (Keras' mixed7); needs `output`.",
+            },
             "description": {"type": "string"},
         },
         "additionalProperties": False,
@@ -271,7 +393,11 @@ def generated_schema() -> dict[str, Any]:
     props: dict[str, Any] = {
         "$schema": {"type": "string"},
         "archspec": {"const": 1, "description": "Spec language version."},
-        "name": {"type": "string", "pattern": _MODEL_NAME},
+        "name": {"anyOf": [{"type": "string", "pattern": _MODEL_NAME}, _EXPR]},
+        "naming": {
+            "enum": ["archspec", "keras"],
+            "description": "keras: a layer without `name` is named as Keras would (conv2d, conv2d_1, ...).",
+        },
         "description": {"type": "string"},
         "input": {
             "anyOf": [
@@ -301,7 +427,7 @@ def generated_schema() -> dict[str, Any]:
         "defaults": {
             "type": "object",
             "description": "Default arguments per layer type, e.g. conv: {kernel: 3, padding: same}.",
-            "properties": {key: {"type": "object"} for key in sorted(reg.canonical)},
+            "properties": {key: {"$ref": f"#/$defs/defaults_{canon}"} for key, canon in sorted(reg.canonical.items())},
             "additionalProperties": False,
         },
         "blocks": {
@@ -317,22 +443,84 @@ def generated_schema() -> dict[str, Any]:
         "outputs": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
     }
     props.update(_sections())
+    defs = {key: _distinct_branches(value) for key, value in defs.items()}
+    props = {key: _distinct_branches(value) for key, value in props.items()}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
-        "title": "archspec spec, language version 1",
+        # No `title`: yaml-language-server shows the nearest title above a value as the
+        # heading of every hover, and the spec's title said nothing about the value hovered.
+        "description": "An archspec spec, language version 1 (docs/spec-language.md).",
         "type": "object",
         "required": ["archspec", "input"],
         "properties": props,
         "additionalProperties": False,
+        **_gate_near_misses(),
         "$defs": defs,
     }
 
 
 def _forget() -> None:
     """An extension was registered: its sections are part of the schema from now on."""
-    for cached in (json_schema, generated_schema, _validator):
+    for cached in (json_schema, generated_schema, _validator, _checking_schema, _fast_validator):
         cached.cache_clear()
+
+
+def _distinct_branches(schema: Any) -> Any:
+    """``schema`` with every bare ``anyOf`` branch given ``"properties": {}`` (which validates nothing).
+
+    yaml-language-server's hover joins the titles and descriptions of all of an ``anyOf``'s
+    branches (``conv || conv``) when it believes every branch matched, which it decides by
+    comparing each branch's title, description and ``properties`` object with the schemas
+    that matched: bare branches (none of the three) always compare equal. A ``properties``
+    object of its own makes each branch compare equal to itself only.
+    """
+    if isinstance(schema, list):
+        return [_distinct_branches(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _distinct_branches(value) for key, value in schema.items()}
+    if isinstance(out.get("anyOf"), list):
+        out["anyOf"] = [
+            {**b, "properties": {}}
+            if isinstance(b, dict) and not {"title", "description", "properties", "$ref"} & set(b)
+            else b
+            for b in out["anyOf"]
+        ]
+    return out
+
+
+def _described_blocks(defs: dict[str, Any]) -> dict[str, Any]:
+    """The built-in blocks' fragments, with their type keys described as the block (see :func:`_type_key`)."""
+    from .blocks import BLOCKS
+
+    out = {}
+    for name, bt in BLOCKS.items():
+        fragment = defs[f"layer_{name}"]
+        doc = type_doc(bt)
+        keys = {key: _type_key(key, doc, fragment["properties"][key]["anyOf"]) for key in (name, *bt.aliases)}
+        out[f"layer_{name}"] = {**fragment, "description": doc, "properties": {**fragment["properties"], **keys}}
+    return dict(sorted(out.items()))
+
+
+def _defaults_defs() -> dict[str, Any]:
+    """``defaults_TYPE``: what ``defaults: {TYPE: {...}}`` may set, the type's arguments (for editors).
+
+    archspec's own validator keeps these entries bare objects (:func:`_fast_schema`): its
+    expander checks them with the messages it gives for a layer's own arguments.
+    """
+    from .registry import registry
+
+    out = {}
+    for name, lt in sorted(registry().types.items()):
+        names = lt.alias_map()
+        out[f"defaults_{name}"] = {
+            "type": "object",
+            "description": f"Default arguments of every `{name}` layer.",
+            "properties": {arg: {"$ref": f"#/$defs/layer_{name}/properties/{arg}"} for arg in names},
+            "additionalProperties": False,
+        }
+    return out
 
 
 def schema_text() -> str:
@@ -345,13 +533,15 @@ def schema_text() -> str:
 _DISPATCH = "x-archspec-dispatch"
 
 
-def _fast_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The published schema with the layer-type dispatch replaced by :data:`_DISPATCH`."""
-    fast = {**schema, "$defs": dict(schema["$defs"])}
+def _fast_schema(schema: Mapping[str, Any], lazy: bool = False) -> dict[str, Any]:
+    """The published schema with the layer-type dispatch replaced by :data:`_DISPATCH`
+    (``lazy``: its other definitions fetched from ``schema`` when first looked up)."""
+    fast = {**schema, "$defs": _DefsView(schema["$defs"]) if lazy else dict(schema["$defs"])}
     item = fast["$defs"]["layer"]
     branches = list(item["anyOf"])
     obj = dict(branches.pop(2))
-    dispatch = obj.pop("allOf")
+    # the type-key dispatch; the allOf's last entry only offers type keys to editors
+    dispatch = [b for b in obj.pop("allOf") if "required" in b["if"]]
     obj[_DISPATCH] = {
         "refs": {b["if"]["required"][0]: b["then"]["$ref"] for b in dispatch},
         "shadowed": {
@@ -361,10 +551,89 @@ def _fast_schema(schema: dict[str, Any]) -> dict[str, Any]:
         },
     }
     # Most items are mappings: try that branch first (anyOf stops at the first that fits).
-    fast["$defs"]["layer"] = {**item, "anyOf": [obj, *branches[:2]]}
+    # The bare name's allOf only describes each type for an editor's hover.
+    bare = {k: v for k, v in branches[0].items() if k not in ("allOf", "defaultSnippets")}
+    editor_only = ("defaultSnippets", "description")
+    fast["$defs"]["layer"] = {
+        **{k: v for k, v in item.items() if k not in editor_only},
+        "anyOf": [obj, bare, *branches[1:]],
+    }
     # The editors' near-miss check: archspec knows the file's blocks and reports an unknown type itself.
-    fast["$defs"]["layer_name"] = {}
+    fast.pop("if", None)
+    fast.pop("then", None)
+    fast["$defs"]["layer_name"] = fast["$defs"]["layer_names"] = {}
+    # Defaults: the expander checks them, with a layer argument's own messages.
+    defaults = fast["properties"]["defaults"]
+    fast["properties"] = {
+        **fast["properties"],
+        "defaults": {**defaults, "properties": {key: {"type": "object"} for key in defaults["properties"]}},
+    }
     return fast
+
+
+class _DefsView(dict):  # type: ignore[type-arg]
+    """``$defs`` whose entries are fetched from ``source`` on first use, so that some can be
+    replaced without reading (or, from :class:`_ShippedDefs`, parsing) all the others."""
+
+    def __init__(self, source: Mapping[str, Any]):
+        super().__init__()
+        self.source = source
+
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self.source[key]
+        return value
+
+
+class _ShippedDefs(dict):  # type: ignore[type-arg]
+    """The shipped file's ``$defs``, each entry parsed from the text on first use.
+
+    Parsing the whole 600 kB file is a tenth of ``archspec validate``'s start-up, and a spec
+    needs a few of its ~100 definitions (bench/bench_startup.py).
+    """
+
+    def __init__(self, text: str, offsets: dict[str, int]):
+        super().__init__()
+        self.text, self.offsets = text, offsets
+
+    def __missing__(self, key: str) -> Any:
+        value, _ = json.JSONDecoder().raw_decode(self.text, self.offsets[key])
+        self[key] = value
+        return value
+
+
+def _shipped_lazily() -> dict[str, Any] | None:
+    """The shipped schema with :class:`_ShippedDefs`, or None where the file is not laid out as
+    ``archspec schema`` writes it (``$defs`` last, two-space indents; then it is parsed whole)."""
+    try:
+        text = SHIPPED.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    head = '\n  "$defs": {\n'
+    start = text.find(head)
+    end = text.find("\n  }", start)
+    if start < 0 or text[end:].strip() != "}\n}":
+        return None
+    offsets: dict[str, int] = {}
+    at = text.find('\n    "', start)
+    while 0 <= at < end:
+        key_end = text.find('": ', at + 6)
+        key = text[at + 6 : key_end]
+        if not key.isidentifier():
+            return None
+        offsets[key] = key_end + 3
+        at = text.find('\n    "', key_end)
+    try:
+        root = json.loads(text[:start].rstrip(",") + "\n}")
+    except ValueError:
+        return None
+    return {**root, "$defs": _ShippedDefs(text, offsets)}
+
+
+@functools.cache
+def _checking_schema() -> Mapping[str, Any]:
+    """:func:`json_schema` as the compiled check reads it: definitions parsed when first used."""
+    lazy = _shipped_lazily()
+    return lazy if lazy is not None else json_schema()
 
 
 def _dispatch(validator: Any, table: dict[str, Any], instance: Any, schema: Any) -> Any:
@@ -385,6 +654,36 @@ def _validator() -> Any:
     return fast(_fast_schema(json_schema()))
 
 
+def _compile_dispatch(compiler: Any, table: dict[str, Any]) -> Any:
+    """:func:`_dispatch` for :mod:`archspec.fastcheck`: each type key's fragment, by lookup."""
+    refs = {key: compiler.ref(ref) for key, ref in table["refs"].items()}
+    shadowed = table["shadowed"]
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return True
+        for key in value:
+            fn = refs.get(key)
+            if fn is not None and not any(other in value for other in shadowed.get(key, ())) and not fn(value):
+                return False
+        return True
+
+    return check
+
+
+@functools.cache
+def _fast_validator() -> Any:
+    """The schema compiled to one yes/no function (see :mod:`archspec.fastcheck`), or None."""
+    from . import fastcheck
+
+    try:
+        return fastcheck.Compiler(
+            _fast_schema(_checking_schema(), lazy=True), {_DISPATCH: _compile_dispatch}
+        ).compile_root()
+    except fastcheck.Unsupported:
+        return None
+
+
 extensions.on_change(_forget)
 
 
@@ -400,6 +699,8 @@ def schema_problems(doc: Document) -> list[Problem]:
         return [
             doc.problem(f"a spec must be a mapping of keys (archspec, name, input, ...); got {_kind(doc.data)}", ())
         ]
+    if _fast_valid(doc.data):  # most specs are valid: jsonschema runs only to explain a refusal
+        return []
     seen: set[tuple[Any, str]] = set()
     out: list[Problem] = []
     for error in _validator().iter_errors(doc.data):
@@ -411,6 +712,16 @@ def schema_problems(doc: Document) -> list[Problem]:
                 out.append(problem)
     out.sort(key=lambda p: (p.location.line, p.location.column))
     return out
+
+
+def _fast_valid(data: Any) -> bool:
+    from .fastcheck import Unsupported
+
+    fast = _fast_validator()
+    try:
+        return fast is not None and bool(fast(data))
+    except Unsupported:  # a keyword met in a part compiled on first use: jsonschema decides
+        return False
 
 
 def _leaves(error: Any) -> list[Any]:

@@ -4,17 +4,21 @@ escaping of hostile names, and the Graphviz paths (tested with and without `dot`
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 import re
 import shutil
 import subprocess
+from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT, run_cli_without_framework, spec_files
 
 import archspec
-from archspec import diagram
+from archspec import diagram, report
 from archspec.cli import main
+from archspec.view import drawing, html, layout, scene
 
 RESNETISH = """
 archspec: 1
@@ -219,14 +223,39 @@ def test_cli_reports_spec_errors_with_location(tmp_path):
     assert not (tmp_path / "bad.dot").exists()
 
 
-def test_svg_without_graphviz_says_so_and_exits_2(tmp_path, monkeypatch):
+def test_graphviz_engine_without_graphviz_says_so_and_exits_2(tmp_path, monkeypatch):
     monkeypatch.setattr(diagram.shutil, "which", lambda _name: None)
     out = tmp_path / "net.svg"
-    result = CliRunner().invoke(main, ["diagram", str(ROOT / "specs" / "vgg16.yaml"), "-o", str(out)])
+    result = CliRunner().invoke(
+        main, ["diagram", str(ROOT / "specs" / "vgg16.yaml"), "-o", str(out), "--engine", "graphviz"]
+    )
     assert result.exit_code == 2
-    assert "needs the Graphviz `dot` program, which is not installed" in result.output
-    assert "-o net.dot" in result.output
+    assert "--engine graphviz needs the Graphviz `dot` program, which is not installed" in result.output
+    assert "Leave out --engine" in result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "magic"),
+    [(".svg", b"<?xml"), (".png", b"\x89PNG\r\n"), (".pdf", b"%PDF-"), (".html", b"<!DOCTYPE html>")],
+)
+def test_images_without_graphviz(tmp_path, monkeypatch, suffix, magic):
+    """The default engine needs no system program: `dot` hidden, every format is still written."""
+    monkeypatch.setattr(diagram.shutil, "which", lambda _name: None)
+    spec = tmp_path / "net.yaml"
+    spec.write_text(RESNETISH)
+    out = tmp_path / f"net{suffix}"
+    result = CliRunner().invoke(main, ["diagram", str(spec), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(magic)
+    assert f"wrote {out}" in result.output
+
+
+def test_html_is_refused_by_the_graphviz_engine(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(RESNETISH)
+    result = CliRunner().invoke(main, ["diagram", str(spec), "-o", str(tmp_path / "n.html"), "--engine", "graphviz"])
+    assert result.exit_code == 2 and "Graphviz writes .svg, .png, .pdf" in result.output
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
@@ -235,8 +264,9 @@ def test_images_through_graphviz(tmp_path, suffix):
     spec = tmp_path / "net.yaml"
     spec.write_text(RESNETISH)
     out = tmp_path / f"net{suffix}"
-    result = CliRunner().invoke(main, ["diagram", str(spec), "-o", str(out)])
+    result = CliRunner().invoke(main, ["diagram", str(spec), "-o", str(out), "--engine", "graphviz"])
     assert result.exit_code == 0, result.output
+    assert "drawn by Graphviz" in result.output
     data = out.read_bytes()
     if suffix == ".svg":
         assert b"<svg" in data and b"u1_a_conv" in data and b"32x32x16" in data
@@ -257,8 +287,9 @@ def test_graphviz_parses_hostile_dot(tmp_path):
     assert svg.count('<g id="edge') == len(HOSTILE)
 
 
-def test_diagram_does_not_import_tensorflow(tmp_path):
-    proc = run_cli_without_framework("diagram", ROOT / "specs" / "vgg16.yaml", "-o", tmp_path / "v.dot")
+@pytest.mark.parametrize("suffix", [".dot", ".svg", ".png", ".html"])
+def test_diagram_does_not_import_tensorflow(tmp_path, suffix):
+    proc = run_cli_without_framework("diagram", ROOT / "specs" / "vgg16.yaml", "-o", tmp_path / f"v{suffix}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -269,3 +300,148 @@ def test_every_spec_draws(path):
     assert len(_labels(dot)) == len(graph.nodes) + 1  # every layer and the input, names escaped
     assert len(_edges(dot)) == len({(src, n.name) for n in graph.nodes for src in n.inputs})
     assert len(re.findall(r"^\s*subgraph cluster_\d+ {$", dot, re.M)) == len({s for n in graph.nodes for s in n.scope})
+
+
+# --- the builtin engine: scene, layered layout, SVG/PNG/PDF, self-contained HTML -----------------
+
+_SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _svg_items(svg: str) -> dict[str, list[str]]:
+    """class -> data-name of every item group of a builtin SVG (parsed as XML: escaping holds)."""
+    root = ElementTree.fromstring(svg.encode())
+    out: dict[str, list[str]] = {}
+    for g in root.iter(f"{_SVG}g"):
+        out.setdefault(g.get("class"), []).append(g.get("data-name"))
+    return out
+
+
+def test_scene_figures_are_the_summary_json_figures():
+    graph = archspec.expand(ROOT / "specs" / "resnet50.yaml")
+    layers = report.to_dict(archspec.summary(graph))["layers"]
+    nodes = scene.scene(graph)["nodes"]
+    assert [n["name"] for n in nodes] == ["input", *(layer["name"] for layer in layers)]
+    for node, layer in zip(nodes[1:], layers, strict=True):
+        assert (node["shape"], node["params"], node["macs"], node["trainable"]) == (
+            layer["output_shape"],
+            layer["params"],
+            layer["macs"],
+            layer["trainable"],
+        )
+
+
+def test_builtin_svg_has_every_layer_edge_and_block():
+    graph = archspec.expand(RESNETISH)
+    svg = drawing.to_svg(drawing.draw(scene.scene(graph)))
+    items = _svg_items(svg)
+    assert sorted(items["node"]) == sorted(["input", *(n.name for n in graph.nodes)])
+    assert len(items["edge"]) == len({(src, n.name) for n in graph.nodes for src in n.inputs})
+    assert sorted(items["group"]) == sorted(graph.scopes)
+    assert "32x32x16" in svg
+
+
+def test_builtin_svg_depth_collapses_blocks():
+    svg = drawing.to_svg(drawing.draw(scene.scene(archspec.expand(RESNETISH)), depth=0))
+    items = _svg_items(svg)
+    assert items["node"] == ["input", "stem", "pool", "gap", "predictions"]
+    assert items["group-box"] == ["u1", "u2"]
+    assert "unit block, 7 layers" in svg and "group" not in items
+
+
+@pytest.mark.parametrize("name", [*HOSTILE, "<!--<script>alert(1)", "&amp; <b>"])
+def test_hostile_names_in_svg_and_html(name):
+    spec = {
+        "archspec": 1,
+        "input": [8, 8, 1],
+        "blocks": {"blk": {"layers": [{"conv": 4, "name": name}]}},
+        "layers": [{"blk": None, "name": "b"}, {"flatten": None, "name": name}],
+    }
+    picture = scene.scene(archspec.expand(spec))
+    items = _svg_items(drawing.to_svg(drawing.draw(picture)))
+    assert name in items["node"] and f"b_{name}" in items["node"]
+    page = html.page(picture)
+    body = page[page.index("ArchspecPage.initStatic(") :]
+    assert "<" not in body[: body.index(");\n</script>")]  # the data cannot close its script element
+    assert json.loads(body[len("ArchspecPage.initStatic(") : body.index(");\n</script>")])["scene"] == picture
+
+
+def test_spec_text_cannot_close_the_script_element():
+    """Layers carry their spec line into the page, comments included: it must stay data."""
+    text = RESNETISH.replace(
+        "{gap: null, name: gap}", "{gap: null, name: gap}  # </script><img src=x onerror=alert(1)>"
+    )
+    picture = scene.scene(archspec.expand(text), source=text)
+    assert "</script><img" in next(n["line_text"] for n in picture["nodes"] if n["name"] == "gap")
+    page = html.page(picture)
+    assert page.count("</script>") == 3 and "<img" not in page
+
+
+def test_html_makes_no_outside_request():
+    page = html.page(scene.scene(archspec.expand(RESNETISH)))
+    assert "default-src 'none'" in page and "connect-src" not in page
+    assert not re.search(r"""\s(src|href)\s*=""", page, re.I)  # nothing loaded: scripts and styles are inline
+    assert "@import" not in page and "url(http" not in page
+
+
+def test_vendored_dagre_is_the_pinned_release():
+    import hashlib
+
+    data = (ROOT / "archspec" / "data" / "vendor" / "dagre" / "dagre.min.js").read_bytes()
+    notes = (ROOT / "archspec" / "data" / "vendor" / "README.md").read_text()
+    assert f"`dagre/dagre.min.js` here: sha256 `{hashlib.sha256(data).hexdigest()}`" in notes
+    assert b"sourceMappingURL" not in data and "| 3.1.3 |" in notes
+    assert (ROOT / "archspec" / "data" / "vendor" / "dagre" / "LICENSE").read_text().startswith("Copyright")
+
+
+def test_builtin_output_is_deterministic(tmp_path):
+    graph = archspec.expand(ROOT / "specs" / "googlenet.yaml")
+    first = drawing.to_svg(drawing.draw(scene.scene(graph)))
+    assert first == drawing.to_svg(drawing.draw(scene.scene(archspec.expand(ROOT / "specs" / "googlenet.yaml"))))
+
+
+def test_to_scale_boxes_follow_the_tensors():
+    picture = scene.scene(archspec.expand(RESNETISH))
+    root = ElementTree.fromstring(drawing.to_svg(drawing.draw(picture, to_scale=True)).encode())
+    widths = {}
+    for g in root.iter(f"{_SVG}g"):
+        for rect in g.iter(f"{_SVG}rect"):
+            if rect.get("class") == "tensor":
+                widths[g.get("data-name")] = (float(rect.get("width")), float(rect.get("height")))
+    # across: spatial size (32 -> 16 after the pool), along: channels (3 -> 16)
+    assert widths["stem"][0] == pytest.approx(2 * widths["pool"][0], abs=0.2)
+    assert widths["stem"][1] == pytest.approx(16 / 3 * widths["input"][1], rel=0.05)
+    assert widths["predictions"][0] == pytest.approx(widths["gap"][0] * 10 / 16, abs=0.2)
+
+
+@pytest.mark.parametrize("rankdir", ["TB", "BT", "LR", "RL"])
+def test_rankdir_sets_the_flow(rankdir):
+    lay_scene = scene.scene(archspec.expand(RESNETISH))
+    root = ElementTree.fromstring(drawing.to_svg(drawing.draw(lay_scene, rankdir=rankdir, depth=0)).encode())
+    centre = {}
+    for g in root.iter(f"{_SVG}g"):
+        if g.get("class") in ("node", "group-box"):
+            rect = next(r for r in g.iter(f"{_SVG}rect") if r.get("fill") != "#dde3ee")
+            x, y, w, h = (float(rect.get(k)) for k in ("x", "y", "width", "height"))
+            centre[g.get("data-name")] = (x + w / 2, y + h / 2)
+    axis, sign = {"TB": (1, 1), "BT": (1, -1), "LR": (0, 1), "RL": (0, -1)}[rankdir]
+    order = ["input", "stem", "u1", "u2", "pool", "gap", "predictions"]
+    along = [sign * centre[n][axis] for n in order]
+    assert along == sorted(along) and len(set(along)) == len(along)
+
+
+@pytest.mark.parametrize("path", spec_files(), ids=lambda p: str(p.relative_to(ROOT / "specs")))
+def test_layout_never_overlaps_boxes(path):
+    """Every spec: ranks follow the edges, and no two boxes of a rank overlap."""
+    picture = scene.scene(archspec.expand(path))
+    boxes, edges = scene.visible(picture, set())
+    sizes = [layout.Box(b["id"], 10 + 7 * len(b["name"]), 30) for b in boxes]
+    lay = layout.layout(sizes, [(s, t) for s, t, _ in edges], gap=5)
+    assert all(lay.rank[s] < lay.rank[t] for s, t, _ in edges)
+    by_rank: dict[int, list[tuple[float, float]]] = {}
+    for b in sizes:
+        x = lay.centre[b.id][0]
+        by_rank.setdefault(lay.rank[b.id], []).append((x - b.across / 2, x + b.across / 2))
+    for spans in by_rank.values():
+        spans.sort()
+        assert all(a[1] + 5 - 1e-6 <= b[0] for a, b in itertools.pairwise(spans))
+    assert min(lo for spans in by_rank.values() for lo, _ in spans) >= 20 - 1e-6  # the margin

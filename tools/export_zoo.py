@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -30,9 +31,11 @@ def small_graph(spec: Path) -> tuple[Any, str]:
     data = copy.deepcopy(load_file(spec).data)
     data.pop("expect", None)
     shape = data.get("input")
-    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) for d in shape)):
+    if not (isinstance(shape, list) and len(shape) == 3 and isinstance(shape[2], int)):
         return expand(spec), "as written"
-    for size in (s for s in SIZES if s < shape[0]):
+    # a height written as an expression (`${res}`) is tried at every size, as written last
+    height = shape[0] if isinstance(shape[0], int) else math.inf
+    for size in (s for s in SIZES if s < height):
         try:
             return expand({**data, "input": [size, size, shape[2]]}), f"{size}x{size}"
         except ArchspecError:

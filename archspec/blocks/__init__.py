@@ -31,6 +31,9 @@ class Expansion:
     #: Name the layers ``{prefix}{local}`` instead of ``{instance}_{local}``; ``""`` leaves
     #: the local names as they are (for Keras names that do not start with the instance's).
     prefix: str | None = None
+    #: Local names kept as they are, in the scope around the instance: Keras' model-wide
+    #: automatic names (``add_3``: ConvNeXt's residual ``+``), which no instance prefix fits.
+    global_names: frozenset[str] = frozenset()
 
 
 class BlockType(Configurable):

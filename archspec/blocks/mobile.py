@@ -177,3 +177,93 @@ class MBConv(BlockType):
                 layers.append({"dropout": args["drop_rate"], "noise_shape": [1, 1, 1], "name": "drop"})
             layers.append({"add": None, "inputs": [layers[-1]["name"], "input"], "name": "add"})
         return Expansion(layers)
+
+
+@register_block
+class MobileNetV3Block(BlockType):
+    """MobileNetV3 bottleneck (Howard et al. 2019, Tables 1-2): 1x1 expand - BN - act - kxk depthwise
+    - BN - act - [squeeze-excite with a hard-sigmoid gate] - linear 1x1 project - BN (+ input).
+
+    ``act`` is ``relu`` or ``hard_swish``; the expand conv is left out when ``expanded`` equals
+    the input channels (the first bottleneck). With ``id: N`` the layers get the names of
+    keras.applications.MobileNetV3 (``expanded_conv_N_expand``, ...; ``expanded_conv_...`` for
+    id 0), and its unnamed activations Keras' model-wide names ``re_lu_K`` and
+    ``activation_K``, counted from ``relu_index`` and ``activation_index``.
+    """
+
+    name = "mobilenetv3_block"
+    aliases = ("mbv3_block", "bneck")
+    primary = "filters"
+    args = (
+        Arg("filters", "int", low=1, aliases=("out",), doc="Output channels (the table's #out)."),
+        Arg("expanded", "int", low=1, aliases=("exp_size", "exp"), doc="Channels after the expand conv (the table's exp size)."),
+        KERNEL,
+        STRIDES,
+        Arg("se", "bool", False, doc="Squeeze-and-excite: gap - 1x1 conv to make_divisible(exp/4) - relu - 1x1 conv - hard sigmoid."),
+        Arg("activation", "enum", "relu", choices=("relu", "hard_swish"), aliases=("nl",), doc="RE or HS in the table."),
+        Arg("id", "int", None, low=0, nullable=True, doc="Keras' block_id: use Keras' layer names."),
+        Arg("relu_index", "int", 0, low=0, doc="With `id`: Keras' counter of unnamed ReLU layers before this block."),
+        Arg("activation_index", "int", 0, low=0, doc="With `id`: Keras' counter of unnamed Activation layers before it."),
+    )  # fmt: skip
+
+    def expand(self, args: Mapping[str, Any], input_shape: Shape) -> Expansion:
+        h, w, cin = _hwc(input_shape, "mobilenetv3_block")
+        names = _V3Names(args)
+        exp, bn = args["expanded"], {"momentum": 0.999, "epsilon": 1e-3}
+        layers: list[Any] = []
+        if exp != cin:
+            layers += [_conv1x1(exp, names("expand")), {"bn": dict(bn), "name": names("expand_bn")},
+                       names.act("expand_activation")]  # fmt: skip
+        if args["strides"] == 2:
+            layers.append({"zeropad": correct_pad(h, w, args["kernel"]), "name": names("depthwise_pad")})
+        layers += [
+            _depthwise(args["kernel"], args["strides"], names("depthwise")),
+            {"bn": dict(bn), "name": names("depthwise_bn")},
+            names.act("depthwise_activation"),
+        ]
+        if args["se"]:
+            layers += self._se(exp, layers[-1]["name"], names)
+        layers += [_conv1x1(args["filters"], names("project")), {"bn": dict(bn), "name": names("project_bn")}]
+        if args["strides"] == 1 and cin == args["filters"]:
+            layers.append({"add": None, "inputs": ["input", names("project_bn")], "name": names("add")})
+        return Expansion(layers, prefix=None if args["id"] is None else "")
+
+    @staticmethod
+    def _se(exp: int, before: str, names: _V3Names) -> list[Any]:
+        squeeze = make_divisible(exp * 0.25, 8)
+        se = "squeeze_excite_"
+        gate = names.auto("re_lu", se + "gate")
+        return [
+            {"gap": None, "keepdims": True, "name": names(se + "avg_pool")},
+            {"conv": squeeze, "kernel": 1, "padding": "same", "name": names(se + "conv")},
+            {"relu": None, "name": names(se + "relu")},
+            {"conv": exp, "kernel": 1, "padding": "same", "name": names(se + "conv_1")},
+            # Keras writes the gate as ReLU(6.0)(x + 3.0) * (1/6): the same function, and only its
+            # ReLU is a layer, an unnamed one: the hard_sigmoid layer carries that ReLU's name
+            {"hard_sigmoid": None, "name": gate},
+            {"multiply": None, "inputs": [before, gate], "name": names(se + "mul")},
+        ]
+
+
+class _V3Names:
+    """Layer names of one MobileNetV3 block: local ones, or Keras' with ``id``."""
+
+    def __init__(self, args: Mapping[str, Any]):
+        self.id, self.act_kind = args["id"], args["activation"]
+        self.count = {"re_lu": args["relu_index"], "activation": args["activation_index"]}
+        self.prefix = "" if self.id is None else ("expanded_conv_" if self.id == 0 else f"expanded_conv_{self.id}_")
+
+    def __call__(self, local: str) -> str:
+        return self.prefix + local
+
+    def auto(self, kind: str, local: str) -> str:
+        """Keras' automatic name of the next unnamed layer of ``kind`` (``re_lu_7``), or ``local``."""
+        if self.id is None:
+            return local
+        n = self.count[kind]
+        self.count[kind] += 1
+        return kind if n == 0 else f"{kind}_{n}"
+
+    def act(self, local: str) -> dict[str, Any]:
+        kind = "re_lu" if self.act_kind == "relu" else "activation"
+        return {self.act_kind: None, "name": self.auto(kind, local)}

@@ -121,19 +121,23 @@ def evaluate(
     from ..training import data as data_mod
     from ..training import evaluate as ev
     from ..training.config import stored_data_config
+    from ..training.dense import label_shape
 
     loaded = ev.open_model(target, which)
     shape = tuple(loaded.model.inputs[0].shape[1:])
     cfg = stored_data_config(loaded.data or {})
     classes = int(loaded.model.outputs[0].shape[-1])  # the main output is the first
+    positions = label_shape(ev.main_output(loaded.model))  # (H, W) of a segmentation output: masks as labels
     if data:
-        source = data_mod.load_source(data, replace(cfg, format=None, path=data), shape, loaded.class_names, classes)
+        source = data_mod.load_source(
+            data, replace(cfg, format=None, path=data), shape, loaded.class_names, classes, positions
+        )
         ds, count, features, notes = data_mod.as_dataset(source), source.count, source.features, source.notes
         what = data
     else:
         if loaded.run_dir is None:
             raise UsageError("give --data to evaluate a bare model file (a run directory knows its test split)")
-        splits = data_mod.load_splits(cfg, shape, loaded.seed, classes)
+        splits = data_mod.load_splits(cfg, shape, loaded.seed, classes, positions)
         if splits.test is None:
             raise UsageError(f"the run in {loaded.run_dir} has no test split; give --data")
         ds, count, features, what = splits.test, splits.counts["test"], splits.features, "the run's test split"
@@ -143,14 +147,22 @@ def evaluate(
     normalize = data_mod.normalizer(dict(loaded.normalize) if loaded.normalize else None, features)
     crop = cfg.image_size if cfg.center_crop else None  # a run trained with random_crop sees centre crops
     batches = data_mod.pipeline(
-        ds, batch_size=batch_size, classes=classes, input_shape=shape, normalize=normalize, crop_from=crop
+        ds,
+        batch_size=batch_size,
+        classes=classes,
+        input_shape=shape,
+        normalize=normalize,
+        crop_from=crop,
+        sparse=positions is not None,
     )
     result = ev.evaluate_dataset(loaded.model, batches, loaded.class_names)
-    click.echo(f"{loaded.path} on {what} ({count} examples)")
+    per = f", {result['positions']:,} positions of {'x'.join(map(str, positions))}" if positions else ""
+    click.echo(f"{loaded.path} on {what} ({count} examples{per})")
     click.echo("  ".join(f"{k}: {v:.4f}" for k, v in result["metrics"].items()))
     click.echo("")
     click.echo(result["report"])
-    click.echo("confusion matrix (rows: true class, columns: predicted):")
+    counted = "positions; " if positions else ""
+    click.echo(f"confusion matrix ({counted}rows: true class, columns: predicted):")
     click.echo(ev.confusion_text(result["confusion_matrix"], result["class_names"]))
     png = (
         Path(confusion_png)
@@ -190,6 +202,7 @@ def predict(model: str, images: tuple[str, ...], top_k: int, labels: str | None,
     from ..training import evaluate as ev
 
     loaded = with_preprocess(ev.open_model(model), preprocess)
+    _refuse_dense(loaded)
     if labels:
         loaded = replace(loaded, class_names=read_labels(labels))
     for note in (ev.input_note(loaded), _names_note(loaded, labels)):
@@ -199,6 +212,18 @@ def predict(model: str, images: tuple[str, ...], top_k: int, labels: str | None,
         click.echo(image)
         for rank, (name, prob) in enumerate(top, 1):
             click.echo(f"  {rank}. {name:<20} {prob:.4f}")
+
+
+def _refuse_dense(loaded: Loaded) -> None:
+    from ..training import evaluate as ev
+    from ..training.dense import label_shape
+
+    positions = label_shape(ev.main_output(loaded.model))
+    if positions is not None:
+        raise UsageError(
+            f"{loaded.path} outputs a class per position ({'x'.join(map(str, positions))}), not per image: "
+            "predict ranks the classes of a classifier; use `archspec evaluate` (pixel accuracy, IoU)"
+        )
 
 
 def with_preprocess(loaded: Loaded, preprocess: str | None) -> Loaded:

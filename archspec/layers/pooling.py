@@ -64,8 +64,10 @@ class _Global(LayerType):
         out = (1, 1, c) if node.args["keepdims"] else (c,)
         return Info(out, other_ops=h * w * c)
 
-    def window(self, node: Node) -> Window | None:
-        return None
+    def window_on(self, node: Node, inputs: Sequence[Shape], shape: Shape) -> Window | None:
+        # kept as a 1x1 map (keepdims), each value has seen the whole map; flat outputs have no field
+        h, w, _ = inputs[0]
+        return Window((h, w), (0, 0)) if node.args["keepdims"] else None
 
 
 @register

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..ir import Node, Shape
-from ..registry import Arg, Call, Info, LayerType, ShapeError, register
+from ..registry import Arg, Call, Info, LayerType, ShapeError, Window, register
 from ._common import BIAS, elements, spatial
 
 
@@ -94,6 +94,12 @@ class Attention(LayerType):
         return Info(
             query, trainable=weights + biases, macs=projections + products, other_ops=heads * tq * tk + bias_adds
         )
+
+    def window_on(self, node: Node, inputs: Sequence[Shape], shape: Shape) -> Window | None:
+        # global: each query position reads every position of the key/value map, so all of
+        # them see the same field (stride 0: a later window widens it no more)
+        keys = inputs[-1]
+        return Window((keys[0], keys[1]), (0, 0)) if len(keys) == 3 else None
 
     def check_shapes(self, node: Node, query: Shape, value: Shape, key: Shape) -> None:
         if len(query) < 2:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 from ..ir import Node, Shape
-from ..registry import Arg, Info, LayerType, ShapeError, register
+from ..registry import Arg, Info, LayerType, ShapeError, Window, register
 from ._common import ACTIVATION, BIAS, INIT, L2, PADDING, STRIDES, elements, spatial
 from .conv import KERNEL, _extra
 
 INTERPOLATION = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")
+#: Input positions one output value of an up-sampling interpolates (its kernel's support).
+TAPS = {"nearest": 1, "bilinear": 2, "bicubic": 4, "lanczos3": 6, "lanczos5": 10}
+
+
+def _upsampling_window(taps: int, factor: tuple[Fraction, Fraction]) -> Window:
+    """``taps`` neighbouring inputs per output; ``factor`` outputs per input along each axis."""
+    return Window((taps, taps), (1 / factor[0], 1 / factor[1]))
 
 
 def transposed_out(size: int, kernel: int, stride: int, padding: str, output_padding: int | None) -> int:
@@ -68,6 +77,11 @@ class ConvTranspose(LayerType):
         macs = h * w * weights
         return Info(out, trainable=weights + a["filters"] * a["bias"], macs=macs, other_ops=_extra(node, out))
 
+    def window(self, node: Node) -> Window:
+        # an output position gathers from ceil(k / s) neighbouring inputs; s outputs per input
+        (kh, kw), (sh, sw) = node.args["kernel"], node.args["strides"]
+        return Window((math.ceil(kh / sh), math.ceil(kw / sw)), (Fraction(1, sh), Fraction(1, sw)))
+
 
 @register
 class Upsample(LayerType):
@@ -88,6 +102,10 @@ class Upsample(LayerType):
         sh, sw = node.args["size"]
         out = (h * sh, w * sw, c)
         return Info(out, other_ops=elements(out) * (node.args["interpolation"] != "nearest"))
+
+    def window(self, node: Node) -> Window:
+        sh, sw = node.args["size"]
+        return _upsampling_window(TAPS[node.args["interpolation"]], (Fraction(sh), Fraction(sw)))
 
 
 @register
@@ -110,6 +128,14 @@ class Resize(LayerType):
         c = spatial(inputs[0], "resize")[2]
         out = (node.args["height"], node.args["width"], c)
         return Info(out, other_ops=elements(out) * (node.args["interpolation"] != "nearest"))
+
+    def window_on(self, node: Node, inputs: Sequence[Shape], shape: Shape) -> Window:
+        # Keras resizes without antialiasing: each output interpolates its kernel's few inputs
+        # (area: the block of inputs it averages), wherever the scale puts them
+        (h, w, _), (oh, ow, _) = inputs[0], shape
+        kind = node.args["interpolation"]
+        taps = math.ceil(max(h / oh, w / ow)) + 1 if kind == "area" else TAPS[kind]
+        return _upsampling_window(taps, (Fraction(oh, h), Fraction(ow, w)))
 
 
 @register

@@ -191,7 +191,10 @@ SCHEMA: dict[str, Any] = {
             "anyOf": [{"const": "balanced"}, {"type": "object", "additionalProperties": {"type": "number"}}]
         },
         "loss": {"enum": ["categorical_crossentropy", "binary_crossentropy"]},
-        "metrics": {"type": "array", "items": {"enum": ["accuracy", "top5", "top_k", "auc", "precision", "recall"]}},
+        "metrics": {
+            "type": "array",
+            "items": {"enum": ["accuracy", "top5", "top_k", "auc", "precision", "recall", "mean_iou"]},
+        },
         "early_stopping": {
             "anyOf": [
                 {"type": "boolean"},

@@ -23,7 +23,7 @@ import tensorflow as tf
 from ..errors import UsageError, did_you_mean
 from ..transfer.preprocess import preprocess_input
 from .config import DataConfig
-from .labels import check_labels
+from .labels import check_labels, check_masks
 
 _HDF5 = (".h5", ".hdf5")
 _SPLIT_SEED = 1337  # splits must be reproducible (evaluate recovers the test split) even without train.seed
@@ -82,18 +82,24 @@ def load_source(
     input_shape: Sequence[int],
     class_names: Sequence[str] = (),
     classes: int | None = None,
+    label_shape: tuple[int, ...] | None = None,
 ) -> Source:
     """Load one data source for a model whose input is ``input_shape`` (H, W, C) and that has
     ``classes`` outputs (when known: every label is checked against it before anything is
-    allocated from the labels)."""
+    allocated from the labels). ``label_shape`` (H, W) means per-pixel labels: masks of that shape."""
     if not Path(path).exists():
         raise UsageError(f"no such data file or folder: {path}")
     fmt = detect_format(path, cfg.format)
+    if label_shape and fmt in ("folder", "csv"):
+        raise UsageError(
+            f"{path}: the model outputs one class per position ({'x'.join(map(str, label_shape))}), and a {fmt} "
+            "has one label per image; give images and masks in an .npz or .h5 file (docs/training.md)"
+        )
     loader = {"folder": _folder, "hdf5": _hdf5, "npz": _npz, "csv": _csv}[fmt]
     images, labels, names, features = loader(path, cfg, tuple(input_shape), tuple(class_names))
     if labels is None:
         return images  # type: ignore[no-any-return]  # a folder: a streaming Source already
-    source = _arrays(images, labels, names, path, features, classes)
+    source = _arrays(images, labels, names, path, features, classes, label_shape)
     fitted, notes = _fit_shape(source.images, tuple(input_shape), path)  # type: ignore[arg-type]
     return replace(source, images=fitted, notes=notes)
 
@@ -159,7 +165,7 @@ def _hdf5(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple
         keys = list(fh.keys())
         features = "features" in fh and cfg.images_key is None
         x_key = cfg.images_key or ("features" if features else "images")
-        y_key = cfg.labels_key or "labels"
+        y_key = cfg.labels_key or _labels_key(fh)
         for key in (x_key, y_key):
             if key not in fh:
                 raise UsageError(
@@ -194,12 +200,17 @@ def _npz_arrays(npz: Any, path: str, cfg: DataConfig, class_names: tuple[str, ..
 
     keys = list(npz.keys())
     x_key = cfg.images_key or next((k for k in ("images", "x", "features") if k in npz), "images")
-    y_key = cfg.labels_key or next((k for k in ("labels", "y") if k in npz), "labels")
+    y_key = cfg.labels_key or _labels_key(npz)
     for key in (x_key, y_key):
         if key not in npz:
             raise UsageError(f"{path} has no array {key!r} (it has {', '.join(keys)}).{did_you_mean(key, keys)}")
     names = decode_names(np.atleast_1d(npz["label_names"]), path) if "label_names" in npz else list(class_names)
     return npz[x_key], npz[y_key], names, x_key == "features"
+
+
+def _labels_key(arrays: Any) -> str:
+    """labels, y, or a segmentation set's masks (per-pixel labels)."""
+    return next((k for k in ("labels", "y", "masks") if k in arrays), "labels")
 
 
 def _csv(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> _Loaded:
@@ -242,14 +253,25 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _arrays(images: Any, labels: Any, names: Sequence[str], path: str, features: bool, classes: int | None) -> Source:
+def _arrays(
+    images: Any,
+    labels: Any,
+    names: Sequence[str],
+    path: str,
+    features: bool,
+    classes: int | None,
+    label_shape: tuple[int, ...] | None = None,
+) -> Source:
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim == 0 or images.dtype.kind not in "biuf":
         what = "a scalar" if images.ndim == 0 else f"{images.dtype} values"
         raise UsageError(f"{path}: the images must be an array of numbers with one row per example; got {what}")
     if len(images) == 0:
         raise UsageError(f"{path} holds no examples")
-    labels = check_labels(labels, path, classes, len(names))
+    if label_shape:
+        labels = check_masks(labels, path, classes, label_shape, len(names))
+    else:
+        labels = check_labels(labels, path, classes, len(names))
     if len(images) != len(labels):
         raise UsageError(f"{path}: {len(images)} images but {len(labels)} labels")
     given = bool(names)
@@ -279,13 +301,18 @@ def _fit_shape(images: np.ndarray, shape: tuple[int, ...], path: str) -> tuple[n
 
 
 def load_splits(
-    cfg: DataConfig, input_shape: Sequence[int], seed: int | None = None, classes: int | None = None
+    cfg: DataConfig,
+    input_shape: Sequence[int],
+    seed: int | None = None,
+    classes: int | None = None,
+    label_shape: tuple[int, ...] | None = None,
 ) -> Splits:
     """Load the training data and cut it into train / validation / test as ``cfg`` says; every
-    split's labels are checked against the model's ``classes`` outputs (when given)."""
+    split's labels are checked against the model's ``classes`` outputs (when given), as masks of
+    ``label_shape`` for a model with per-pixel outputs."""
     if not cfg.path:
         raise UsageError("no training data: give --data PATH or train.data.path in the spec")
-    source = load_source(cfg.path, cfg, input_shape, classes=classes)
+    source = load_source(cfg.path, cfg, input_shape, classes=classes, label_shape=label_shape)
     fractions = {k: v for k, v in (("validation", cfg.validation), ("test", cfg.test)) if isinstance(v, float | int)}
     assign = split_assignment(source.count, fractions, _SPLIT_SEED if seed is None else seed)
     parts: dict[str, tf.data.Dataset | None] = {}
@@ -295,7 +322,7 @@ def load_splits(
         extra = getattr(cfg, split, None) if split != "train" else None
         if isinstance(extra, str):
             named = source.class_names if source.names_given else ()  # numbered names are not a bound
-            other = load_source(extra, cfg, input_shape, named, classes)
+            other = load_source(extra, cfg, input_shape, named, classes, label_shape)
             _check_classes(source.class_names, other.class_names, extra)
             notes += other.notes
             parts[split], counts[split] = as_dataset(other, None, 0), other.count
@@ -414,11 +441,17 @@ def pipeline(
     shuffle_buffer: int = 10_000,
     seed: int | None = None,
     crop_from: Sequence[int] | None = None,
+    sparse: bool = False,
 ) -> tf.data.Dataset:
     """Batch and prepare a split for ``model.fit``: (x, one-hot y) or (x, {output: y}) for several outputs.
 
     With ``crop_from`` (augment.random_crop) images are read at that size and cut to the input: at a
-    random place for training (tf.image.random_crop, every epoch anew), at the centre otherwise."""
+    random place for training (tf.image.random_crop, every epoch anew), at the centre otherwise.
+    ``sparse`` keeps the labels as class ids (per-pixel masks: a one-hot mask is ``classes`` times larger)."""
+
+    def encode(y: tf.Tensor) -> tf.Tensor:
+        return y if sparse else tf.one_hot(y, classes)
+
     size = tuple(input_shape[:2]) if len(input_shape) == 3 else None
     read = tuple(crop_from) if crop_from and size is not None else size
 
@@ -434,7 +467,7 @@ def pipeline(
     random_crop = read != size and training
     raw = augment is not None or random_crop  # the random steps work on raw pixels, after the cache
     if not raw:  # deterministic: normalize and encode once, before the cache, not every epoch
-        ds = ds.map(lambda x, y: (normalize(x), tf.one_hot(y, classes)), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda x, y: (normalize(x), encode(y)), num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
     if training and shuffle_buffer:
@@ -450,7 +483,7 @@ def pipeline(
 
     def prepare(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Any]:
         if raw:  # augmentation works on raw pixels, as ImageDataGenerator's does
-            x, y = normalize(augment(x) if augment is not None else x), tf.one_hot(y, classes)
+            x, y = normalize(augment(x) if augment is not None else x), encode(y)
         if noise is not None:
             x = noise(x)
         return x, ({name: y for name in outputs} if len(outputs) > 1 else y)

@@ -118,10 +118,15 @@ def main_output(model: keras.Model) -> keras.Model:
 
 
 def evaluate_dataset(model: keras.Model, dataset: Any, class_names: Sequence[str]) -> dict[str, Any]:
-    """Loss, accuracy (and top-5), the per-class report and the confusion matrix over ``dataset`` (x, one-hot y)."""
+    """Loss, accuracy (and top-5), the per-class report and the confusion matrix over ``dataset`` (x, one-hot y);
+    for a per-position output, over (x, masks): see :func:`archspec.training.dense.evaluate`."""
     from sklearn.metrics import classification_report, confusion_matrix
 
+    from . import dense
+
     model = main_output(model)
+    if dense.label_shape(model) is not None:  # one class per position (x, integer masks): IoU and pixel accuracy
+        return dense.evaluate(model, dataset, class_names)
     classes = int(model.outputs[0].shape[-1])
     probs = np.asarray(model.predict(dataset.map(lambda x, y: x), verbose=0), dtype=np.float32)
     onehot = np.concatenate([np.asarray(y) for _, y in dataset])

@@ -52,3 +52,52 @@ def _label_limits(classes: int | None, names: int) -> list[tuple[int, str]]:
 def classes_hint(count: int | str = "N") -> str:
     """How to change the model's number of classes (the spec's head sizes itself from `classes`)."""
     return f"to train a model with {count} classes give --set classes={count} (the spec's head must use `classes`)"
+
+
+def check_masks(
+    masks: np.ndarray, path: str, classes: int | None, label_shape: tuple[int, ...], names: int = 0
+) -> np.ndarray:
+    """Per-pixel labels (segmentation masks) as int32 class ids of shape (N, *label_shape), after checking
+    them against a model whose output is ``label_shape`` x ``classes``: the shape (a trailing axis of 1 is
+    dropped), whole numbers, at least 0 and below ``classes`` (and ``names``). An error names the first
+    wrong pixel."""
+    want = "x".join(map(str, label_shape))
+    if masks.ndim == len(label_shape) + 2 and masks.shape[-1] == 1:
+        masks = masks[..., 0]
+    if masks.ndim <= 1:
+        raise UsageError(
+            f"{path}: the model outputs one class per position ({want} x {classes} classes) but the data has "
+            f"one label per example (shape {masks.shape}); give masks of shape (N, {', '.join(map(str, label_shape))})"
+            " as `masks` (or `labels`) in an .npz or .h5 file"
+        )
+    if masks.shape[1:] != tuple(label_shape):
+        got = "x".join(map(str, masks.shape[1:]))
+        raise UsageError(
+            f"{path}: masks of {got} per example do not fit the model's output of {want} x {classes} classes; "
+            f"expected masks of shape (N, {', '.join(map(str, label_shape))}), one class id per output position"
+        )
+    if masks.dtype.kind not in "biuf":
+        raise UsageError(f"{path}: masks must hold class ids 0, 1, ...; got {masks.dtype} values")
+    if len(masks) == 0:
+        raise UsageError(f"{path} holds no examples")
+    if masks.dtype.kind == "f":
+        wrong = ~np.isfinite(masks) | (masks != np.round(masks))
+        if wrong.any():
+            text, index = _pixel(wrong)
+            raise UsageError(f"{path}: masks must hold whole class ids 0, 1, ...; {text} is {masks[index]}")
+    low, high = masks.min(), masks.max()
+    if low < 0:
+        text, _ = _pixel(masks == low)
+        raise UsageError(f"{path}: {text} is {low}; class ids start at 0")
+    for limit, why in _label_limits(classes, names):
+        if high >= limit:
+            text, index = _pixel(masks >= limit)
+            raise UsageError(f"{path}: {text} is {masks[index]}, but {why}")
+    return masks.astype(np.int32)
+
+
+def _pixel(wrong: np.ndarray) -> tuple[str, tuple[int, ...]]:
+    """The first True position of ``wrong``, said as 'mask 3 at row 5, column 7', and as an index."""
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(wrong)), wrong.shape))
+    axes = ", ".join(f"{name} {i}" for name, i in zip(("row", "column", "depth"), index[1:]))
+    return f"mask {index[0]} at {axes}", index

@@ -301,7 +301,9 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
     from . import data as data_mod
 
     classes = int(model.outputs[0].shape[-1])
-    splits = data_mod.load_splits(cfg.data, graph.input_shape, cfg.seed, classes)  # labels checked in every split
+    positions = _dense_outputs(cfg, model)
+    # labels checked in every split (masks of the output's positions for a per-position output)
+    splits = data_mod.load_splits(cfg.data, graph.input_shape, cfg.seed, classes, positions)
     _check_labels(splits, classes)
     normalize = dict(cfg.data.normalize) if cfg.data.normalize else None
     if normalize is not None and "mean" not in normalize:  # featurewise statistics: fitted once, then stored
@@ -314,6 +316,7 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
         "batch_size": batch,
         "cache": cfg.data.cache,
         "crop_from": _crop_from(cfg, graph.input_shape),
+        "sparse": positions is not None,
     }
     augment, noise = aug.augmenter(cfg.augment, cfg.seed), aug.noise(cfg.augment, cfg.seed)
     train = data_mod.pipeline(
@@ -327,7 +330,36 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
     )
     validation = data_mod.pipeline(splits.validation, **common) if splits.validation is not None else None
     notes = (*splits.notes, *aug.meaning_notes(cfg.augment))
+    if positions is not None:
+        from .dense import note
+
+        notes = (*notes, note(positions, classes))
     return _Inputs(splits, train, validation, common, max(1, -(-splits.counts["train"] // batch)), notes, normalize)
+
+
+def _dense_outputs(cfg: TrainConfig, model: Any) -> tuple[int, ...] | None:
+    """The positions (H, W) of a per-position output (segmentation), its train: options checked; None otherwise."""
+    from . import dense
+
+    positions = dense.label_shape(model)
+    if positions is not None:
+        dense.check_config(cfg, model.output_names)
+    return positions
+
+
+def _loss_and_metrics(cfg: TrainConfig, model: Any, classes: int) -> tuple[Any, Any]:
+    """The loss and metrics of the output's kind: one class per example, or one per position."""
+    from . import dense
+    from . import optimizers as opt
+
+    if dense.label_shape(model) is not None:
+        return dense.loss_and_metrics(cfg.metrics, classes)
+    if "mean_iou" in cfg.metrics:
+        raise UsageError(
+            "train.metrics: mean_iou is a per-position (segmentation) metric; this model outputs "
+            f"one class per example ({classes} classes): use accuracy, top5, auc, precision, recall"
+        )
+    return opt.loss(cfg.loss, cfg.label_smoothing), opt.metrics(cfg.metrics, classes)
 
 
 def _crop_from(cfg: TrainConfig, input_shape: Sequence[int]) -> tuple[int, int] | None:
@@ -523,8 +555,8 @@ def _compile(
     from . import optimizers as opt
 
     rate = opt.schedule(opt.learning_rate(stage.optimizer), stage.schedule, steps, stage.epochs)
-    loss = opt.loss(cfg.loss, cfg.label_smoothing)
-    per_output: dict[str, Any] = {"loss": loss, "metrics": opt.metrics(cfg.metrics, classes)}
+    loss, metrics = _loss_and_metrics(cfg, model, classes)
+    per_output: dict[str, Any] = {"loss": loss, "metrics": metrics}
     if len(outputs) > 1:  # the same loss and metrics for every output, weighted as the spec says
         weights = dict(cfg.loss_weights or {})
         unknown = [k for k in weights if k not in outputs]
@@ -594,6 +626,10 @@ def _test(rd: Any, inputs: _Inputs, echo: Callable[[str], None]) -> dict[str, An
     result["model"] = model_path.name
     rd.write_json("test.json", result)
     echo(f"test ({inputs.splits.counts['test']} examples, {model_path.name}): {_summary(result)}")
+    if "per_class_iou" in result:
+        from .dense import summary
+
+        echo(f"test {summary(result)}")
     return result
 
 

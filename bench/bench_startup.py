@@ -1,0 +1,85 @@
+"""Start-up of the static commands against the floor (issue 19). Prints measurements and ratios; asserts nothing.
+
+The floor is ``python -c "import yaml, click"``: the interpreter and the two libraries every
+archspec command needs. ``archspec validate`` and ``archspec summary`` of a small spec
+(specs/seed_cnn.yaml) are timed as whole processes, interleaved with the floor (so that a
+change in load hits all three), medians of ``--repeat`` runs. Target: within 1.5x of the floor.
+
+Python writes no bytecode cache when PYTHONDONTWRITEBYTECODE is set (some shells here set
+it), and then every run compiles archspec from source; an installed package has its cache,
+so the processes timed here run with it unset, after a warm-up run that writes it.
+
+    python bench/bench_startup.py [--repeat 21]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), ENV.get("PYTHONPATH", "")) if p)
+SPEC = "specs/seed_cnn.yaml"
+COMMANDS = {
+    'python -c "import yaml, click"': [sys.executable, "-c", "import yaml, click"],
+    f"archspec validate {SPEC}": [sys.executable, "-m", "archspec", "validate", SPEC],
+    f"archspec summary {SPEC}": [sys.executable, "-m", "archspec", "summary", SPEC],
+}
+TARGET = 1.5
+
+
+def wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, env=ENV, cwd=ROOT, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def imported_modules(cmd: list[str]) -> list[str]:
+    """Top-level packages a command imports beyond the floor (python -X importtime)."""
+    proc = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=ENV, cwd=ROOT)
+    names = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
+    floor = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import yaml, click"], capture_output=True, text=True, env=ENV
+    )
+    base = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in floor.stderr.splitlines() if "|" in line}
+    return sorted(names - base - {"imported package"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=21, help="runs of each command (medians are reported)")
+    opts = parser.parse_args()
+    print(
+        f"bench_startup: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    for cmd in COMMANDS.values():  # warm-up: OS file cache and bytecode cache
+        wall(cmd)
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for _ in range(opts.repeat):
+        for name, cmd in COMMANDS.items():
+            times[name].append(wall(cmd))
+    floor = statistics.median(next(iter(times.values())))
+    print(f"whole processes, wall time, medians of {opts.repeat} interleaved runs:")
+    for name, runs in times.items():
+        median = statistics.median(runs)
+        verdict = (
+            "" if median == floor else f"  (target <= {TARGET}x: {'met' if median / floor <= TARGET else 'NOT met'})"
+        )
+        print(f"   {name:45s} {median * 1000:7.1f} ms  {median / floor:5.2f}x the floor{verdict}")
+    extra = imported_modules(COMMANDS[f"archspec summary {SPEC}"])
+    print(f"packages `archspec summary` imports beyond the floor: {', '.join(extra)}")
+
+
+if __name__ == "__main__":
+    main()
