@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from .api import parse_sets
 from .errors import ArchspecError, UsageError, did_you_mean
 
 #: Commands that import TensorFlow, as "module:attribute", loaded on first use.
@@ -234,23 +235,6 @@ def _imported(path: str) -> Any:
 def _print_notes(notes: Iterable[str]) -> None:
     for note in notes:
         click.echo(f"note: {note}", err=True)
-
-
-def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
-    """``--set N=3 --set widths=[64,128]``: values read by the spec loader (YAML 1.2 scalars, no tags)."""
-    from .errors import SpecError
-    from .loader import load_text
-
-    out: dict[str, Any] = {}
-    for item in sets:
-        if "=" not in item:
-            raise UsageError(f"--set takes NAME=VALUE; got {item!r}")
-        key, _, raw = item.partition("=")
-        try:
-            out[key.strip()] = load_text(raw, f"--set {key.strip()}").data if raw.strip() else None
-        except SpecError as exc:
-            raise UsageError(exc.problems) from None
-    return out
 
 
 @main.command()

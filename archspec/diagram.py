@@ -32,7 +32,8 @@ from typing import Any
 from .analysis import Analysis, LayerStats, analyse
 from .errors import Location, Problem, UsageError
 from .fileio import atomic_path, atomic_write_text
-from .ir import Graph, Node
+from .ir import Graph
+from .view.scene import describe, shape_text
 
 #: File suffixes Graphviz renders, and the ``-T`` format for each.
 RENDERED = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
@@ -53,31 +54,6 @@ def quote(text: str) -> str:
 def _label(*lines: str) -> str:
     """A multi-line label: each line quoted safely, joined by DOT's centred line break."""
     return "\\n".join(quote(line)[1:-1] for line in lines if line)
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in shape)
-
-
-def describe(node: Node) -> str:
-    """A short reading of a layer's main arguments: ``conv 64, 3x3 /2 same``."""
-    a = node.args
-    parts: list[str] = []
-    for key in ("filters", "units", "rate", "function", "target"):
-        if key in a and a[key] is not None:
-            parts.append(str(a[key]) if not isinstance(a[key], tuple) else shape_text(a[key]))
-    for key in ("kernel", "pool"):
-        if key in a and a[key] is not None:
-            parts.append(shape_text(a[key]))
-    strides = a.get("strides")
-    if strides and tuple(strides) != (1, 1) and tuple(strides) != tuple(a.get("pool") or ()):
-        parts.append("/" + (str(strides[0]) if strides[0] == strides[1] else shape_text(strides)))
-    if a.get("padding") == "same" and ("kernel" in a or "pool" in a):
-        parts.append("same")
-    if a.get("activation") not in (None, "linear"):
-        parts.append(str(a["activation"]))
-    head = node.type + (" " + parts[0] if parts else "")
-    return ", ".join([head, *parts[1:]]) if len(parts) > 1 else head
 
 
 @dataclass

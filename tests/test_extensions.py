@@ -10,13 +10,15 @@ import ast
 from collections.abc import Iterator
 
 import pytest
+from conftest import SPECS
 
 import archspec
 from archspec import report
 from archspec.codegen import generate
 from archspec.emit_yaml import graph_to_spec
 from archspec.errors import SpecError
-from archspec.extensions import Extension, ModuleParts, register, registered, unregister
+from archspec.extensions import Extension, ModuleParts, TrainingStage, register, registered, unregister
+from archspec.view.scene import scene
 
 STEM = "archspec: 1\ninput: [8, 8, 3]\nstem: 4\nlayers: [{conv: 2, kernel: 1, name: body}, flatten, {dense: 2}]\n"
 
@@ -89,9 +91,17 @@ def test_codegen_writes_the_module_parts_of_every_extension(extension):
     assert "Not carried: the step is not a layer." in source
 
 
-def test_the_report_shows_an_extensions_stage_rows(extension):
-    row = {"stage": "one", "epochs": 1, "optimizer": "sgd", "trainable_params": 10, "non_trainable_params": 0}
+def test_the_report_and_the_diagram_show_an_extensions_training_stages(extension):
+    stage = TrainingStage("one", 1, "sgd", 10, 0, ("dense", "out"), frozenset({"out"}))
     extension.append("stages")
-    register(Extension("stages", stage_rows=lambda graph: [row]))
-    analysis = archspec.summary("archspec: 1\ninput: [4]\nlayers: [{dense: 2}]")
-    assert report.stage_rows(analysis) == [row]
+    register(Extension("stages", stages=lambda graph: [stage]))
+    analysis = archspec.summary("archspec: 1\ninput: [4]\nlayers: [{dense: 2}, {dense: 2, name: out}]")
+    row = {"stage": "one", "epochs": 1, "optimizer": "sgd", "trainable_params": 10, "non_trainable_params": 0}
+    assert report.stage_rows(analysis) == [{**row, "trainable_layers": 1, "frozen_layers": 1}]
+    drawn = scene(analysis.graph, analysis)
+    assert [s["name"] for s in drawn["stages"]] == ["one"]
+
+
+def test_a_fine_tuning_plan_reaches_the_diagram_through_transfers_extension():
+    drawn = scene(archspec.expand(SPECS / "transfer" / "vgg16_finetune.yaml"))
+    assert [(s["name"], s["trainable_params"]) for s in drawn["stages"]] == [("warmup", 6427153), ("block5", 13506577)]

@@ -16,7 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
 import pytest
+import tomllib
 from conftest import ROOT
 
 CHECK_CYCLES = """
@@ -143,3 +145,12 @@ def test_the_extension_example_in_the_architecture_page_runs():
     (example,) = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
     result = _run(ROOT, "-c", example)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_module_of_archspec_has_its_place_in_the_layers():
+    """A new module or package is placed in the layers consciously, not left unchecked."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in config["contracts"] if c["type"] == "layers"]
+    placed = {name.strip() for layer in layers for name in re.split(r"[|:]", layer)}
+    graph = grimp.build_graph("archspec", cache_dir=None)
+    assert graph.find_children("archspec") - placed == set(), "place these in pyproject.toml's layers"

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..extensions import Extension, Literal, ModuleParts, register
+from ..extensions import Extension, Literal, ModuleParts, TrainingStage, register
 from ..ir import Graph
 from .info import EXTENSION_NAME, BaseInfo, transfer_info
-from .plan import OptimizerConfig, Plan, Stage, plan, stage_rows
+from .plan import OptimizerConfig, Plan, Stage, plan
 from .schema import BASE_SCHEMA, FINE_TUNE_SCHEMA, FREEZE_SCHEMA
 
 
@@ -70,10 +70,15 @@ def _code(graph: Graph, literal: Literal) -> ModuleParts | None:
     return transfer_code(graph, literal)
 
 
-def _stage_rows(graph: Graph) -> list[dict[str, Any]]:
+def _stages(graph: Graph) -> tuple[TrainingStage, ...]:
     if transfer_info(graph) is None:
-        return []
-    return [dict(row) for row in stage_rows(plan(graph))]
+        return ()
+    return tuple(
+        TrainingStage(
+            s.name, s.epochs, str(s.optimizer), s.trainable_params, s.non_trainable_params, s.layers, s.trainable
+        )
+        for s in plan(graph).stages
+    )
 
 
 #: What transfer learning adds to the core stages.
@@ -87,7 +92,7 @@ EXTENSION = register(
         keras_tensors=_keras_tensors,
         keras_finish=_keras_finish,
         code=_code,
-        stage_rows=_stage_rows,
+        stages=_stages,
     )
 )
 

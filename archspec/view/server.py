@@ -113,8 +113,7 @@ class SpecState:
 def _evaluate(path: Path, options: Options) -> tuple[list[str], dict[str, Any], list[Problem]]:
     """(variants, scene, problems that still let the picture be drawn: pinned figures not met)."""
     from ..analysis import analyse
-    from ..api import expand
-    from ..cli import parse_sets
+    from ..api import expand, parse_sets
     from ..errors import SpecError
     from ..expect import check_expectations
     from ..loader import load_file
