@@ -327,6 +327,10 @@ _DEFAULTS: dict[str, Any] = {
     "ragged": False,
     "mask_value": None,
     "dilation_rate": [1, 1],  # Conv2DTranspose's, undilated: archspec's conv_transpose has no dilation
+    "rms_scaling": False,  # LayerNormalization
+    "use_gate": False,  # MultiHeadAttention
+    "kernel_initializer": "glorot_uniform",  # MultiHeadAttention's (its projections' initializer)
+    "index": 0,  # SelectToken: the first token
 }
 
 
@@ -425,6 +429,8 @@ def _leftover(key: str, value: Any, place: str, notes: list[str]) -> None:
             return
     elif value == default:
         return
+    if key == "attention_axes" and value == list(range(1, len(value) + 1)):
+        return  # what Keras writes for its default: attention over every position axis
     notes.append(f"{place}: {key}={json.dumps(value)[:120]} is not carried over (no spec equivalent)")
 
 

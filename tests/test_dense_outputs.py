@@ -191,3 +191,31 @@ def test_per_pixel_runs_refuse_what_cannot_apply(unet_run, tmp_path):
     assert result.exit_code == 2 and "one label per example" in result.output, result.output
     result = runner.invoke(main, ["predict", str(unet_run["run"]), str(tmp_path / "x.png")])
     assert result.exit_code == 2 and "outputs a class per position (32x32), not per image" in result.output
+
+
+def test_train_options_that_cannot_apply_to_masks_are_refused_together():
+    from archspec.training.config import TrainConfig
+
+    cfg = TrainConfig(augment={"horizontal_flip": True, "gaussian_noise": 0.1}, label_smoothing=0.1, metrics=("auc",))
+    with pytest.raises(UsageError) as info:
+        dense.check_config(cfg, ["predictions"])
+    message = str(info.value)
+    assert "train.augment: horizontal_flip would move the image but not its mask" in message
+    assert "label_smoothing" in message and "train.metrics: auc (per-position metrics: accuracy, mean_iou" in message
+    dense.check_config(TrainConfig(augment={"gaussian_noise": 0.1}, metrics=("accuracy", "mean_iou")), ["p"])
+
+
+@pytest.mark.slow
+def test_mean_iou_on_a_classifier_is_refused(keras):
+    from archspec.training.config import TrainConfig
+    from archspec.training.trainer import _loss_and_metrics
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    with pytest.raises(UsageError, match=r"mean_iou is a per-position \(segmentation\) metric"):
+        _loss_and_metrics(TrainConfig(metrics=("accuracy", "mean_iou")), model, 3)
+    inputs = keras.Input((4, 4, 1))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="softmax")(inputs))
+    loss, metrics = _loss_and_metrics(TrainConfig(), model, 3)
+    assert isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
+    assert [m.name for m in metrics] == ["accuracy", "mean_iou"]

@@ -259,13 +259,24 @@ def _names_note(loaded: Loaded, labels: str | None) -> str | None:
 
 @click.command()
 @click.argument("model", type=click.Path(exists=True))
-@click.option("--layer", required=True, help="The layer whose feature maps to draw.")
+@click.option(
+    "--layer", required=True, help="The layer whose feature maps to draw (an attention layer: its attention maps)."
+)
 @click.option("--image", required=True, type=click.Path(dir_okay=False), help="The input image.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The PNG to write.")
 @click.option("-n", "--filters", type=click.IntRange(min=1), default=16, help="How many of the first filters to draw.")
 def activations(model: str, layer: str, image: str, output: str, filters: int) -> None:
-    """Draw a layer's activation maps (its first N filters) for one image, as a grid."""
+    """Draw a layer's activation maps (its first N filters) for one image, as a grid; for an attention
+    layer (a ViT's), its attention maps: per head, over the image."""
     from ..training import evaluate as ev
+    from ..training.attention import is_attention, summary_lines
 
-    drawn = ev.activations(ev.open_model(model), layer, image, Path(output), filters)
+    loaded = ev.open_model(model)
+    if is_attention(ev.check_layer(loaded.model, layer)):
+        maps = ev.attention_maps(loaded, layer, image, Path(output))
+        click.echo(f"wrote {output} ({len(maps.maps)} heads of layer {layer}: {maps.description})")
+        for line in summary_lines(maps):
+            click.echo(line)
+        return
+    drawn = ev.activations(loaded, layer, image, Path(output), filters)
     click.echo(f"wrote {output} ({drawn} maps of layer {layer})")

@@ -236,6 +236,27 @@ def predict(loaded: Loaded, images: Sequence[str | Path], top_k: int = 5) -> lis
     return out
 
 
+def check_layer(model: keras.Model, layer: str) -> keras.layers.Layer:
+    names = [lyr.name for lyr in model.layers]
+    if layer not in names:
+        raise UsageError(
+            f"the model has no layer {layer!r}.{did_you_mean(layer, names) or ' Layers: ' + ', '.join(names[:20])}"
+        )
+    return model.get_layer(layer)
+
+
+def attention_maps(loaded: Loaded, layer: str, image: str | Path, target: Path) -> Any:
+    """Draw an attention layer's maps for ``image`` (per head, over the image) into ``target``;
+    return the :class:`archspec.training.attention.AttentionMaps`."""
+    from . import attention
+
+    check_layer(loaded.model, layer)
+    raw = read_for(loaded, image, tuple(loaded.model.inputs[0].shape[1:]))
+    result = attention.maps_for(loaded.model, layer, prepare(raw[None], loaded))
+    attention.draw(result, raw, target)
+    return result
+
+
 def activations(loaded: Loaded, layer: str, image: str | Path, target: Path, count: int = 16) -> int:
     """Plot the first ``count`` feature maps of ``layer`` for ``image`` as a grid; return how many were drawn."""
     import matplotlib
@@ -244,13 +265,9 @@ def activations(loaded: Loaded, layer: str, image: str | Path, target: Path, cou
     import matplotlib.pyplot as plt
 
     model = loaded.model
-    names = [lyr.name for lyr in model.layers]
-    if layer not in names:
-        raise UsageError(
-            f"the model has no layer {layer!r}.{did_you_mean(layer, names) or ' Layers: ' + ', '.join(names[:20])}"
-        )
+    check_layer(model, layer)
     output = model.get_layer(layer).output
-    if len(output.shape) != 4:
+    if isinstance(output, list | tuple) or len(output.shape) != 4:
         raise UsageError(f"layer {layer!r} outputs shape {tuple(output.shape)}; activation maps need (H, W, channels)")
     probe = keras.Model(model.inputs[0], output)
     shape = tuple(model.inputs[0].shape[1:])

@@ -68,7 +68,7 @@ def check_masks(
         raise UsageError(
             f"{path}: the model outputs one class per position ({want} x {classes} classes) but the data has "
             f"one label per example (shape {masks.shape}); give masks of shape (N, {', '.join(map(str, label_shape))})"
-            " as `masks` (or `labels`) in an .npz or .h5 file"
+            " as `masks` in an .npz or .h5 file (a file that also has `labels` needs train.data.labels_key: masks)"
         )
     if masks.shape[1:] != tuple(label_shape):
         got = "x".join(map(str, masks.shape[1:]))
