@@ -9,7 +9,7 @@ LATEST_VENV := .venv-latest
 UV_VERSION := 0.13.9
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test test-export-zoo test-fast test-latest lock lint fuzz bench zoo-doc clean
+.PHONY: install demo test test-export-zoo test-fast test-latest lock lint fuzz bench zoo-doc clean chromium
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "the locked environment needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -30,9 +30,11 @@ demo: $(STAMP)
 	rm -rf build/run_seed_cnn
 	$(PY) -m archspec train specs/seed_cnn.yaml --data build/digits.npz --run-dir build/run_seed_cnn -q
 	$(PY) -m archspec evaluate build/run_seed_cnn
+	$(PY) -m archspec diagram specs/seed_cnn.yaml -o build/seed_cnn.html
+	@echo "Open build/seed_cnn.html in a browser to see the network ('archspec view SPEC' follows a spec as you edit it)."
 	@echo "Next: '. $(VENV)/bin/activate' puts the archspec command on PATH; then 'archspec --help' (README: The command line)."
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m ruff check archspec tests bench tools
 	$(PY) -m ruff format --check archspec tests bench tools
 	$(PY) -m pytest -n 2 -q
@@ -60,6 +62,12 @@ lock:
 	# uv ignores Requires-Python upper bounds; pip applies them: check that pip can install the lock here
 	.venv-tools/bin/python -m pip install --quiet --dry-run --ignore-installed --require-hashes -r $(LOCK)
 
+# Headless Chromium from Debian for tests/test_browser.py (Playwright drives it; no browser download).
+# Installed when absent and make runs as root (CI); otherwise those tests skip, saying why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else echo "note: no chromium; tests/test_browser.py will skip (sudo apt-get install -y chromium)"; fi; }
+
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
@@ -77,6 +85,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_hostile.py
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_export.py
+	$(PY) bench/bench_view.py
 
 # A longer fuzz run than the test suite's (tools/fuzz.py; crashes are saved to fuzz-crashes/).
 FUZZ_SECONDS ?= 300

@@ -23,6 +23,7 @@ from .api import expand, summary, validate
 from .errors import ArchspecError, Location, Problem, SpecError, UsageError
 from .ir import Graph, Node
 from .loader import Document, load
+from .view import notebook as _notebook  # how graphs and analyses show in print() and Jupyter
 
 # isort: split
 # The built-in vocabulary registers itself when imported: archspec.registry and archspec.blocks
@@ -38,6 +39,8 @@ from . import transfer as _transfer  # noqa: F401
 
 # isort: split
 from . import training as _training  # noqa: F401
+
+_notebook.register()
 
 __version__ = "0.1.0"
 

@@ -153,22 +153,6 @@ def variant_values(
     return out
 
 
-def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
-    """``--set N=3 --set widths=[64,128]``: values read by the spec loader (YAML 1.2 scalars, no tags)."""
-    from .loader import load_text
-
-    out: dict[str, Any] = {}
-    for item in sets:
-        if "=" not in item:
-            raise UsageError(f"--set takes NAME=VALUE; got {item!r}")
-        key, _, raw = item.partition("=")
-        try:
-            out[key.strip()] = load_text(raw, f"--set {key.strip()}").data if raw.strip() else None
-        except SpecError as exc:
-            raise UsageError(exc.problems) from None
-    return out
-
-
 def summary(spec: Any, **kwargs: Any) -> Analysis:
     """Expand and analyse a spec: shapes, parameters, MACs, memory, receptive fields."""
     graph = spec if isinstance(spec, Graph) else expand(spec, **kwargs)

@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 
-from .api import parse_sets
 from .errors import ArchspecError, UsageError, did_you_mean
 
 #: Commands that import TensorFlow, as "module:attribute", loaded on first use.
@@ -237,6 +236,23 @@ def _print_notes(notes: Iterable[str]) -> None:
         click.echo(f"note: {note}", err=True)
 
 
+def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
+    """``--set N=3 --set widths=[64,128]``: values read by the spec loader (YAML 1.2 scalars, no tags)."""
+    from .errors import SpecError
+    from .loader import load_text
+
+    out: dict[str, Any] = {}
+    for item in sets:
+        if "=" not in item:
+            raise UsageError(f"--set takes NAME=VALUE; got {item!r}")
+        key, _, raw = item.partition("=")
+        try:
+            out[key.strip()] = load_text(raw, f"--set {key.strip()}").data if raw.strip() else None
+        except SpecError as exc:
+            raise UsageError(exc.problems) from None
+    return out
+
+
 @main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing for valid specs.")
@@ -366,8 +382,8 @@ def diagram(
     to_scale: bool,
 ) -> None:
     """Draw the architecture: layers, blocks as groups, shapes on the edges (no TensorFlow)."""
-    from .diagram import write
     from .report import depth_note
+    from .view.output import write
     from .view.scene import read_source
 
     graph = load_graph(spec, variant, sets, outputs)

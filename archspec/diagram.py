@@ -1,9 +1,7 @@
-r"""Emit stage: an architecture diagram of the expanded graph (``archspec diagram``).
+r"""Emit stage: an architecture diagram of the expanded graph as Graphviz DOT text.
 
-:func:`write` picks the format from the file name. SVG, PNG, PDF and HTML need no system
-program: they are drawn from a *scene* (:mod:`archspec.view.scene`) by archspec's own
-layered layout (SVG; PNG and PDF painted by matplotlib) or, for HTML, laid out in the browser
-by the vendored dagre library. Graphviz is used only when asked for (``engine="graphviz"``).
+``archspec diagram`` writes this for ``.dot``/``.gv`` and with ``--engine graphviz``; its
+own drawings (SVG, PNG, PDF, HTML, no system program) are made by :mod:`archspec.view`.
 
 The DOT text is written here, by hand (no Graphviz Python binding needed): one box per
 layer, the tensor shape on every edge, and each block instance (``graph.scopes``) drawn as
@@ -32,8 +30,7 @@ from typing import Any
 from .analysis import Analysis, LayerStats, analyse
 from .errors import Location, Problem, UsageError
 from .fileio import atomic_path, atomic_write_text
-from .ir import Graph
-from .view.scene import describe, shape_text
+from .ir import Graph, Node
 
 #: File suffixes Graphviz renders, and the ``-T`` format for each.
 RENDERED = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
@@ -54,6 +51,31 @@ def quote(text: str) -> str:
 def _label(*lines: str) -> str:
     """A multi-line label: each line quoted safely, joined by DOT's centred line break."""
     return "\\n".join(quote(line)[1:-1] for line in lines if line)
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def describe(node: Node) -> str:
+    """A short reading of a layer's main arguments: ``conv 64, 3x3 /2 same``."""
+    a = node.args
+    parts: list[str] = []
+    for key in ("filters", "units", "rate", "function", "target"):
+        if key in a and a[key] is not None:
+            parts.append(str(a[key]) if not isinstance(a[key], tuple) else shape_text(a[key]))
+    for key in ("kernel", "pool"):
+        if key in a and a[key] is not None:
+            parts.append(shape_text(a[key]))
+    strides = a.get("strides")
+    if strides and tuple(strides) != (1, 1) and tuple(strides) != tuple(a.get("pool") or ()):
+        parts.append("/" + (str(strides[0]) if strides[0] == strides[1] else shape_text(strides)))
+    if a.get("padding") == "same" and ("kernel" in a or "pool" in a):
+        parts.append("same")
+    if a.get("activation") not in (None, "linear"):
+        parts.append(str(a["activation"]))
+    head = node.type + (" " + parts[0] if parts else "")
+    return ", ".join([head, *parts[1:]]) if len(parts) > 1 else head
 
 
 @dataclass
@@ -180,78 +202,25 @@ def _edge_lines(
     return lines
 
 
-ENGINES = ("builtin", "graphviz")
-BUILTIN = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".html": "html", ".htm": "html"}
+def write(graph: Graph, output: str | Path, *, depth: int | None = None, rankdir: str = "TB") -> str:
+    """Write DOT text (``.dot``/``.gv``), or an image drawn by Graphviz' ``dot`` program
+    (``.svg``/``.png``/``.pdf``). Returns a one-line description of what was written.
 
-
-def write(
-    graph: Graph,
-    output: str | Path,
-    *,
-    depth: int | None = None,
-    rankdir: str = "TB",
-    engine: str = "builtin",
-    to_scale: bool = False,
-    source: str | None = None,
-) -> str:
-    """Write the diagram to ``output``, in the format its suffix names; returns a one-line report.
-
-    ``.dot``/``.gv``: DOT text. ``.svg``, ``.png``, ``.pdf``: laid out by archspec's own
-    layered layout (:mod:`archspec.view.layout`) and drawn without any system program, or
-    by Graphviz' ``dot`` with ``engine="graphviz"``. ``.html``: a self-contained page, laid
-    out in the browser by the vendored dagre, blocks collapsible, layers clickable.
-    ``to_scale`` draws each tensor as a box sized by its spatial size and channels.
-    ``source`` (the spec's text) lets the HTML page show the line each layer came from.
-
-    Raises :class:`UsageError` (exit status 2) for an unknown suffix or engine, a format the
-    engine does not write, or Graphviz asked for and not installed.
+    ``archspec diagram`` calls this for DOT and for ``--engine graphviz``; its own drawings
+    (no system program) are :func:`archspec.view.output.write`'s.
+    Raises :class:`UsageError` (exit status 2) for another suffix, or when an image is
+    asked for and Graphviz is not installed.
     """
     path = Path(output)
     suffix = path.suffix.lower()
-    if engine not in ENGINES:
-        raise UsageError(_problem(path, f"unknown diagram engine {engine!r}; use one of {', '.join(ENGINES)}"))
     if suffix in DOT_SUFFIXES:
         atomic_write_text(path, to_dot(graph, depth=depth, rankdir=rankdir))
         return f"wrote {output} (Graphviz DOT, {len(graph.nodes)} layers)"
-    if suffix not in BUILTIN:
-        known = ", ".join((*DOT_SUFFIXES, *BUILTIN))
-        raise UsageError(
-            _problem(path, f"cannot tell the diagram format from the file name; use one ending in {known}")
-        )
-    if engine == "graphviz":
-        return _write_graphviz(graph, path, depth, rankdir, to_scale)
-    return _write_builtin(graph, path, BUILTIN[suffix], depth, rankdir, to_scale, source)
-
-
-def _write_builtin(
-    graph: Graph, path: Path, fmt: str, depth: int | None, rankdir: str, to_scale: bool, source: str | None
-) -> str:
-    from .view import drawing, html, raster
-    from .view.scene import scene
-
-    picture = scene(graph, source=source)
-    layers = f"{len(graph.nodes)} layers"
-    if fmt == "html":
-        text = html.page(picture, depth=depth, rankdir=rankdir, to_scale=to_scale)
-        atomic_write_text(path, text)
-        return f"wrote {path} (HTML page, self-contained, laid out by dagre in the browser; {layers})"
-    drawn = drawing.draw(picture, depth=depth, rankdir=rankdir, to_scale=to_scale)
-    if fmt == "svg":
-        atomic_write_text(path, drawing.to_svg(drawn))
-    else:
-        with atomic_path(path) as tmp:
-            raster.write(drawn, Path(tmp), fmt)
-    return f"wrote {path} ({fmt.upper()}, {layers})"
-
-
-def _write_graphviz(graph: Graph, path: Path, depth: int | None, rankdir: str, to_scale: bool) -> str:
-    suffix = path.suffix.lower()
     if suffix not in RENDERED:
-        raise UsageError(_problem(path, f"Graphviz writes {', '.join(RENDERED)}; for {suffix} leave out --engine"))
-    if to_scale:
-        raise UsageError(_problem(path, "--to-scale is drawn by the builtin engine only; leave out --engine graphviz"))
+        known = ", ".join((*DOT_SUFFIXES, *RENDERED))
+        raise UsageError(_problem(path, f"Graphviz writes {known}; for {suffix or 'no suffix'} leave out --engine"))
     _render(to_dot(graph, depth=depth, rankdir=rankdir), path, RENDERED[suffix])
-    return f"wrote {path} ({RENDERED[suffix].upper()} drawn by Graphviz, {len(graph.nodes)} layers)"
+    return f"wrote {output} ({RENDERED[suffix].upper()} drawn by Graphviz, {len(graph.nodes)} layers)"
 
 
 def _render(dot: str, path: Path, fmt: str) -> None:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -14,6 +14,11 @@ from typing import Any
 from .errors import Location, SpecPath
 
 Shape = tuple[int, ...]
+
+#: How a Graph or an Analysis shows itself: ``"text"`` for ``print()``, ``"html"`` for Jupyter's
+#: ``_repr_html_``. Filled by :mod:`archspec.view.notebook` (imported by ``import archspec``):
+#: the table and the drawing are made by stages above this one, which this module cannot import.
+DISPLAY: dict[str, Callable[[Any], str]] = {}
 
 
 def freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -90,6 +95,14 @@ class Graph:
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
+
+    def __str__(self) -> str:
+        """The summary table, as ``archspec summary`` prints it."""
+        return DISPLAY["text"](self) if "text" in DISPLAY else repr(self)
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter: the summary as an HTML table, and the diagram."""
+        return DISPLAY["html"](self) if "html" in DISPLAY else None
 
     def __len__(self) -> int:
         return len(self.nodes)

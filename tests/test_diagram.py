@@ -255,7 +255,10 @@ def test_html_is_refused_by_the_graphviz_engine(tmp_path):
     spec = tmp_path / "net.yaml"
     spec.write_text(RESNETISH)
     result = CliRunner().invoke(main, ["diagram", str(spec), "-o", str(tmp_path / "n.html"), "--engine", "graphviz"])
-    assert result.exit_code == 2 and "Graphviz writes .svg, .png, .pdf" in result.output
+    assert (
+        result.exit_code == 2
+        and "Graphviz writes .dot, .gv, .svg, .png, .pdf; for .html leave out --engine" in result.output
+    )
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
@@ -287,9 +290,12 @@ def test_graphviz_parses_hostile_dot(tmp_path):
     assert svg.count('<g id="edge') == len(HOSTILE)
 
 
-@pytest.mark.parametrize("suffix", [".dot", ".svg", ".png", ".html"])
-def test_diagram_does_not_import_tensorflow(tmp_path, suffix):
-    proc = run_cli_without_framework("diagram", ROOT / "specs" / "vgg16.yaml", "-o", tmp_path / f"v{suffix}")
+@pytest.mark.parametrize(
+    ("spec", "suffix"),
+    [("vgg16.yaml", ".dot"), ("vgg16.yaml", ".svg"), ("vgg16.yaml", ".png"), ("transfer/vgg16_finetune.yaml", ".html")],
+)
+def test_diagram_does_not_import_tensorflow(tmp_path, spec, suffix):
+    proc = run_cli_without_framework("diagram", ROOT / "specs" / spec, "-o", tmp_path / f"v{suffix}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -346,6 +352,14 @@ def test_builtin_svg_depth_collapses_blocks():
     assert items["node"] == ["input", "stem", "pool", "gap", "predictions"]
     assert items["group-box"] == ["u1", "u2"]
     assert "unit block, 7 layers" in svg and "group" not in items
+
+
+def test_a_layer_may_share_a_collapsed_block_name():
+    text = "archspec: 1\ninput: [8, 8, 1]\nblocks:\n  blk: {layers: [{conv: 4, name: c}]}\n"
+    text += "layers: [{blk: null, name: b}, {conv: 2, name: b}, {flatten: null, name: x}]\n"
+    items = _svg_items(drawing.to_svg(drawing.draw(scene.scene(archspec.expand(text)), depth=0)))
+    assert items["node"] == ["input", "b", "x"] and items["group-box"] == ["b"]
+    assert sorted(items["edge"]) == ["b->b", "b->x", "input->b"]
 
 
 @pytest.mark.parametrize("name", [*HOSTILE, "<!--<script>alert(1)", "&amp; <b>"])
@@ -445,3 +459,37 @@ def test_layout_never_overlaps_boxes(path):
         spans.sort()
         assert all(a[1] + 5 - 1e-6 <= b[0] for a, b in itertools.pairwise(spans))
     assert min(lo for spans in by_rank.values() for lo, _ in spans) >= 20 - 1e-6  # the margin
+
+
+# --- notebooks: print() and _repr_html_ of what archspec.summary / archspec.expand return ----------
+
+
+def test_print_gives_the_summary_table(capsys):
+    graph = archspec.expand(RESNETISH)
+    analysis = archspec.summary(graph)
+    print(analysis)
+    print(graph)
+    out = capsys.readouterr().out
+    table = report.render_table(analysis)
+    assert out == table + "\n" + table + "\n"
+    assert 'Model: "resnetish"' in out and "u1_a_conv (conv)" in out
+
+
+def test_repr_html_is_a_table_and_a_diagram():
+    graph = archspec.expand(RESNETISH)
+    page = archspec.summary(graph)._repr_html_()
+    assert page == graph._repr_html_()
+    rows = re.findall(r"<tr><td style='text-align:left'>(.*?) \(", page)
+    assert rows == [n.name for n in graph.nodes]
+    layer = archspec.summary(graph)["u1_a_conv"]
+    assert f"<td>{layer.params:,}</td><td>{layer.macs:,}</td>" in page
+    svg = page[page.index("<svg") : page.index("</svg>") + 6]
+    assert sorted(_svg_items(svg)["node"]) == sorted(["input", *(n.name for n in graph.nodes)])
+
+
+def test_repr_html_escapes_names_and_collapses_big_nets():
+    spec = {"archspec": 1, "input": [4], "layers": [{"dense": 2, "name": name} for name in HOSTILE]}
+    page = archspec.expand(spec)._repr_html_()
+    assert "<b>html<b>" not in page and "&lt;b&gt;html&lt;b&gt;" in page
+    big = archspec.summary(ROOT / "specs" / "resnet50.yaml")._repr_html_()
+    assert big.count("<tr><td") == 176 and "blocks collapsed" in big

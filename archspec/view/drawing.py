@@ -110,9 +110,11 @@ def draw(scene: Mapping[str, Any], *, depth: int | None = None, rankdir: str = "
     )
     top = TITLE_HEIGHT + (16.0 if scene["stages"] else 0.0)
     items = _group_items(scene, boxes, lay, sizes, top)
+    # edges meet the tensor's own box when it is drawn to scale, not the label beside it
+    ends = {b["id"]: _tensor_size(b, horizontal) if to_scale and not b.get("group") else sizes[b["id"]] for b in boxes}
     labelled: set[str] = set()  # a tensor read by several layers is labelled once, on its first edge
     for s, t, label in edges:
-        items.append(_edge_item(lay, s, t, "" if s in labelled else label, sizes, top))
+        items.append(_edge_item(lay, s, t, "" if s in labelled else label, ends, top))
         labelled.add(s)
     items += [_node_item(b, lay, sizes[b["id"]], scene, top, to_scale, horizontal) for b in boxes]
     width, height = lay.screen_size()
@@ -130,8 +132,14 @@ def _box_size(box: Mapping[str, Any], to_scale: bool, horizontal: bool) -> tuple
     if not to_scale or box.get("group"):
         return max(text_w + marks, 60.0), text_h
     across, along = box["box"]
-    w, h = (along, across) if horizontal else (across, along)
-    return w + 2 * text_w, max(h, text_h)
+    if horizontal:  # the label under the tensor, so that it does not lengthen the flow
+        return max(along, text_w), across + 2 * text_h
+    return across + 2 * text_w, max(along, text_h)  # the label beside it, box centred on the flow
+
+
+def _tensor_size(box: Mapping[str, Any], horizontal: bool) -> tuple[float, float]:
+    across, along = box["box"]
+    return (along, across) if horizontal else (across, along)
 
 
 def _across_along(size: tuple[float, float], horizontal: bool) -> tuple[float, float]:
@@ -162,11 +170,14 @@ def _node_item(
         across, along = box["box"]
         bw, bh = (along, across) if horizontal else (across, along)
         item.parts.append(Rect(cx - bw / 2, cy - bh / 2, bw, bh, TENSOR_FILL, STROKE, frozen, 0.0, css="tensor"))
-        tx = cx + bw / 2 + PAD
-        ty = cy - len(lines) * LINE_HEIGHT / 2 + LINE_HEIGHT - 3
-        item.parts += [
-            Text(tx, ty + i * LINE_HEIGHT, line, bold=i == 0, anchor="start") for i, line in enumerate(lines)
-        ]
+        if horizontal:
+            ty = cy + bh / 2 + LINE_HEIGHT
+            item.parts += [Text(cx, ty + i * LINE_HEIGHT, line, bold=i == 0) for i, line in enumerate(lines)]
+        else:
+            tx, ty = cx + bw / 2 + PAD, cy - len(lines) * LINE_HEIGHT / 2 + LINE_HEIGHT - 3
+            item.parts += [
+                Text(tx, ty + i * LINE_HEIGHT, line, bold=i == 0, anchor="start") for i, line in enumerate(lines)
+            ]
         return item
     if box.get("group"):  # a collapsed block: a stacked look, like Graphviz' box3d
         item.parts.append(Rect(cx - w / 2 + 3, cy - h / 2 + 3, w, h, "#dde3ee", STROKE, frozen))
@@ -206,7 +217,8 @@ def _edge_item(
     where = (mid[0] + 4, mid[1] + 3) if not lay.horizontal else (mid[0], mid[1] - 4)
     anchor = "start" if not lay.horizontal else "middle"
     text = Text(*where, label, EDGE_FONT_SIZE, anchor=anchor, colour="#555555")
-    return Item("edge", f"{src}->{dst}", [Line(tuple(pts)), text] if label else [Line(tuple(pts))])
+    name = f"{src}->{dst}".replace("\0", "")  # a group's box id starts with NUL, which XML cannot hold
+    return Item("edge", name, [Line(tuple(pts)), text] if label else [Line(tuple(pts))])
 
 
 def _group_items(
@@ -222,9 +234,7 @@ def _group_items(
         cx, cy = _centre(lay, b["id"], top)
         w, h = sizes[b["id"]]
         rect = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
-        for g in b["scope"]:
-            if b.get("group") and g == b["id"]:
-                continue
+        for g in b["scope"]:  # a collapsed group's scope holds only the groups around it
             _grow(bounds, g, rect)
     groups = {g["id"]: g for g in scene["groups"]}
     ordered = sorted(bounds, key=lambda g: -groups[g]["depth"])  # inner first: an outer frame holds them

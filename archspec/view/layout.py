@@ -1,9 +1,10 @@
 """A layered (Sugiyama-style) layout of a network's DAG, in pure Python, for SVG/PNG/PDF output.
 
-No maintained pure-Python library lays out a DAG with layers, crossing reduction and edge
-routing without a system program (grandalf is unmaintained; networkx has no layered layout;
-pygraphviz needs Graphviz), so this module does the four classic steps of Sugiyama et al.
-(1981), each in its simplest well-known form, which suits networks (long chains with
+No Python library fits: igraph's ``layout_sugiyama`` (maintained, compiled) spaces every
+vertex of a layer by one gap, with no box sizes, where our boxes are as wide as their labels
+or tensors; grandalf's last release is 0.8 (2023); networkx has no layered layout;
+pygraphviz needs Graphviz itself. So this module does the four classic steps of Sugiyama et
+al. (1981), each in its simplest well-known form, which suits networks (long chains with
 branches that meet again):
 
 1. **Layering**: each box goes one rank below its lowest input (longest path from the input).

@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import extensions
 from ..analysis import Analysis, LayerStats, analyse
-from ..ir import Graph, Node
+from ..diagram import describe  # the DOT emitter's reading of a layer's arguments, shared
+from ..ir import Graph
 
 #: The largest box of the to-scale drawing, in pixels, across (spatial size) and along (channels).
 SCALE_ACROSS_PX = 120.0
@@ -40,7 +40,7 @@ def scene(graph: Graph, analysis: Analysis | None = None, *, source: str | None 
     nodes += [_node(graph, s, lines, stages, scale) for s in analysis.layers]
     shapes = {graph.input_name: graph.input_shape, **{s.name: s.shape for s in analysis.layers}}
     edges = [
-        {"source": src, "target": s.name, "label": shape_text(shapes[src])}
+        {"source": src, "target": s.name, "label": _shape_text(shapes[src])}
         for s in analysis.layers
         for src in s.node.inputs
     ]
@@ -80,30 +80,8 @@ class _Scale:
         return [round(max(across, SCALE_MIN_PX), 1), round(max(along, SCALE_MIN_PX), 1)]
 
 
-def shape_text(shape: Sequence[int]) -> str:
+def _shape_text(shape: Sequence[int]) -> str:
     return "x".join(str(d) for d in shape)
-
-
-# The reading of a layer's arguments the scene and the DOT emitter (archspec.diagram) share.
-def describe(node: Node) -> str:
-    """A short reading of a layer's main arguments: ``conv 64, 3x3 /2 same``."""
-    a = node.args
-    parts: list[str] = []
-    for key in ("filters", "units", "rate", "function", "target"):
-        if key in a and a[key] is not None:
-            parts.append(str(a[key]) if not isinstance(a[key], tuple) else shape_text(a[key]))
-    for key in ("kernel", "pool"):
-        if key in a and a[key] is not None:
-            parts.append(shape_text(a[key]))
-    strides = a.get("strides")
-    if strides and tuple(strides) != (1, 1) and tuple(strides) != tuple(a.get("pool") or ()):
-        parts.append("/" + (str(strides[0]) if strides[0] == strides[1] else shape_text(strides)))
-    if a.get("padding") == "same" and ("kernel" in a or "pool" in a):
-        parts.append("same")
-    if a.get("activation") not in (None, "linear"):
-        parts.append(str(a["activation"]))
-    head = node.type + (" " + parts[0] if parts else "")
-    return ", ".join([head, *parts[1:]]) if len(parts) > 1 else head
 
 
 def _input_node(graph: Graph, scale: _Scale) -> dict[str, Any]:
@@ -193,20 +171,30 @@ def _groups(graph: Graph, analysis: Analysis, lines: list[str] | None) -> list[d
 
 
 def _stages(analysis: Analysis) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
-    """(name, figures, names of the layers that train) of each stage of a staged plan (``fine_tune:``)."""
-    out = []
-    for stage in extensions.training_stages(analysis.graph):
-        row = stage.row()
-        figures = {k: row[k] for k in ("epochs", "optimizer", "trainable_params", "non_trainable_params")}
-        out.append((stage.name, figures, stage.trainable))
-    return out
+    """(name, figures, names of the layers that train) of each stage of a ``fine_tune:`` plan."""
+    from ..transfer.plan import plan
+
+    return [
+        (
+            stage.name,
+            {
+                "epochs": stage.epochs,
+                "optimizer": str(stage.optimizer),
+                "trainable_params": stage.trainable_params,
+                "non_trainable_params": stage.non_trainable_params,
+            },
+            stage.trainable,
+        )
+        for stage in plan(analysis.graph).stages
+    ]
 
 
 def visible(scene_: Mapping[str, Any], collapsed: set[str]) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
     """What a drawing shows with the ``collapsed`` groups drawn as one box each.
 
     Returns the boxes (layers, and collapsed groups marked ``"group": True``) in graph order,
-    and the edges between them as (source box, target box, label), without repeats.
+    and the edges between them as (source box, target box, label), without repeats. A group's
+    box id starts with a NUL (which no name has): a layer may share a block instance's name.
     The same rule as ``visibleGraph`` in data/view/diagram.js, which the browser tests hold to it.
     """
     groups = {g["id"]: g for g in scene_["groups"]}
@@ -215,12 +203,13 @@ def visible(scene_: Mapping[str, Any], collapsed: set[str]) -> tuple[list[dict[s
     shown: set[str] = set()
     for node in scene_["nodes"]:
         outer = next((g for g in node["scope"] if g in collapsed), None)
-        rep[node["id"]] = outer or node["id"]
+        rep[node["id"]] = node["id"] if outer is None else "\0" + outer
         if outer is None:
             boxes.append(node)
         elif outer not in shown:
             shown.add(outer)
-            boxes.append({**groups[outer], "group": True, "scope": node["scope"][: node["scope"].index(outer)]})
+            scope = node["scope"][: node["scope"].index(outer)]
+            boxes.append({**groups[outer], "id": "\0" + outer, "group": True, "scope": scope})
     edges: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
     for e in scene_["edges"]:

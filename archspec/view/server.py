@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from ..errors import ArchspecError, Problem
 #: How long the watcher waits for more writes before it reports a save (editors write in bursts).
 DEBOUNCE_MS = 50
 KEEPALIVE_S = 10.0
+READY_TICK_MS = 100
+#: States kept (the last good picture of each variant and --set combination asked for).
+MAX_OPTIONS = 32
 
 
 @dataclass
@@ -92,6 +96,9 @@ class SpecState:
                 result["scene"] = self._last_good.get(options.key)
                 result["variants"] = self._variants
             self._cache[version, options.key] = result
+            for kept in (self._cache, self._last_good):  # bounded, whatever queries the page sends
+                while len(kept) > MAX_OPTIONS:
+                    del kept[next(iter(kept))]
         return result
 
     def _compute(self, options: Options) -> dict[str, Any]:
@@ -113,15 +120,16 @@ class SpecState:
 def _evaluate(path: Path, options: Options) -> tuple[list[str], dict[str, Any], list[Problem]]:
     """(variants, scene, problems that still let the picture be drawn: pinned figures not met)."""
     from ..analysis import analyse
-    from ..api import expand, parse_sets
+    from ..api import expand
     from ..errors import SpecError
     from ..expect import check_expectations
     from ..loader import load_file
     from .scene import read_source, scene
 
     doc = load_file(path)
-    variants = list(doc.data.get("scales") or {}) if isinstance(doc.data, dict) else []
-    graph = expand(doc, variant=options.variant, overrides=parse_sets(options.sets))
+    scales = doc.data.get("scales") if isinstance(doc.data, dict) else None
+    variants = [str(name) for name in scales] if isinstance(scales, dict) else []  # a bad table: the schema says why
+    graph = expand(doc, variant=options.variant, overrides=_overrides(options.sets))
     analysis = analyse(graph)
     late: list[Problem] = []
     try:
@@ -129,6 +137,23 @@ def _evaluate(path: Path, options: Options) -> tuple[list[str], dict[str, Any], 
     except SpecError as exc:
         late = list(exc.problems)
     return variants, scene(graph, analysis, source=read_source(path)), late
+
+
+def _overrides(sets: Sequence[str]) -> dict[str, Any]:
+    """The page's ``--set NAME=VALUE`` lines, read as ``archspec --set`` reads them (YAML scalars)."""
+    from ..errors import SpecError, UsageError
+    from ..loader import load_text
+
+    out: dict[str, Any] = {}
+    for item in sets:
+        key, eq, raw = item.partition("=")
+        if not eq:
+            raise UsageError(f"--set takes NAME=VALUE; got {item!r}")
+        try:
+            out[key.strip()] = load_text(raw, f"--set {key.strip()}").data if raw.strip() else None
+        except SpecError as exc:
+            raise UsageError(exc.problems) from None
+    return out
 
 
 def _read(path: Path) -> str | None:
@@ -152,8 +177,12 @@ def _problem(p: Problem, text: str | None) -> dict[str, Any]:
     }
 
 
-def watch(state: SpecState, stop: threading.Event) -> None:
-    """Bump ``state`` on every change of its file (watching its folder: editors save by renaming)."""
+def watch(state: SpecState, stop: threading.Event, ready: threading.Event) -> None:
+    """Bump ``state`` on every change of its file (watching its folder: editors save by renaming).
+
+    ``ready`` is set once the watch is in place (the generator's first, empty, yield comes
+    after watchfiles has set up its watcher), so that no save after :func:`start` is missed.
+    """
     import watchfiles
 
     target = os.path.realpath(state.path)
@@ -161,16 +190,29 @@ def watch(state: SpecState, stop: threading.Event) -> None:
     def is_spec(_change: Any, path: str) -> bool:
         return os.path.realpath(path) == target
 
-    for _changes in watchfiles.watch(
+    try:
+        _watch(watchfiles, state, stop, ready, is_spec)
+    except Exception as exc:  # e.g. the folder was removed: the page keeps working, without updates
+        print(f"archspec view: no longer watching {state.path}: {exc}", file=sys.stderr)
+    finally:
+        ready.set()
+
+
+def _watch(watchfiles: Any, state: SpecState, stop: threading.Event, ready: threading.Event, is_spec: Any) -> None:
+    for changes in watchfiles.watch(
         state.path.parent,
         watch_filter=is_spec,
         stop_event=stop,
         debounce=DEBOUNCE_MS,
         step=DEBOUNCE_MS,
+        rust_timeout=READY_TICK_MS,
+        yield_on_timeout=True,
         recursive=False,
         raise_interrupt=False,
     ):
-        state.bump()
+        ready.set()
+        if changes:
+            state.bump()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -262,9 +304,13 @@ def start(
     state = SpecState(path)
     html = page(None, live=True, title=f"archspec view: {path.name}", initial=_initial(options))
     server = ViewServer(port, state, html, verbose)
-    stop_event = threading.Event()
-    threading.Thread(target=watch, args=(state, stop_event), name="archspec-view-watch", daemon=True).start()
-    threading.Thread(target=server.serve_forever, name="archspec-view-http", daemon=True).start()
+    stop_event, ready = threading.Event(), threading.Event()
+    watcher = threading.Thread(target=watch, args=(state, stop_event, ready), name="archspec-view-watch", daemon=True)
+    watcher.start()
+    ready.wait(timeout=10)
+    state.state(options)  # the first picture now: a later broken save has a last good one to keep
+    serve = threading.Thread(target=server.serve_forever, args=(0.05,), name="archspec-view-http", daemon=True)
+    serve.start()  # polls for shutdown every 50 ms: Ctrl-C ends at once
     return server, stop_event
 
 

@@ -28,6 +28,20 @@ const ArchspecDiagram = (() => {
   }
 
   const fmt = (n) => n.toLocaleString("en-US");
+  const xy = (x, y) => `${x.toFixed(1)},${y.toFixed(1)}`;
+
+  /* A smooth path through dagre's edge points: the uniform B-spline of d3's curveBasis. */
+  function basis(pts) {
+    if (pts.length < 3) return "M" + pts.map((p) => xy(p.x, p.y)).join(" L");
+    const third = (a, b) => `${xy((2 * a.x + b.x) / 3, (2 * a.y + b.y) / 3)} ${xy((a.x + 2 * b.x) / 3, (a.y + 2 * b.y) / 3)}`;
+    let d = `M${xy(pts[0].x, pts[0].y)} L${xy((5 * pts[0].x + pts[1].x) / 6, (5 * pts[0].y + pts[1].y) / 6)}`;
+    for (let i = 2; i < pts.length; i++) {
+      const [a, b, c] = [pts[i - 2], pts[i - 1], pts[i]];
+      d += ` C${third(a, b)} ${xy((a.x + 4 * b.x + c.x) / 6, (a.y + 4 * b.y + c.y) / 6)}`;
+    }
+    const [a, b] = [pts[pts.length - 2], pts[pts.length - 1]];
+    return d + ` C${third(a, b)} ${xy(b.x, b.y)}`;
+  }
   const shapeText = (shape) => shape.join("x");
 
   /* The boxes and edges shown with `collapsed` groups drawn as one box each: the same rule as
@@ -75,6 +89,7 @@ const ArchspecDiagram = (() => {
     const [across, along] = box.box;
     const horizontal = opts.rankdir === "LR" || opts.rankdir === "RL";
     const [bw, bh] = horizontal ? [along, across] : [across, along];
+    if (horizontal) return { w: Math.max(bw, textW), h: bh + 2 * textH, lines, tensor: [bw, bh], below: true };
     return { w: bw + 2 * textW, h: Math.max(bh, textH), lines, tensor: [bw, bh] };
   }
 
@@ -120,7 +135,7 @@ const ArchspecDiagram = (() => {
         markerHeight: 7, orient: "auto-start-reverse" }, defs);
       el("path", { d: "M0,0 L10,5 L0,10 z", fill: "#555" }, marker);
       drawGroups(svg, g);
-      for (const e of g.edges()) drawEdge(svg, g.edge(e));
+      for (const e of g.edges()) drawEdge(svg, g.edge(e), g.node(e.v), g.node(e.w));
       for (const key of g.nodes()) if (!g.node(key).cluster) drawBox(svg, g.node(key));
       container.replaceChildren(svg);
       container.dataset.nodes = String(boxes.length);
@@ -141,9 +156,19 @@ const ArchspecDiagram = (() => {
       }
     }
 
-    function drawEdge(svg, e) {
-      const d = e.points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
-      el("path", { d, class: "edge", "marker-end": "url(#arrow)" }, svg);
+    /* A tensor drawn to scale: the edge meets its box, not the label beside it. */
+    function meet(point, n, sign) {
+      if (!n.size.tensor) return point;
+      const [bw, bh] = n.size.tensor;
+      const horizontal = opts.rankdir === "LR" || opts.rankdir === "RL";
+      const flip = opts.rankdir === "BT" || opts.rankdir === "RL" ? -1 : 1;
+      return horizontal ? { x: n.x + sign * flip * bw / 2, y: n.y } : { x: n.x, y: n.y + sign * flip * bh / 2 };
+    }
+
+    function drawEdge(svg, e, from, to) {
+      e.points[0] = meet(e.points[0], from, 1);
+      e.points[e.points.length - 1] = meet(e.points[e.points.length - 1], to, -1);
+      el("path", { d: basis(e.points), class: "edge", "marker-end": "url(#arrow)" }, svg);
       if (e.label) el("text", { x: e.x - e.width / 2 + 2, y: e.y + 3, class: "edge-label" }, svg, e.label);
     }
 
@@ -161,8 +186,10 @@ const ArchspecDiagram = (() => {
       if (size.tensor) {
         const [bw, bh] = size.tensor;
         el("rect", { x: n.x - bw / 2, y: n.y - bh / 2, width: bw, height: bh, class: "tensor" }, grp);
-        lines.forEach((line, i) => el("text", { x: n.x + bw / 2 + PAD,
-          y: n.y - (lines.length * LINE) / 2 + (i + 1) * LINE - 3, class: i ? "" : "name" }, grp, line));
+        lines.forEach((line, i) => el("text", size.below
+          ? { x: n.x, y: n.y + bh / 2 + (i + 1) * LINE, "text-anchor": "middle", class: i ? "" : "name" }
+          : { x: n.x + bw / 2 + PAD, y: n.y - (lines.length * LINE) / 2 + (i + 1) * LINE - 3, class: i ? "" : "name" },
+        grp, line));
       } else {
         if (box.group) el("rect", { x: x + 3, y: y + 3, width: n.width, height: n.height, rx: 4, class: "stack" }, grp);
         const rx = box.type === "input" ? n.height / 2 : 4;
@@ -285,6 +312,7 @@ const ArchspecPage = (() => {
 
   function stageControl(sc) {
     const select = $("stage");
+    const kept = select.value;  // a redraw after a save keeps the stage being looked at
     select.replaceChildren(h("option", "as written"));
     select.firstChild.value = "";
     sc.stages.forEach((s, i) => {
@@ -292,13 +320,20 @@ const ArchspecPage = (() => {
       o.value = String(i);
       select.appendChild(o);
     });
+    select.value = kept !== "" && Number(kept) < sc.stages.length ? kept : "";
     select.parentElement.hidden = !sc.stages.length;
   }
 
+  let shown = null;
+
   function show(sc, opts) {
+    const text = JSON.stringify(sc);
+    if (text === shown) return;  // a save that changed nothing drawn: keep the page as it is
+    shown = text;
     const previous = view ? view.state : null;
     scene = sc;
     $("title").textContent = sc.title;
+    $("collapse").hidden = $("expand").hidden = !sc.groups.length;  // a net without blocks has nothing to fold
     stageControl(sc);
     const stage = $("stage").value === "" ? null : Number($("stage").value);
     view = ArchspecDiagram.render($("diagram"), sc, Object.assign({}, opts, {
