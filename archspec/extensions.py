@@ -59,7 +59,7 @@ class ModuleParts:
 
 @dataclass(frozen=True)
 class TrainingStage:
-    """One stage of a staged training plan (transfer's ``fine_tune:``), as the report and the diagrams show it."""
+    """One stage of a staged training plan (transfer's ``fine_tune:``), as the report shows it."""
 
     name: str
     epochs: int
@@ -100,7 +100,7 @@ class Extension:
       ``keras_finish(model, graph)`` runs on the finished model (weights, trainable flags).
     Code generation (:mod:`archspec.codegen`): ``code(graph, literal)`` returns
       :class:`ModuleParts` or None.
-    Report and diagrams (:mod:`archspec.report`, :mod:`archspec.view.scene`): ``stages(graph)``
+    Report (:mod:`archspec.report`, ``archspec summary``): ``stages(graph)``
       lists the stages of a staged training plan (``()``: none), as :class:`TrainingStage` s.
     """
 
