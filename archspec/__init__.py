@@ -25,7 +25,11 @@ from .ir import Graph, Node
 from .loader import Document, load
 from .view import notebook as _notebook  # how graphs and analyses show in print() and Jupyter
 
-_notebook.register()
+# isort: split
+# The built-in vocabulary registers itself when imported: archspec.registry and archspec.blocks
+# hold the registries and import none of their entries (that was an import cycle).
+from . import layers as _layers  # noqa: F401
+from .blocks import library as _block_library  # noqa: F401
 
 # isort: split
 # The layers above the core register their extensions (archspec.extensions) when imported:
@@ -35,6 +39,8 @@ from . import transfer as _transfer  # noqa: F401
 
 # isort: split
 from . import training as _training  # noqa: F401
+
+_notebook.register()
 
 __version__ = "0.1.0"
 

@@ -30,7 +30,7 @@ hooks that need Keras import it when they are called.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +58,32 @@ class ModuleParts:
 
 
 @dataclass(frozen=True)
+class TrainingStage:
+    """One stage of a staged training plan (transfer's ``fine_tune:``), as the report shows it."""
+
+    name: str
+    epochs: int
+    optimizer: str
+    trainable_params: int
+    non_trainable_params: int
+    layers: tuple[str, ...]  # every layer of the model, in order
+    trainable: frozenset[str]  # the layers that train in this stage
+
+    def row(self) -> dict[str, Any]:
+        """The stage as a row of ``archspec summary`` (table and JSON)."""
+        trained = sum(1 for name in self.layers if name in self.trainable)
+        return {
+            "stage": self.name,
+            "epochs": self.epochs,
+            "optimizer": self.optimizer,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "trainable_layers": trained,
+            "frozen_layers": len(self.layers) - trained,
+        }
+
+
+@dataclass(frozen=True)
 class Extension:
     """One package's contributions to the core stages; every hook is optional.
 
@@ -74,8 +100,8 @@ class Extension:
       ``keras_finish(model, graph)`` runs on the finished model (weights, trainable flags).
     Code generation (:mod:`archspec.codegen`): ``code(graph, literal)`` returns
       :class:`ModuleParts` or None.
-    Report (:mod:`archspec.report`): ``stage_rows(graph)`` lists training stages with their
-      trainable counts (``[]``: none).
+    Report (:mod:`archspec.report`, ``archspec summary``): ``stages(graph)``
+      lists the stages of a staged training plan (``()``: none), as :class:`TrainingStage` s.
     """
 
     name: str
@@ -86,7 +112,7 @@ class Extension:
     keras_tensors: Callable[[Graph, Any], tuple[Any, dict[str, Any]] | None] | None = None
     keras_finish: Callable[[Any, Graph], None] | None = None
     code: Callable[[Graph, Literal], ModuleParts | None] | None = None
-    stage_rows: Callable[[Graph], list[dict[str, Any]]] | None = None
+    stages: Callable[[Graph], Sequence[TrainingStage]] | None = None
 
 
 _registered: dict[str, Extension] = {}
@@ -116,6 +142,15 @@ def registered() -> tuple[Extension, ...]:
 def sections() -> dict[str, Mapping[str, Any]]:
     """Every extension's top-level sections and their schema fragments."""
     return {key: fragment for ext in _registered.values() for key, fragment in ext.sections.items()}
+
+
+def training_stages(graph: Graph) -> tuple[TrainingStage, ...]:
+    """The staged training plan of a graph: the first extension's that has one (``()``: none)."""
+    for ext in _registered.values():
+        stages = tuple(ext.stages(graph)) if ext.stages is not None else ()
+        if stages:
+            return stages
+    return ()
 
 
 def active(spec: Mapping[str, Any]) -> tuple[Extension, ...]:

@@ -8,7 +8,8 @@ Importing this module imports Keras.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import keras
@@ -39,14 +40,22 @@ def build(
     if isinstance(spec, Graph):
         graph = spec
     else:
-        with ExitStack() as stack:  # e.g. transfer: a base without a reference spec is measured by Keras
-            for ext in extensions.registered():
-                if ext.building is not None:
-                    stack.enter_context(ext.building())
+        with building():
             graph = expand(spec, variant=variant, overrides=overrides)
     if outputs:
         graph = prune(graph, outputs)
     return build_graph(graph)
+
+
+@contextmanager
+def building() -> Iterator[None]:
+    """Expand specs for building: every extension's ``building`` context (transfer: a base
+    without a reference spec is measured by building it with Keras)."""
+    with ExitStack() as stack:
+        for ext in extensions.registered():
+            if ext.building is not None:
+                stack.enter_context(ext.building())
+        yield
 
 
 def build_graph(graph: Graph) -> keras.Model:

@@ -407,14 +407,8 @@ def register(cls: type[LayerType]) -> type[LayerType]:
 
 
 def layer_type(key: str) -> LayerType:
-    _ensure_loaded()
     return REGISTRY.get(key)
 
 
 def registry() -> Registry:
-    _ensure_loaded()
     return REGISTRY
-
-
-def _ensure_loaded() -> None:
-    from . import layers  # noqa: F401  (importing registers every layer type)

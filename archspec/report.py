@@ -225,11 +225,7 @@ def _label(r: Row) -> str:
 
 def stage_rows(analysis: Analysis) -> list[dict[str, Any]]:
     """The fine-tuning plan's stages with their trainable counts (empty without ``fine_tune:``)."""
-    for ext in extensions.registered():  # transfer's fine_tune: stages
-        rows = ext.stage_rows(analysis.graph) if ext.stage_rows is not None else []
-        if rows:
-            return rows
-    return []
+    return [stage.row() for stage in extensions.training_stages(analysis.graph)]  # transfer's fine_tune:
 
 
 def totals(analysis: Analysis, dtype: str = "float32") -> list[tuple[str, str]]:

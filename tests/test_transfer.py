@@ -179,7 +179,7 @@ layers:
         (
             "base: {application: mobilenetv3small, vars: {alpha: 0.75}}\nlayers: []\n",
             "[96, 96, 3]",
-            "base.application",
+            "base.vars",  # what makes it a network only Keras can measure
             "static figures",
         ),
         ("base: {model: m.keras}\nlayers: []\n", "[64, 64, 3]", "base.model", "saved model not found"),
@@ -284,11 +284,18 @@ def test_fit_features_report_on_separable_data(tmp_path):
 
 def test_bases_without_reference_spec_have_no_static_figures(tmp_path):
     (tmp_path / "m.keras").write_bytes(b"not read statically")
-    for base in ("{application: mobilenetv3small, vars: {alpha: 0.75}}", "{model: m.keras}"):
+    reasons = {  # why, said where the spec makes it so
+        "{application: mobilenetv3small, vars: {alpha: 0.75}}": "base.vars: static figures are not available for "
+        "keras.applications.MobileNetV3Small: its reference spec is MobileNetV3Small at Keras' defaults, and `vars` "
+        "(alpha) make another network",
+        "{model: m.keras}": "base.model: static figures are not available for the saved model m.keras: a saved model "
+        "is read by Keras, not by archspec",
+    }
+    for base, reason in reasons.items():
         path = tmp_path / "t.yaml"
         path.write_text(spec(f"base: {base}\nlayers: [{{gap_head: 3}}]\n", "[96, 96, 3]"))
         result = CliRunner().invoke(main, ["summary", str(path)])
-        assert result.exit_code == 1 and "static figures are not available" in result.output, result.output
+        assert result.exit_code == 1 and reason in " ".join(result.output.split()), result.output
 
 
 def test_expanded_transfer_spec_expands_to_the_same_graph():

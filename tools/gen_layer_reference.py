@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archspec.blocks import BLOCKS, _ensure_loaded, canonical_block_keys
+from archspec.blocks import BLOCKS, canonical_block_keys
 from archspec.codegen import literal
 from archspec.ir import Node, freeze
 from archspec.registry import REQUIRED, Arg, LayerType, registry
@@ -137,7 +137,6 @@ def block_section(name: str) -> list[str]:
 
 def render() -> str:
     reg = registry()
-    _ensure_loaded()
     lines = [
         "# Layer reference",
         "",

@@ -60,24 +60,17 @@ def register_block(cls: type[BlockType]) -> type[BlockType]:
     return cls
 
 
-def _ensure_loaded() -> None:
-    from . import library  # noqa: F401  (importing registers the built-in blocks)
-
-
 def block_type(key: str) -> BlockType | None:
-    _ensure_loaded()
     canon = _CANONICAL.get(key)
     return BLOCKS[canon] if canon else None
 
 
 def block_names() -> list[str]:
-    _ensure_loaded()
     return sorted(_CANONICAL)
 
 
 def block_schemas() -> dict[str, Any]:
     """JSON Schema fragments of the built-in blocks, keyed like the layer fragments."""
-    _ensure_loaded()
     out: dict[str, Any] = {}
     for name, bt in sorted(BLOCKS.items()):
         args = {a.name: a.schema() for a in bt.args}
@@ -102,5 +95,4 @@ def block_schemas() -> dict[str, Any]:
 
 
 def canonical_block_keys() -> dict[str, str]:
-    _ensure_loaded()
     return dict(_CANONICAL)

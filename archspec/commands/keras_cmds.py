@@ -20,16 +20,14 @@ def build(
     spec: str, variant: str | None, sets: tuple[str, ...], outputs: str | None, output: str, weights_only: bool
 ) -> None:
     """Build the Keras model and save it untrained (.keras), or its weights (.h5)."""
-    from ..transfer.keras_build import probing
+    from ..keras_backend import build_graph, building
 
-    with probing():  # a transfer base without a reference spec is measured by Keras
+    with building():  # extensions' part: a transfer base without a reference spec is measured by Keras
         graph = load_graph(spec, variant, sets, outputs)
     if weights_only and not output.endswith(".weights.h5"):
         raise UsageError(f"--weights writes Keras weights files, whose names end in .weights.h5; got {output!r}")
     if not weights_only and not output.endswith(".keras"):
         raise UsageError(f"the model file must end in .keras (or use --weights for .weights.h5); got {output!r}")
-    from ..keras_backend import build_graph
-
     model = build_graph(graph)
     with atomic_path(output, suffix=".weights.h5" if weights_only else ".keras") as tmp:
         if weights_only:

@@ -18,12 +18,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..extensions import Extension, Literal, ModuleParts, register
+from ..extensions import Extension, Literal, ModuleParts, TrainingStage, register
 from ..ir import Graph
-from .expand import begin, finish
 from .info import EXTENSION_NAME, BaseInfo, transfer_info
-from .plan import OptimizerConfig, Plan, Stage, plan, stage_rows
+from .plan import OptimizerConfig, Plan, Stage, plan
 from .schema import BASE_SCHEMA, FINE_TUNE_SCHEMA, FREEZE_SCHEMA
+
+
+# The hooks import what they call when they are called: `import archspec` loads only the
+# schema fragments, the data types and the plan, and a spec without `base:` never loads the rest.
+def _begin(expander: Any, ctx: Any) -> BaseInfo | None:
+    from .expand import begin
+
+    return begin(expander, ctx)
+
+
+def _finish(doc: Any, graph: Graph, base: BaseInfo | None) -> Graph:
+    from .expand import finish
+
+    return finish(doc, graph, base)
 
 
 @contextmanager
@@ -57,10 +70,15 @@ def _code(graph: Graph, literal: Literal) -> ModuleParts | None:
     return transfer_code(graph, literal)
 
 
-def _stage_rows(graph: Graph) -> list[dict[str, Any]]:
+def _stages(graph: Graph) -> tuple[TrainingStage, ...]:
     if transfer_info(graph) is None:
-        return []
-    return [dict(row) for row in stage_rows(plan(graph))]
+        return ()
+    return tuple(
+        TrainingStage(
+            s.name, s.epochs, str(s.optimizer), s.trainable_params, s.non_trainable_params, s.layers, s.trainable
+        )
+        for s in plan(graph).stages
+    )
 
 
 #: What transfer learning adds to the core stages.
@@ -68,13 +86,13 @@ EXTENSION = register(
     Extension(
         EXTENSION_NAME,
         sections={"base": BASE_SCHEMA, "freeze": FREEZE_SCHEMA, "fine_tune": FINE_TUNE_SCHEMA},
-        begin=begin,
-        finish=finish,
+        begin=_begin,
+        finish=_finish,
         building=_building,
         keras_tensors=_keras_tensors,
         keras_finish=_keras_finish,
         code=_code,
-        stage_rows=_stage_rows,
+        stages=_stages,
     )
 )
 

@@ -129,12 +129,12 @@ def _opaque_base(ex: Expander, ctx: _Ctx, kind: str, raw: Mapping[str, Any], sha
     what = f"keras.applications.{source}" if kind == "application" else f"the saved model {raw['model']}"
     probe = PROBE.get()
     if probe is None:
+        why, where = _why_opaque(kind, raw)
         raise _fail(
             doc,
-            f"static figures are not available for {what}: archspec has no reference spec of it (bases with one: "
-            f"{', '.join(supported())}). `archspec build` and `archspec extract` build it with Keras "
-            "(archspec.build in Python); `validate`, `summary` and `expand` cannot analyse it",
-            ("base", kind),
+            f"static figures are not available for {what}: {why}. `archspec build` and `archspec extract` build "
+            "it with Keras (archspec.build in Python); `validate`, `summary` and `expand` cannot analyse it",
+            where,
         )
     try:
         out_shape, trainable, frozen = probe(kind, source, raw, shape)
@@ -166,6 +166,20 @@ def _opaque_base(ex: Expander, ctx: _Ctx, kind: str, raw: Mapping[str, Any], sha
         measured=(trainable, frozen),
         trust=bool(raw.get("trust", False)),
     )
+
+
+def _why_opaque(kind: str, raw: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """Why only Keras can measure this base, and where the spec says what makes it so."""
+    if kind == "model":
+        return "a saved model is read by Keras, not by archspec", ("base", "model")
+    app = application(str(raw["application"]))
+    if app is not None and reference_spec(app) is not None:  # a generated spec: Keras' defaults only
+        changed = ", ".join(str(k) for k in raw.get("vars") or {})
+        return (
+            f"its reference spec is {app.keras_class} at Keras' defaults, and `vars` ({changed}) make another network",
+            ("base", "vars"),
+        )
+    return f"archspec has no reference spec of it (bases with one: {', '.join(supported())})", ("base", kind)
 
 
 def _model_path(doc: Document, raw: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ numbers Keras reports after :meth:`Stage.apply`. This module does not import Ten
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -208,19 +208,3 @@ def check_optimizers(stages: Any) -> list[tuple[int, str]]:
         except ValueError as exc:
             out.append((k, str(exc)))
     return out
-
-
-def stage_rows(p: Plan) -> list[Mapping[str, Any]]:
-    """The plan as rows for ``archspec summary`` (table and JSON)."""
-    return [
-        {
-            "stage": s.name,
-            "epochs": s.epochs,
-            "optimizer": str(s.optimizer),
-            "trainable_params": s.trainable_params,
-            "non_trainable_params": s.non_trainable_params,
-            "trainable_layers": sum(1 for n in s.layers if n in s.trainable),
-            "frozen_layers": len(s.frozen),
-        }
-        for s in p.stages
-    ]
