@@ -464,10 +464,14 @@ class Expander:
             if not isinstance(name, str) or not name or "${" in name:
                 self.fail(f"a layer name must be a non-empty string; got {name!r}", (*path, "name"))
                 return None
-            if "/" in name or not name.isprintable():  # Keras refuses '/'; names end up in tables and files
-                self.fail(f"a layer name must be printable text without '/'; got {name!r}", (*path, "name"))
+            # Keras refuses '/'; names end up in tables and files. A leading '/' says "as is, not
+            # prefixed by the block instance" (Keras names some layers of a module by the model: mixed9_0)
+            absolute = name.startswith("/") and len(name) > 1
+            if "/" in name[absolute:] or not name.isprintable():
+                message = "a layer name must be printable text without '/' (except a leading one); got"
+                self.fail(f"{message} {name!r}", (*path, "name"))
                 return None
-            return name
+            return _Global(name[1:]) if absolute else name
         keras = self.keras_names and kind in self.reg  # Keras counts a class's names over the whole model
         counter = _keras_auto_name(self.reg.get(kind)) if keras else ctx.prefix + kind
         n = self.counters.get(counter, 0)
@@ -808,7 +812,7 @@ class Expander:
                     self.fail(f"block {key!r} needs parameter {name!r}", (*path, key))
                     ok = False
                 else:
-                    out[name] = self.value(default, {**ctx.env, **shapes}, ("blocks", key, "params", name))
+                    out[name] = self.value(default, {**ctx.env, **shapes, **out}, ("blocks", key, "params", name))
         return out if ok else None
 
     def builtin_block(self, key: str, bt: BlockType, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
@@ -847,7 +851,7 @@ class Expander:
         if args is None or local is None or inputs is None:
             self.poison(local, ctx, path)
             return
-        full = ctx.prefix + local
+        full = str(local) if isinstance(local, _Global) else ctx.prefix + local
         if full in self.scopes or full in self.names:
             self.fail(f"duplicate name {full!r}", (*path, "name"))
             return
