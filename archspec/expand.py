@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -400,8 +400,12 @@ class Expander:
         if len(keys) > 1:
             self.fail(f"a layer has exactly one type; this one names {', '.join(map(repr, keys))}", path)
             return None
+        if self.reg.load_plugins():  # a type no built-in has: an installed package may add it
+            self.type_names = frozenset((*self.reg.canonical, *self.user_blocks, *self.block_keys))
+            return self.type_key(item, path)
         first = next(iter(item))
-        self.fail(f"unknown layer type {first!r}.{self.unknown_type_hint(first)}", (*path, first), at_key=True)
+        hint = _plugin_hint(first, self.unknown_type_hint)
+        self.fail(f"unknown layer type {first!r}.{hint}", (*path, first), at_key=True)
         return None
 
     def unknown_type_hint(self, word: str) -> str:
@@ -1052,6 +1056,19 @@ def _classes_advice(value: Any, env: Mapping[str, Any], path: SpecPath) -> str:
         return ""
     made_by = " (the pattern's last FC is the classifier, {dense: ${classes}})" if path[:1] == ("pattern",) else ""
     return f" Give the number of classes as `classes: N` at the top level of the spec, or --set classes=N{made_by}."
+
+
+def _plugin_hint(word: str, otherwise: Callable[[str], str]) -> str:
+    """The hint for an unknown type: when the plugin package that should add it (its entry
+    point is named after the type) failed to load, that; else ``otherwise(word)`` and a note
+    for every plugin that failed, so that none fails silently."""
+    from .plugins import failures
+
+    broken = failures()
+    named = [f for f in broken if f.entry_point == word]
+    if named:
+        return f" It would come from {named[0]}"
+    return otherwise(word) + "".join(f" (Note: {f}.)" for f in broken)
 
 
 def _keras_auto_name(lt: LayerType) -> str:
