@@ -1067,7 +1067,7 @@ def _plugin_hint(word: str, otherwise: Callable[[str], str]) -> str:
     broken = failures()
     named = [f for f in broken if f.entry_point == word]
     if named:
-        return f" It would come from {named[0]}"
+        return f" It would come from {named[0].source()}"
     return otherwise(word) + "".join(f" (Note: {f}.)" for f in broken)
 
 

@@ -43,6 +43,10 @@ class PluginFailure:
     def __str__(self) -> str:
         return f"plugin package {self.package!r} (entry point {self.entry_point!r} in {GROUP}) {self.reason}"
 
+    def source(self) -> str:
+        """Where the type would have come from, and why it did not: for an unknown type's error."""
+        return f"plugin package {self.package!r}, but that plugin {self.reason} (entry point {self.entry_point!r})"
+
 
 @dataclass
 class _State:

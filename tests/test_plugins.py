@@ -185,8 +185,8 @@ def test_a_broken_plugin_is_named_with_what_went_wrong_never_a_traceback(tmp_pat
     done = _validate(spec([{"fancy_pool": 2}]), tmp_path, site)
     assert done.returncode == 1 and "Traceback" not in done.stderr + done.stdout
     assert (
-        "unknown layer type 'fancy_pool'. It would come from plugin package 'archspec-broken-demo' (entry point "
-        "'fancy_pool' in archspec.layers) could not be imported: ModuleNotFoundError: No module named 'numpyy'"
+        "unknown layer type 'fancy_pool'. It would come from plugin package 'archspec-broken-demo', but that plugin "
+        "could not be imported: ModuleNotFoundError: No module named 'numpyy' (entry point 'fancy_pool')"
     ) in done.stdout + done.stderr
     done = _validate(spec([{"junkk": 2}]), tmp_path, site)
     out = done.stdout + done.stderr
