@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import SPECS, weight_counts
 
 import archspec
@@ -79,3 +80,23 @@ def test_equals_keras_applications_layer_by_layer(case, keras_model):
         layer.name: (tuple(layer.output.shape[1:]), *weight_counts(layer)) for layer in keras_model.layers[1:]
     }
     assert _table(case["analysis"]) == keras_table
+
+
+@pytest.mark.slow
+def test_freezing_up_to_mixed7_counts_as_keras_does(case, keras_model):
+    """The tutorials' cut of InceptionV3 ("freeze everything up to mixed7"), by its Keras name."""
+    if case["keras_class"] != "InceptionV3":
+        pytest.skip("mixed7 is InceptionV3's")
+    data = yaml.safe_load((SPECS / case["spec"]).read_text())
+    data.pop("expect")
+    data["freeze"] = {"from": "conv2d", "to": "mixed7"}
+    analysis = archspec.summary(data)
+    names = [layer.name for layer in keras_model.layers]
+    frozen = keras_model.layers[: names.index("mixed7") + 1]
+    try:
+        for layer in frozen:
+            layer.trainable = False
+        assert (analysis.trainable_params, analysis.non_trainable_params) == weight_counts(keras_model)
+    finally:
+        for layer in frozen:
+            layer.trainable = True
