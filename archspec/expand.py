@@ -1019,12 +1019,15 @@ class Expander:
             return (ctx.prev,) if self.nodes else ()
         names = raw if isinstance(raw, list) else [raw]
         out: list[str] = []
-        for k, name in enumerate(names):
+        for k, ref in enumerate(names):
             path = ("outputs", k) if isinstance(raw, list) else ("outputs",)
-            if name in ctx.local:
+            name = self.value(ref, ctx.env, path)  # "head${n}": an expression like any name
+            if name is _MISSING_SENTINEL:
+                continue
+            if isinstance(name, str) and name in ctx.local:
                 out.append(ctx.local[name])
             else:
-                self.fail(f"unknown output {name!r}.{did_you_mean(name, ctx.local)}", path)
+                self.fail(f"unknown output {name!r}.{did_you_mean(str(name), ctx.local)}", path)
         return tuple(out)
 
 

@@ -291,3 +291,12 @@ def test_a_block_param_default_may_read_the_input_shape_but_a_given_value_reads_
     graph = archspec.expand(spec([{"outer": None, "name": "o"}], blocks=blocks))
     assert args(graph, "o_a_c")["filters"] == 6  # the inner instance's input: o_w
     assert args(graph, "o_b_c")["filters"] == 8  # written in outer: outer's input
+
+
+def test_outputs_may_be_expressions():
+    layers = [{"conv": 4, "name": "head1"}, {"conv": 4, "inputs": "input", "name": "head2"}]
+    graph = archspec.expand(spec(layers, vars={"n": 2}, outputs=["head${n}", "${'head' + str(n - 1)}"]))
+    assert graph.outputs == ("head2", "head1")
+    assert problems(spec(layers, outputs="head${n + 1}", vars={"n": 2})) == [
+        "outputs: unknown output 'head3'. Did you mean one of 'head2', 'head1'?"
+    ]
