@@ -136,6 +136,7 @@ class Expander:
 
     def _run(self) -> Graph:
         env = self.variables()
+        name = self.model_name(env)
         input_name, input_shape = self.input(env)
         self.shapes[input_name] = input_shape
         self.input_shape = input_shape  # a pattern's implicit flatten depends on its rank
@@ -167,7 +168,7 @@ class Expander:
         if not self.nodes:
             raise SpecError([self.doc.problem("the spec has no layers", ())])
         graph = Graph(
-            name=self.model_name(env),
+            name=name,
             input_shape=input_shape,
             nodes=tuple(self.nodes),
             outputs=outputs,
@@ -187,12 +188,9 @@ class Expander:
         """The top-level ``name``, which may be an expression (``densenet${depth}``)."""
         raw = self.spec.get("name")
         name = self.value(raw, env, ("name",)) if raw is not None else "model"
-        if name is _MISSING_SENTINEL:
-            raise SpecError(self.problems)
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        if name is not _MISSING_SENTINEL and (not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name)):
             self.fail(f"the model name must be letters, digits, _, . and - only; got {name!r}", ("name",))
-            raise SpecError(self.problems)
-        return name
+        return name if isinstance(name, str) else "model"  # a mistake is reported with the others
 
     def variables(self) -> dict[str, Any]:
         env: dict[str, Any] = {}
