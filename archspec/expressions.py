@@ -200,6 +200,11 @@ def substitute(value: Any, env: Mapping[str, Any]) -> Any:
     whole = _WHOLE.match(value.strip())
     if whole and "${" not in whole.group(1):
         return evaluate(whole.group(1), env)
+    if "${" in _PART.sub("", value):  # left unresolved, it would pass for a name or value as it is
+        raise ExpressionError(
+            "a ${ without its }, or braces inside ${...} within a longer text: write the whole value as one "
+            "expression, e.g. \"${fmt('block{}_conv', i)}\""
+        )
     text = _PART.sub(lambda m: _format(evaluate(m.group(1), env)), value)
     budget.spend(len(text) >> 6)  # a 400 kB name made anew in each of 10,000 iterations took 4 GB
     return text

@@ -300,3 +300,14 @@ def test_outputs_may_be_expressions():
     assert problems(spec(layers, outputs="head${n + 1}", vars={"n": 2})) == [
         "outputs: unknown output 'head3'. Did you mean one of 'head2', 'head1'?"
     ]
+
+
+def test_an_unresolvable_expression_in_a_longer_text_is_an_error_not_a_name():
+    found = problems(spec([{"repeat": 2, "as": "i", "layers": [{"conv": 4, "name": "b${fmt('{}', i)}"}]}]))
+    assert found == [
+        "layers.0.layers.0.name: in \"b${fmt('{}', i)}\": a ${ without its }, or braces inside ${...} within a "
+        "longer text: write the whole value as one expression, e.g. \"${fmt('block{}_conv', i)}\" "
+        "(in 2 instances: i=0; i=1)"
+    ]
+    graph = archspec.expand(spec([{"repeat": 2, "as": "i", "layers": [{"conv": 4, "name": "${fmt('b{}', i)}"}]}]))
+    assert [n.name for n in graph.nodes] == ["b0", "b1"]
