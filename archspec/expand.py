@@ -458,7 +458,11 @@ class Expander:
             ctx.prev, ctx.removed = sub.prev, sub.removed
 
     # -- names and inputs --------------------------------------------------------------------
-    def local_name(self, item: dict[str, Any], kind: str, ctx: _Ctx, path: SpecPath) -> str | None:
+    def local_name(
+        self, item: dict[str, Any], kind: str, ctx: _Ctx, path: SpecPath, args: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """The item's name in its block instance: its ``name:``, else an automatic one (``args``:
+        a layer's checked arguments, which choose its Keras class for ``naming: keras``)."""
         if "name" in item:
             name = self.value(item["name"], ctx.env, (*path, "name"))
             if name is _MISSING_SENTINEL:  # reported already
@@ -475,7 +479,7 @@ class Expander:
                 return None
             return _Global(name[1:]) if absolute else name
         keras = self.keras_names and kind in self.reg  # Keras counts a class's names over the whole model
-        counter = _keras_auto_name(self.reg.get(kind)) if keras else ctx.prefix + kind
+        counter = _keras_auto_name(self.reg.get(kind), kind, args) if keras else ctx.prefix + kind
         n = self.counters.get(counter, 0)
         self.counters[counter] = n + 1
         name = counter if keras else kind
@@ -554,7 +558,7 @@ class Expander:
         canon = self.reg.resolve(key)
         lt = self.reg.get(canon)
         args = self.cached_arguments(lt, key, item, path, ctx, self.defaults.get(canon, {}))
-        local = self.local_name(item, canon, ctx, path)
+        local = self.local_name(item, canon, ctx, path, args)
         inputs = self.inputs(item, ctx, path)
         if args is None or local is None or inputs is None:
             self.poison(local, ctx, path)
@@ -1072,10 +1076,15 @@ def _plugin_hint(word: str, otherwise: Callable[[str], str]) -> str:
     return otherwise(word) + "".join(f" (Note: {f}.)" for f in broken)
 
 
-def _keras_auto_name(lt: LayerType) -> str:
-    """The name Keras gives a layer of this type's class when it has none (``conv2d``,
-    ``batch_normalization``, ``max_pooling2d``): keras.src.utils.naming.to_snake_case."""
-    name = re.sub(r"\W+", "", lt.keras_class or lt.name)
+def _keras_auto_name(lt: LayerType, kind: str, args: Mapping[str, Any] | None) -> str:
+    """The name Keras gives a layer of this type when it has none (``conv2d``,
+    ``batch_normalization``, ``max_pooling2d``): its class's name in snake case
+    (keras.src.utils.naming.to_snake_case). The class is the one the emitter writes, which
+    the arguments may choose (``relu`` with ``max_value`` is Keras' ``ReLU``, ``re_lu``)."""
+    cls = lt.keras_class or lt.name
+    if args is not None:
+        cls = lt.emit(Node("_", kind, freeze(args), ())).callee.rsplit(".", 1)[-1]
+    name = re.sub(r"\W+", "", cls)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 

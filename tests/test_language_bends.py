@@ -221,14 +221,30 @@ def test_keras_naming_counts_each_class_over_the_model():
         {"conv_bn": None, "name": "second"},
         {"maxpool": 2},
         "relu",
+        {"relu": None, "max_value": 6},  # Keras' ReLU class, not Activation: named as that class is
+        "relu6",
         {"add": None, "inputs": ["second", "second"]},
     ]
     graph = archspec.expand(spec(layers, blocks=blocks, naming="keras"))
     assert [n.name for n in graph.nodes] == [
         "conv2d", "batch_normalization", "activation", "conv2d_1", "batch_normalization_1", "activation_1",
-        "max_pooling2d", "activation_2", "add",
+        "max_pooling2d", "activation_2", "re_lu", "re_lu_1", "add",
     ]  # fmt: skip
     assert [s for s in graph.scopes] == ["conv_bn", "second"]
+
+
+@pytest.mark.slow
+def test_keras_naming_is_the_name_keras_gives_an_unnamed_layer(keras):
+    """The same layers made by Keras itself without names, in the same order, in a fresh session."""
+    text = spec([{"conv": 4}, "bn", "relu", {"relu": None, "max_value": 6}, {"maxpool": 2}, {"separable": 4},
+                 {"dense": 3, "per_position": True}, "gap", {"dropout": 0.1}, {"dense": 2}], naming="keras")  # fmt: skip
+    keras.backend.clear_session()
+    made = [keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
+            keras.layers.ReLU(6.0), keras.layers.MaxPooling2D(), keras.layers.SeparableConv2D(4, 3),
+            keras.layers.Dense(3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dropout(0.1),
+            keras.layers.Dense(2)]  # fmt: skip
+    assert [n.name for n in archspec.expand(text).nodes] == [layer.name for layer in made]
+    assert [layer.name for layer in archspec.build(text).layers[1:]] == [layer.name for layer in made]
 
 
 # -- 6. an optional group ------------------------------------------------------------------------
