@@ -101,6 +101,7 @@ class Expander:
         self.above: Any = None  # the item before the one being walked
         self._dynamic_defaults = False
         self.depth = 0  # repeats and block instances being walked, one inside the other
+        self.variable_names = {*(self.spec.get("vars") or {}), *self.overrides}
         # naming: keras names a layer without `name:` as Keras does (conv2d, conv2d_1, ...)
         self.keras_names = self.spec.get("naming") == "keras"
 
@@ -736,6 +737,8 @@ class Expander:
         params = block.get("params") or {}
         # `input` (and input0, input1, ...) is the shape the block receives: ${input.channels}
         shapes, unknown = self.input_shapes(item, ctx)
+        # a variable of the spec named `input` keeps its meaning (it did before shapes were readable)
+        shapes = {k: v for k, v in shapes.items() if k not in self.variable_names}
         failed, self.failed_vars = self.failed_vars, self.failed_vars | unknown  # reported where it failed
         try:
             args = self.block_args(key, params, item, path, ctx, shapes)

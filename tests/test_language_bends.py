@@ -327,3 +327,15 @@ def test_an_unresolvable_expression_in_a_longer_text_is_an_error_not_a_name():
     ]
     graph = archspec.expand(spec([{"repeat": 2, "as": "i", "layers": [{"conv": 4, "name": "${fmt('b{}', i)}"}]}]))
     assert [n.name for n in graph.nodes] == ["b0", "b1"]
+
+
+def test_a_variable_named_input_keeps_its_meaning_inside_blocks():
+    blocks = {"b": {"layers": [{"conv": "${input * 2}", "kernel": 1, "name": "c"}]}}
+    graph = archspec.expand(
+        spec(
+            [{"b": None, "name": "x"}, {"conv": "${input}", "kernel": 1, "name": "top"}],
+            blocks=blocks,
+            vars={"input": 3},
+        )
+    )
+    assert args(graph, "x_c")["filters"] == 6 and args(graph, "top")["filters"] == 3
