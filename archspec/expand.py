@@ -1076,7 +1076,15 @@ def _plugin_hint(word: str, otherwise: Callable[[str], str]) -> str:
     named = [f for f in broken if f.entry_point == word]
     if named:
         return f" It would come from {named[0].source()}"
-    return otherwise(word) + "".join(f" (Note: {f}.)" for f in broken)
+    hint = otherwise(word) or _NO_SUCH_TYPE  # nothing near it: say where the limits are written
+    return hint + "".join(f" (Note: {f}.)" for f in broken)
+
+
+_NO_SUCH_TYPE = (
+    " No layer type, built-in block or block of this file has a name near it: docs/layers.md lists the layer "
+    "types, and docs/spec-language.md#what-the-language-cannot-express what the language cannot express and what "
+    "to write instead (an installed plugin package can add a layer type: docs/plugins.md)"
+)
 
 
 def _keras_auto_name(lt: LayerType, kind: str, args: Mapping[str, Any] | None) -> str:

@@ -339,3 +339,10 @@ def test_a_variable_named_input_keeps_its_meaning_inside_blocks():
         )
     )
     assert args(graph, "x_c")["filters"] == 6 and args(graph, "top")["filters"] == 3
+
+
+def test_an_unknown_type_with_nothing_near_it_points_to_the_documented_limits():
+    (message,) = problems(spec([{"lstm": 8}]))
+    assert message.startswith("layers.0.lstm: unknown layer type 'lstm'. No layer type, built-in block or block")
+    assert "docs/spec-language.md#what-the-language-cannot-express" in message and "docs/plugins.md" in message
+    assert "Did you mean one of 'conv2d'" in problems(spec([{"conv2": 8}]))[0]  # a near name: the suggestion only
