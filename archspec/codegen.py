@@ -161,6 +161,7 @@ def render(graph: Graph) -> str:
     body = writer.body()
     frozen = [n.name for n in graph.nodes if not n.trainable]
     custom = any(layer_type(n.type).custom for n in graph.nodes)
+    plugin_imports = sorted({line for n in graph.nodes for line in layer_type(n.type).imports})  # plugin types
     outputs = [writer.vars[o] for o in graph.outputs]
     out_expr = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
     lines = [
@@ -175,6 +176,7 @@ def render(graph: Graph) -> str:
         "import keras",
         "from keras import layers",
         *(["", "from archspec import keras_layers as archspec_layers"] if custom else []),
+        *(["", *plugin_imports] if plugin_imports else []),
         "",
         f"INPUT_SHAPE = {literal(tuple(graph.input_shape))}",
         f"NUM_CLASSES = {literal(writer.classes)}",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -104,6 +104,7 @@ class Expander:
         self.above: Any = None  # the item before the one being walked
         self._dynamic_defaults = False
         self.depth = 0  # repeats and block instances being walked, one inside the other
+        self.variable_names = {*(self.spec.get("vars") or {}), *self.overrides}
         # naming: keras names a layer without `name:` as Keras does (conv2d, conv2d_1, ...)
         self.keras_names = self.spec.get("naming") == "keras"
 
@@ -139,6 +140,7 @@ class Expander:
 
     def _run(self) -> Graph:
         env = self.variables()
+        name = self.model_name(env)
         input_name, input_shape = self.input(env)
         self.shapes[input_name] = input_shape
         self.input_shape = input_shape  # a pattern's implicit flatten depends on its rank
@@ -168,7 +170,7 @@ class Expander:
         if not self.nodes:
             raise SpecError([self.doc.problem("the spec has no layers", ())])
         graph = Graph(
-            name=self.model_name(env),
+            name=name,
             input_shape=input_shape,
             nodes=tuple(self.nodes),
             outputs=outputs,
@@ -190,12 +192,9 @@ class Expander:
         """The top-level ``name``, which may be an expression (``densenet${depth}``)."""
         raw = self.spec.get("name")
         name = self.value(raw, env, ("name",)) if raw is not None else "model"
-        if name is _MISSING_SENTINEL:
-            raise SpecError(self.problems)
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        if name is not _MISSING_SENTINEL and (not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name)):
             self.fail(f"the model name must be letters, digits, _, . and - only; got {name!r}", ("name",))
-            raise SpecError(self.problems)
-        return name
+        return name if isinstance(name, str) else "model"  # a mistake is reported with the others
 
     def variables(self) -> dict[str, Any]:
         env: dict[str, Any] = {}
@@ -403,8 +402,12 @@ class Expander:
         if len(keys) > 1:
             self.fail(f"a layer has exactly one type; this one names {', '.join(map(repr, keys))}", path)
             return None
+        if self.reg.load_plugins():  # a type no built-in has: an installed package may add it
+            self.type_names = frozenset((*self.reg.canonical, *self.user_blocks, *self.block_keys))
+            return self.type_key(item, path)
         first = next(iter(item))
-        self.fail(f"unknown layer type {first!r}.{self.unknown_type_hint(first)}", (*path, first), at_key=True)
+        hint = _plugin_hint(first, self.unknown_type_hint)
+        self.fail(f"unknown layer type {first!r}.{hint}", (*path, first), at_key=True)
         return None
 
     def unknown_type_hint(self, word: str) -> str:
@@ -459,7 +462,11 @@ class Expander:
             ctx.prev, ctx.removed = sub.prev, sub.removed
 
     # -- names and inputs --------------------------------------------------------------------
-    def local_name(self, item: dict[str, Any], kind: str, ctx: _Ctx, path: SpecPath) -> str | None:
+    def local_name(
+        self, item: dict[str, Any], kind: str, ctx: _Ctx, path: SpecPath, args: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """The item's name in its block instance: its ``name:``, else an automatic one (``args``:
+        a layer's checked arguments, which choose its Keras class for ``naming: keras``)."""
         if "name" in item:
             name = self.value(item["name"], ctx.env, (*path, "name"))
             if name is _MISSING_SENTINEL:  # reported already
@@ -467,12 +474,16 @@ class Expander:
             if not isinstance(name, str) or not name or "${" in name:
                 self.fail(f"a layer name must be a non-empty string; got {name!r}", (*path, "name"))
                 return None
-            if "/" in name or not name.isprintable():  # Keras refuses '/'; names end up in tables and files
-                self.fail(f"a layer name must be printable text without '/'; got {name!r}", (*path, "name"))
+            # Keras refuses '/'; names end up in tables and files. A leading '/' says "as is, not
+            # prefixed by the block instance" (Keras names some layers of a module by the model: mixed9_0)
+            absolute = name.startswith("/") and len(name) > 1
+            if "/" in name[absolute:] or not name.isprintable():
+                message = "a layer name must be printable text without '/' (except a leading one); got"
+                self.fail(f"{message} {name!r}", (*path, "name"))
                 return None
-            return name
+            return _Global(name[1:]) if absolute else name
         keras = self.keras_names and kind in self.reg  # Keras counts a class's names over the whole model
-        counter = _keras_auto_name(self.reg.get(kind)) if keras else ctx.prefix + kind
+        counter = _keras_auto_name(self.reg.get(kind), kind, args) if keras else ctx.prefix + kind
         n = self.counters.get(counter, 0)
         self.counters[counter] = n + 1
         name = counter if keras else kind
@@ -551,7 +562,7 @@ class Expander:
         canon = self.reg.resolve(key)
         lt = self.reg.get(canon)
         args = self.cached_arguments(lt, key, item, path, ctx, self.defaults.get(canon, {}))
-        local = self.local_name(item, canon, ctx, path)
+        local = self.local_name(item, canon, ctx, path, args)
         inputs = self.inputs(item, ctx, path)
         if args is None or local is None or inputs is None:
             self.poison(local, ctx, path)
@@ -729,6 +740,8 @@ class Expander:
         params = block.get("params") or {}
         # `input` (and input0, input1, ...) is the shape the block receives: ${input.channels}
         shapes, unknown = self.input_shapes(item, ctx)
+        # a variable of the spec named `input` keeps its meaning (it did before shapes were readable)
+        shapes = {k: v for k, v in shapes.items() if k not in self.variable_names}
         failed, self.failed_vars = self.failed_vars, self.failed_vars | unknown  # reported where it failed
         try:
             args = self.block_args(key, params, item, path, ctx, shapes)
@@ -811,7 +824,7 @@ class Expander:
                     self.fail(f"block {key!r} needs parameter {name!r}", (*path, key))
                     ok = False
                 else:
-                    out[name] = self.value(default, {**ctx.env, **shapes}, ("blocks", key, "params", name))
+                    out[name] = self.value(default, {**ctx.env, **shapes, **out}, ("blocks", key, "params", name))
         return out if ok else None
 
     def builtin_block(self, key: str, bt: BlockType, item: dict[str, Any], path: SpecPath, ctx: _Ctx) -> None:
@@ -851,7 +864,7 @@ class Expander:
         if args is None or local is None or inputs is None:
             self.poison(local, ctx, path)
             return
-        full = ctx.prefix + local
+        full = str(local) if isinstance(local, _Global) else ctx.prefix + local
         if full in self.scopes or full in self.names:
             self.fail(f"duplicate name {full!r}", (*path, "name"))
             return
@@ -1018,12 +1031,15 @@ class Expander:
             return (ctx.prev,) if self.nodes else ()
         names = raw if isinstance(raw, list) else [raw]
         out: list[str] = []
-        for k, name in enumerate(names):
+        for k, ref in enumerate(names):
             path = ("outputs", k) if isinstance(raw, list) else ("outputs",)
-            if name in ctx.local:
+            name = self.value(ref, ctx.env, path)  # "head${n}": an expression like any name
+            if name is _MISSING_SENTINEL:
+                continue
+            if isinstance(name, str) and name in ctx.local:
                 out.append(ctx.local[name])
             else:
-                self.fail(f"unknown output {name!r}.{did_you_mean(name, ctx.local)}", path)
+                self.fail(f"unknown output {name!r}.{did_you_mean(str(name), ctx.local)}", path)
         return tuple(out)
 
 
@@ -1065,10 +1081,36 @@ def _classes_advice(value: Any, env: Mapping[str, Any], path: SpecPath) -> str:
     return f" Give the number of classes as `classes: N` at the top level of the spec, or --set classes=N{made_by}."
 
 
-def _keras_auto_name(lt: LayerType) -> str:
-    """The name Keras gives a layer of this type's class when it has none (``conv2d``,
-    ``batch_normalization``, ``max_pooling2d``): keras.src.utils.naming.to_snake_case."""
-    name = re.sub(r"\W+", "", lt.keras_class or lt.name)
+def _plugin_hint(word: str, otherwise: Callable[[str], str]) -> str:
+    """The hint for an unknown type: when the plugin package that should add it (its entry
+    point is named after the type) failed to load, that; else ``otherwise(word)`` and a note
+    for every plugin that failed, so that none fails silently."""
+    from .plugins import failures
+
+    broken = failures()
+    named = [f for f in broken if f.entry_point == word]
+    if named:
+        return f" It would come from {named[0].source()}"
+    hint = otherwise(word) or _NO_SUCH_TYPE  # nothing near it: say where the limits are written
+    return hint + "".join(f" (Note: {f}.)" for f in broken)
+
+
+_NO_SUCH_TYPE = (
+    " No layer type, built-in block or block of this file has a name near it: docs/layers.md lists the layer "
+    "types, and docs/spec-language.md#what-the-language-cannot-express what the language cannot express and what "
+    "to write instead (an installed plugin package can add a layer type: docs/plugins.md)"
+)
+
+
+def _keras_auto_name(lt: LayerType, kind: str, args: Mapping[str, Any] | None) -> str:
+    """The name Keras gives a layer of this type when it has none (``conv2d``,
+    ``batch_normalization``, ``max_pooling2d``): its class's name in snake case
+    (keras.src.utils.naming.to_snake_case). The class is the one the emitter writes, which
+    the arguments may choose (``relu`` with ``max_value`` is Keras' ``ReLU``, ``re_lu``)."""
+    cls = lt.keras_class or lt.name
+    if args is not None:
+        cls = lt.emit(Node("_", kind, freeze(args), ())).callee.rsplit(".", 1)[-1]
+    name = re.sub(r"\W+", "", cls)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 

@@ -127,7 +127,11 @@ def fmt(template: Any, *values: Any) -> str:
             out.append(part)
     if used != len(values):
         raise ValueError(f"{template!r} has {used} {{}} for {len(values)} values")
-    return "".join(out)
+    text = "".join(out)
+    if len(text) > MAX_LENGTH:
+        raise ValueError(f"the result would be longer than {MAX_LENGTH:,} characters")
+    budget.spend(len(text) >> 4)  # a long text made anew in each of 10,000 repeats is work too
+    return text
 
 
 def _str(value: Any) -> str:
@@ -200,6 +204,11 @@ def substitute(value: Any, env: Mapping[str, Any]) -> Any:
     whole = _WHOLE.match(value.strip())
     if whole and "${" not in whole.group(1):
         return evaluate(whole.group(1), env)
+    if "${" in _PART.sub("", value):  # left unresolved, it would pass for a name or value as it is
+        raise ExpressionError(
+            "a ${ without its }, or braces inside ${...} within a longer text: write the whole value as one "
+            "expression, e.g. \"${fmt('block{}_conv', i)}\""
+        )
     text = _PART.sub(lambda m: _format(evaluate(m.group(1), env)), value)
     budget.spend(len(text) >> 6)  # a 400 kB name made anew in each of 10,000 iterations took 4 GB
     return text
@@ -487,7 +496,7 @@ def _sequence_op(op: ast.operator, left: Any, right: Any) -> Any:
         result = list(seq) * count
     if len(result) > MAX_LENGTH:
         raise ExpressionError(f"the result would be longer than {MAX_LENGTH:,}")
-    budget.spend(len(result))
+    budget.spend(len(result) >> 4 if isinstance(result, str) else len(result))  # the values it copied
     return result
 
 

@@ -5,6 +5,10 @@ everything about that layer: its arguments (which give its JSON Schema and its c
 shape/parameter/MAC rule (:meth:`LayerType.infer`, pure Python), and how it becomes Keras
 (:meth:`LayerType.build`) and Keras source (:meth:`LayerType.emit`). No stage keeps an
 ``if type == "conv"`` chain; they all ask the registry.
+
+Installed packages add layer types through the ``archspec.layers`` entry point group
+(:mod:`archspec.plugins`); :meth:`Registry.load_plugins` registers them the first time a spec
+names a type that is not built in.
 """
 
 from __future__ import annotations
@@ -295,6 +299,8 @@ class LayerType(Configurable):
     keras_class: ClassVar[str] = ""
     multi_input: ClassVar[bool] = False
     custom: ClassVar[bool] = False  # an archspec layer Keras lacks (needs archspec at run time)
+    #: Import lines generated code needs for :meth:`emit`'s callee (a plugin's own module).
+    imports: ClassVar[tuple[str, ...]] = ()
     fixed_keras_args: ClassVar[Mapping[str, Any]] = {}
 
     # -- static analysis -------------------------------------------------------------------
@@ -375,6 +381,7 @@ class Registry:
 
     types: dict[str, LayerType] = field(default_factory=dict)
     canonical: dict[str, str] = field(default_factory=dict)
+    plugins: dict[str, str] = field(default_factory=dict)  # type name -> the package that added it
 
     def add(self, cls: type[LayerType]) -> type[LayerType]:
         instance = cls()
@@ -396,6 +403,13 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self.canonical)
+
+    def load_plugins(self) -> bool:
+        """Register the layer types of installed plugin packages (once per process); True if
+        this call added any. Called when a spec names a type that is not (yet) registered."""
+        from .plugins import load
+
+        return load(self)
 
 
 REGISTRY = Registry()

@@ -221,14 +221,30 @@ def test_keras_naming_counts_each_class_over_the_model():
         {"conv_bn": None, "name": "second"},
         {"maxpool": 2},
         "relu",
+        {"relu": None, "max_value": 6},  # Keras' ReLU class, not Activation: named as that class is
+        "relu6",
         {"add": None, "inputs": ["second", "second"]},
     ]
     graph = archspec.expand(spec(layers, blocks=blocks, naming="keras"))
     assert [n.name for n in graph.nodes] == [
         "conv2d", "batch_normalization", "activation", "conv2d_1", "batch_normalization_1", "activation_1",
-        "max_pooling2d", "activation_2", "add",
+        "max_pooling2d", "activation_2", "re_lu", "re_lu_1", "add",
     ]  # fmt: skip
     assert [s for s in graph.scopes] == ["conv_bn", "second"]
+
+
+@pytest.mark.slow
+def test_keras_naming_is_the_name_keras_gives_an_unnamed_layer(keras):
+    """The same layers made by Keras itself without names, in the same order, in a fresh session."""
+    text = spec([{"conv": 4}, "bn", "relu", {"relu": None, "max_value": 6}, {"maxpool": 2}, {"separable": 4},
+                 {"dense": 3, "per_position": True}, "gap", {"dropout": 0.1}, {"dense": 2}], naming="keras")  # fmt: skip
+    keras.backend.clear_session()
+    made = [keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
+            keras.layers.ReLU(6.0), keras.layers.MaxPooling2D(), keras.layers.SeparableConv2D(4, 3),
+            keras.layers.Dense(3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dropout(0.1),
+            keras.layers.Dense(2)]  # fmt: skip
+    assert [n.name for n in archspec.expand(text).nodes] == [layer.name for layer in made]
+    assert [layer.name for layer in archspec.build(text).layers[1:]] == [layer.name for layer in made]
 
 
 # -- 6. an optional group ------------------------------------------------------------------------
@@ -291,3 +307,42 @@ def test_a_block_param_default_may_read_the_input_shape_but_a_given_value_reads_
     graph = archspec.expand(spec([{"outer": None, "name": "o"}], blocks=blocks))
     assert args(graph, "o_a_c")["filters"] == 6  # the inner instance's input: o_w
     assert args(graph, "o_b_c")["filters"] == 8  # written in outer: outer's input
+
+
+def test_outputs_may_be_expressions():
+    layers = [{"conv": 4, "name": "head1"}, {"conv": 4, "inputs": "input", "name": "head2"}]
+    graph = archspec.expand(spec(layers, vars={"n": 2}, outputs=["head${n}", "${'head' + str(n - 1)}"]))
+    assert graph.outputs == ("head2", "head1")
+    assert problems(spec(layers, outputs="head${n + 1}", vars={"n": 2})) == [
+        "outputs: unknown output 'head3'. Did you mean one of 'head2', 'head1'?"
+    ]
+
+
+def test_an_unresolvable_expression_in_a_longer_text_is_an_error_not_a_name():
+    found = problems(spec([{"repeat": 2, "as": "i", "layers": [{"conv": 4, "name": "b${fmt('{}', i)}"}]}]))
+    assert found == [
+        "layers.0.layers.0.name: in \"b${fmt('{}', i)}\": a ${ without its }, or braces inside ${...} within a "
+        "longer text: write the whole value as one expression, e.g. \"${fmt('block{}_conv', i)}\" "
+        "(in 2 instances: i=0; i=1)"
+    ]
+    graph = archspec.expand(spec([{"repeat": 2, "as": "i", "layers": [{"conv": 4, "name": "${fmt('b{}', i)}"}]}]))
+    assert [n.name for n in graph.nodes] == ["b0", "b1"]
+
+
+def test_a_variable_named_input_keeps_its_meaning_inside_blocks():
+    blocks = {"b": {"layers": [{"conv": "${input * 2}", "kernel": 1, "name": "c"}]}}
+    graph = archspec.expand(
+        spec(
+            [{"b": None, "name": "x"}, {"conv": "${input}", "kernel": 1, "name": "top"}],
+            blocks=blocks,
+            vars={"input": 3},
+        )
+    )
+    assert args(graph, "x_c")["filters"] == 6 and args(graph, "top")["filters"] == 3
+
+
+def test_an_unknown_type_with_nothing_near_it_points_to_the_documented_limits():
+    (message,) = problems(spec([{"lstm": 8}]))
+    assert message.startswith("layers.0.lstm: unknown layer type 'lstm'. No layer type, built-in block or block")
+    assert "docs/spec-language.md#what-the-language-cannot-express" in message and "docs/plugins.md" in message
+    assert "Did you mean one of 'conv2d'" in problems(spec([{"conv2": 8}]))[0]  # a near name: the suggestion only
