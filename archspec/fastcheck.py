@@ -3,7 +3,7 @@
 jsonschema walks the schema anew for every value (``descend``, ``$ref`` resolution and an
 error generator per keyword), which cost ~60% of summarising a 10,000-layer spec and its
 import a third of ``archspec validate``'s start-up. Most specs are valid, and a valid spec
-needs no message, only the verdict. :func:`compile_schema` turns each subschema once into a
+needs no message, only the verdict. :class:`Compiler` turns each subschema once into a
 function ``value -> bool`` with the same semantics as jsonschema's Draft 2020-12 validator
 (as archspec configures it: no format assertions); :mod:`archspec.schema` asks it first
 and runs the full validator only for a spec it refuses, so messages stay exactly as they
@@ -99,9 +99,9 @@ class Compiler:
         self.extra = dict(extra or {})
         self._refs: dict[str, Check] = {}
 
-    def compile_root(self) -> Check:
+    def build_root(self) -> Check:
         # the root's own $id only names the document; one inside would change what refs mean
-        return self.compile({k: v for k, v in self.root.items() if k != "$id"})
+        return self.build({k: v for k, v in self.root.items() if k != "$id"})
 
     def ref(self, pointer: str) -> Check:
         """The check of ``#/...`` (compiled lazily: a cycle of refs is fine)."""
@@ -120,12 +120,12 @@ class Compiler:
         def check(value: Any) -> bool:
             if not compiled:
                 target = _resolve(self.root, schema) if isinstance(schema, str) else schema
-                compiled.append(self.compile(target))
+                compiled.append(self.build(target))
             return compiled[0](value)
 
         return check
 
-    def compile(self, schema: Any) -> Check:
+    def build(self, schema: Any) -> Check:
         if schema is True or schema == {}:
             return _valid
         if schema is False:
@@ -217,7 +217,7 @@ def _properties(c: Compiler, props: dict[str, Any], _s: Any) -> Check:
 
 
 def _pattern_props(c: Compiler, props: dict[str, Any], _s: Any) -> Check:
-    checks = [(re.compile(p).search, c.compile(sub)) for p, sub in props.items()]
+    checks = [(re.compile(p).search, c.build(sub)) for p, sub in props.items()]
 
     def check(v: Any) -> bool:
         if not isinstance(v, dict):
@@ -230,7 +230,7 @@ def _pattern_props(c: Compiler, props: dict[str, Any], _s: Any) -> Check:
 def _additional(c: Compiler, extra: Any, schema: dict[str, Any]) -> Check:
     known = frozenset(schema.get("properties", {}))
     patterns = [re.compile(p).search for p in schema.get("patternProperties", {})]
-    sub = c.compile(extra)
+    sub = c.build(extra)
 
     def is_extra(k: Any) -> bool:
         return k not in known and not any(isinstance(k, str) and s(k) for s in patterns)
@@ -241,7 +241,7 @@ def _additional(c: Compiler, extra: Any, schema: dict[str, Any]) -> Check:
 
 
 def _property_names(c: Compiler, sub: Any, _s: Any) -> Check:
-    fn = c.compile(sub)
+    fn = c.build(sub)
     return lambda v: not isinstance(v, dict) or all(fn(k) for k in v)
 
 
@@ -251,17 +251,17 @@ def _required(_c: Compiler, names: list[str], _s: Any) -> Check:
 
 def _items(c: Compiler, items: Any, schema: dict[str, Any]) -> Check:
     start = len(schema.get("prefixItems", []))
-    fn = c.compile(items)
+    fn = c.build(items)
     return lambda v: not isinstance(v, list) or all(fn(x) for x in v[start:])
 
 
 def _prefix_items(c: Compiler, items: list[Any], _s: Any) -> Check:
-    fns = [c.compile(sub) for sub in items]
+    fns = [c.build(sub) for sub in items]
     return lambda v: not isinstance(v, list) or all(fn(x) for fn, x in zip(fns, v, strict=False))
 
 
 def _contains(c: Compiler, sub: Any, schema: dict[str, Any]) -> Check:
-    fn = c.compile(sub)
+    fn = c.build(sub)
     low, high = schema.get("minContains", 1), schema.get("maxContains")
 
     def check(v: Any) -> bool:
@@ -278,28 +278,28 @@ def _dependent_required(_c: Compiler, deps: dict[str, list[str]], _s: Any) -> Ch
 
 
 def _any_of(c: Compiler, subs: list[Any], _s: Any) -> Check:
-    fns = [c.compile(s) for s in subs]
+    fns = [c.build(s) for s in subs]
     return lambda v: any(fn(v) for fn in fns)
 
 
 def _all_of(c: Compiler, subs: list[Any], _s: Any) -> Check:
-    return _all([c.compile(s) for s in subs])
+    return _all([c.build(s) for s in subs])
 
 
 def _one_of(c: Compiler, subs: list[Any], _s: Any) -> Check:
-    fns = [c.compile(s) for s in subs]
+    fns = [c.build(s) for s in subs]
     return lambda v: sum(1 for fn in fns if fn(v)) == 1
 
 
 def _not(c: Compiler, sub: Any, _s: Any) -> Check:
-    fn = c.compile(sub)
+    fn = c.build(sub)
     return lambda v: not fn(v)
 
 
 def _if(c: Compiler, cond: Any, schema: dict[str, Any]) -> Check:
-    test = c.compile(cond)
-    then = c.compile(schema.get("then", True))
-    other = c.compile(schema.get("else", True))
+    test = c.build(cond)
+    then = c.build(schema.get("then", True))
+    other = c.build(schema.get("else", True))
     return lambda v: then(v) if test(v) else other(v)
 
 

@@ -472,7 +472,7 @@ def _fast_validator() -> Any:
     try:
         return fastcheck.Compiler(
             _fast_schema(_checking_schema(), lazy=True), {_DISPATCH: _compile_dispatch}
-        ).compile_root()
+        ).build_root()
     except fastcheck.Unsupported:
         return None
 

@@ -98,7 +98,7 @@ def test_same_verdict_with_junk_in_a_layer(spec, junk, where, key):
 
 
 def _check(schema_: Any, value: Any) -> bool:
-    return fastcheck.Compiler(schema_).compile_root()(value)
+    return fastcheck.Compiler(schema_).build_root()(value)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ def test_keywords_match_jsonschema(schema_, value, valid):
 def test_an_unknown_assertion_keyword_falls_back_to_jsonschema():
     with pytest.raises(fastcheck.Unsupported):
         _check({"unevaluatedProperties": False}, {})
-    lazy = fastcheck.Compiler({"$defs": {"u": {"multipleOf": 2}}, "$ref": "#/$defs/u"}).compile_root()
+    lazy = fastcheck.Compiler({"$defs": {"u": {"multipleOf": 2}}, "$ref": "#/$defs/u"}).build_root()
     with pytest.raises(fastcheck.Unsupported):  # met on first use of the $ref, where schema.py catches it
         lazy(3)
 
@@ -141,7 +141,7 @@ def test_every_definition_of_the_shipped_schema_compiles():
     root = schema._fast_schema(schema.json_schema())
     compiler = fastcheck.Compiler(root, {schema._DISPATCH: schema._compile_dispatch})
     for name, definition in root["$defs"].items():
-        assert callable(compiler.compile(definition)), name
+        assert callable(compiler.build(definition)), name
 
 
 def test_the_lazily_parsed_shipped_file_equals_the_schema():

@@ -272,9 +272,10 @@ def test_top_1_is_trained_and_its_accuracy_added(tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    data_out = json.loads(result.stdout)
-    (row,) = data_out["candidates"]
-    assert row["M"] == 2 and row["accuracy_on"] == "test"
+    (row,) = json.loads(result.stdout)["candidates"]
+    (static,) = json.loads(_cli(seed, *args, "--format", "json").stdout)["candidates"]
+    assert {k: row[k] for k in static} == static  # the best candidate is the one trained
+    assert row["accuracy_on"] == "test"
     assert 0.0 <= row["accuracy"] <= 1.0
     (run_dir,) = runs.iterdir()
     assert (run_dir / "run.json").exists()

@@ -346,9 +346,19 @@ def _train(
             cmd += ["--set", f"{name}={json.dumps(value)}"]
         cmd += (["--data", data] if data else []) + (["--epochs", str(epochs)] if epochs else []) + list(extra)
         click.echo(f"training {i + 1}/{len(rows)}: {' '.join(cmd[3:])}", err=True)
-        proc = subprocess.run(cmd, env=os.environ.copy(), check=False, stdout=sys.stderr)
-        out[i] = _accuracy(run_dir) if proc.returncode == 0 else (None, f"train exited {proc.returncode}")
+        returncode = _stream(cmd)
+        out[i] = _accuracy(run_dir) if returncode == 0 else (None, f"train exited {returncode}")
     return out
+
+
+def _stream(cmd: list[str]) -> int:
+    """Run ``cmd``, its output passed on to our stderr line by line (stdout stays the table)."""
+    with subprocess.Popen(
+        cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as proc:
+        for line in proc.stdout or ():
+            click.echo(line.rstrip("\n"), err=True)
+        return proc.wait()
 
 
 def _run_name(index: int, values: Any) -> str:
