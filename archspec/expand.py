@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import budget
-from . import pattern as pattern_mod
 from .blocks import BlockType, block_type, canonical_block_keys
 from .errors import Location, Problem, SpecError, SpecPath, did_you_mean
 from .expressions import ExpressionError, substitute, typed_key
@@ -241,6 +240,8 @@ class Expander:
 
     # -- the three forms ---------------------------------------------------------------------
     def pattern_items(self) -> list[Any] | None:
+        from . import pattern as pattern_mod  # here: only pattern specs need it, and start-up counts
+
         try:
             tree = pattern_mod.parse(self.spec["pattern"])
             tokens = self.spec.get("tokens") or {}

@@ -56,11 +56,17 @@ def _is_integer(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    if isinstance(v, int | float):  # what YAML gives; numbers.Number (jsonschema's test) is for the rest
-        return not isinstance(v, bool)
-    import numbers
+    kind = type(v)
+    if kind is int or kind is float:  # what YAML gives
+        return True
+    if kind in _NOT_NUMBERS:
+        return False
+    import numbers  # jsonschema's test, for the rest (a Fraction, a NumPy scalar)
 
-    return isinstance(v, numbers.Number)
+    return isinstance(v, numbers.Number) and not isinstance(v, bool)
+
+
+_NOT_NUMBERS = frozenset((str, bool, type(None), list, dict))
 
 
 _TYPES: dict[str, Check] = {
