@@ -8,6 +8,7 @@ and never a traceback.
 from __future__ import annotations
 
 import bisect
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -91,8 +92,6 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     if cased:
         return f" Did you mean {cased!r}?"
     word = str(word)
-    import difflib  # here: most runs never need a suggestion, and start-up counts (bench_startup.py)
-
     matches = difflib.get_close_matches(word, _near(word, sorted(set(choices))), n=3, cutoff=0.6)
     if not matches:
         return ""
