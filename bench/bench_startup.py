@@ -36,11 +36,11 @@ COMMANDS = {
 TARGET = 1.5
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> tuple[float, float]:
     """Wall and CPU (user + system) seconds of one whole process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, env=ENV, cwd=ROOT, check=False)
+    proc = subprocess.run(cmd, capture_output=True, env=env or ENV, cwd=cwd, check=False)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -66,26 +66,36 @@ def _met(ratio: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=21, help="runs of each command (medians are reported)")
+    parser.add_argument(
+        "--baseline", metavar="DIR", default=None, help="also time the archspec package found in DIR (an older tree)"
+    )
     opts = parser.parse_args()
+    commands = dict(COMMANDS)
+    places = dict.fromkeys(commands, (ENV, ROOT))
+    if opts.baseline:  # run from there: `python -m` puts the working directory first on sys.path
+        base = Path(opts.baseline).resolve()
+        for name in list(COMMANDS)[1:]:
+            commands[f"{name} [baseline]"] = [*COMMANDS[name][:-1], str(ROOT / SPEC)]
+            places[f"{name} [baseline]"] = ({**ENV, "PYTHONPATH": str(base)}, base)
     print(
         f"bench_startup: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    for cmd in COMMANDS.values():  # warm-up: OS file cache and bytecode cache
-        timed(cmd)
-    walls: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    cpus: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for name, cmd in commands.items():  # warm-up: OS file cache and bytecode cache
+        timed(cmd, *places[name])
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(opts.repeat):
-        for name, cmd in COMMANDS.items():
-            wall, cpu = timed(cmd)
+        for name, cmd in commands.items():
+            wall, cpu = timed(cmd, *places[name])
             walls[name].append(wall)
             cpus[name].append(cpu)
     floor, floor_cpu = (statistics.median(next(iter(d.values()))) for d in (walls, cpus))
     print(f"whole processes, medians of {opts.repeat} interleaved runs (ratio = the command / the floor):")
-    for name in COMMANDS:
+    for name in commands:
         wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
-        line = f"   {name:38s} wall {wall * 1000:6.1f} ms {wall / floor:5.2f}x, CPU {cpu * 1000:6.1f} ms {cpu / floor_cpu:5.2f}x"
-        if name != next(iter(COMMANDS)):
+        line = f"   {name:49s} wall {wall * 1000:6.1f} ms {wall / floor:5.2f}x, CPU {cpu * 1000:6.1f} ms {cpu / floor_cpu:5.2f}x"
+        if name != next(iter(commands)):
             line += f"  (target <= {TARGET}x: wall {_met(wall / floor)}, CPU {_met(cpu / floor_cpu)})"
         print(line)
     extra = imported_modules(COMMANDS[f"archspec summary {SPEC}"])
