@@ -158,7 +158,15 @@ def _all(checks: list[Check]) -> Check:
     if len(checks) == 2:
         first, second = checks
         return lambda v: first(v) and second(v)
-    return lambda v: all(c(v) for c in checks)
+
+    # plain loops, here and below: a generator inside all()/any() costs twice as much per value
+    def every(v: Any) -> bool:
+        for c in checks:  # noqa: SIM110 (the loop is the point)
+            if not c(v):
+                return False
+        return True
+
+    return every
 
 
 def _resolve(root: Any, pointer: str) -> Any:
@@ -218,8 +226,17 @@ def _size(kind: type, op: Callable[[int, int], bool]) -> Callable[[Compiler, Any
 def _properties(c: Compiler, props: dict[str, Any], _s: Any) -> Check:
     # each compiled on first use: a spec pays for the sections and arguments it has
     table = {name: c.lazy(sub) for name, sub in props.items()}
-    # the (few) keys present, rather than every property the schema lists (a layer type has ~20)
-    return lambda v: not isinstance(v, dict) or all(table[k](x) for k, x in v.items() if k in table)
+    get = table.get
+
+    def check(v: Any) -> bool:
+        if isinstance(v, dict):  # the (few) keys present, not every property listed (a layer type has ~20)
+            for k, x in v.items():
+                fn = get(k)
+                if fn is not None and not fn(x):
+                    return False
+        return True
+
+    return check
 
 
 def _pattern_props(c: Compiler, props: dict[str, Any], _s: Any) -> Check:
@@ -241,8 +258,16 @@ def _additional(c: Compiler, extra: Any, schema: dict[str, Any]) -> Check:
     def is_extra(k: Any) -> bool:
         return k not in known and not any(isinstance(k, str) and s(k) for s in patterns)
 
-    if extra is False:
-        return lambda v: not isinstance(v, dict) or all(not is_extra(k) for k in v)
+    if extra is False and not patterns:
+
+        def closed(v: Any) -> bool:
+            if isinstance(v, dict):
+                for k in v:
+                    if k not in known:
+                        return False
+            return True
+
+        return closed
     return lambda v: not isinstance(v, dict) or all(sub(x) for k, x in v.items() if is_extra(k))
 
 
@@ -252,13 +277,28 @@ def _property_names(c: Compiler, sub: Any, _s: Any) -> Check:
 
 
 def _required(_c: Compiler, names: list[str], _s: Any) -> Check:
-    return lambda v: not isinstance(v, dict) or all(n in v for n in names)
+    def check(v: Any) -> bool:
+        if isinstance(v, dict):
+            for n in names:
+                if n not in v:
+                    return False
+        return True
+
+    return check
 
 
 def _items(c: Compiler, items: Any, schema: dict[str, Any]) -> Check:
     start = len(schema.get("prefixItems", []))
     fn = c.build(items)
-    return lambda v: not isinstance(v, list) or all(fn(x) for x in v[start:])
+
+    def check(v: Any) -> bool:
+        if isinstance(v, list):
+            for x in v[start:] if start else v:
+                if not fn(x):
+                    return False
+        return True
+
+    return check
 
 
 def _prefix_items(c: Compiler, items: list[Any], _s: Any) -> Check:
@@ -285,7 +325,14 @@ def _dependent_required(_c: Compiler, deps: dict[str, list[str]], _s: Any) -> Ch
 
 def _any_of(c: Compiler, subs: list[Any], _s: Any) -> Check:
     fns = [c.build(s) for s in subs]
-    return lambda v: any(fn(v) for fn in fns)
+
+    def check(v: Any) -> bool:
+        for fn in fns:  # noqa: SIM110 (a loop: see _all)
+            if fn(v):
+                return True
+        return False
+
+    return check
 
 
 def _all_of(c: Compiler, subs: list[Any], _s: Any) -> Check:
