@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -178,3 +180,23 @@ def test_a_refused_spec_still_gets_jsonschemas_messages():
     doc = load_text("archspec: 1\ninput: [8, 8, 1]\nlayers: [{conv: 4, kernal: 3}]\n", "t.yaml")
     problems = schema.schema_problems(doc)
     assert [p.message for p in problems] == ["conv has no argument 'kernal'. Did you mean 'kernel'?"]
+
+
+def _imported_after(*args: str) -> list[str]:
+    code = (
+        "import sys; from click.testing import CliRunner; from archspec.cli import main;"
+        f"r = CliRunner().invoke(main, {list(args)!r});"
+        "print(sorted(m for m in ('jsonschema', 'rich', 'tensorflow', 'keras') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_a_valid_spec_is_checked_and_summarised_without_jsonschema_or_rich():
+    assert _imported_after("validate", str(ROOT / "specs" / "resnet50.yaml")) == []
+    assert _imported_after("summary", str(ROOT / "specs" / "seed_cnn.yaml")) == []
+    # a refused spec loads jsonschema, for the messages
+    assert _imported_after("validate", str(ROOT / "tests" / "corpus" / "invalid" / "unknown_argument.yaml")) == [
+        "jsonschema"
+    ]

@@ -10,7 +10,7 @@ import random
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, run_cli_without_framework
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -236,6 +236,11 @@ def test_plot_writes_a_png(tmp_path):
     result = _cli(GENERAL, "--grid", "N=1,2", "--grid", "M=1..3", "--plot", str(target))
     assert result.exit_code == 0, result.output
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_does_not_import_tensorflow():
+    proc = run_cli_without_framework("sweep", GENERAL, "--grid", "N=1,2", "--grid", "M=1..3", "--where", "params < 1M")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_random_grids_never_crash():
