@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import random
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -236,6 +237,19 @@ def test_plot_writes_a_png(tmp_path):
     result = _cli(GENERAL, "--grid", "N=1,2", "--grid", "M=1..3", "--plot", str(target))
     assert result.exit_code == 0, result.output
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_only_for_long_sweeps_on_a_terminal(monkeypatch):
+    from archspec.commands import sweep_cmds
+
+    assert sweep_cmds._progress_bar(10**6)[0] is None  # stderr is not a terminal here
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert sweep_cmds._progress_bar(10)[0] is None  # too short to need one
+    advance, close = sweep_cmds._progress_bar(5000)
+    assert advance is not None
+    for done in range(1, 5001):
+        advance(done)
+    close()
 
 
 def test_sweep_does_not_import_tensorflow():
