@@ -40,7 +40,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+# The archspec of this tree, in this process and in the processes it starts: run as
+# `python bench/bench_summary.py`, Python would otherwise find whichever archspec is installed.
+sys.path.insert(0, str(ROOT))
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)}
 ENV.pop("PYTHONDONTWRITEBYTECODE", None)
 TARGET_KERAS_RATIO = 50
 KERAS_RESNET152 = "import keras; m = keras.applications.ResNet152(weights=None); print(m.count_params())"
