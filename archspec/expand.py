@@ -860,7 +860,8 @@ class Expander:
 
     def check_user_blocks(self) -> None:
         if not self.user_blocks:  # the set below costs ~0.3 ms: a tenth of a sweep candidate's expansion
-            return self.check_block_cycles()
+            self.check_block_cycles()
+            return
         arg_names = {a for lt in self.reg.types.values() for a in lt.alias_map()}
         for name in self.user_blocks:
             path = ("blocks", name)
