@@ -94,6 +94,8 @@ zoo-doc: $(STAMP)
 # Performance against Keras (ratios printed, nothing asserted); results in bench/RESULTS.md.
 bench: $(STAMP)
 	$(PY) bench/bench_summary.py
+	$(PY) bench/bench_startup.py
+	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_build.py
 	$(PY) bench/bench_zoo_summary.py
 	$(PY) bench/bench_hostile.py
@@ -101,6 +103,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_view.py
 	$(PY) bench/bench_lsp.py
+# On a machine with an NVIDIA GPU (not part of `make bench`): bench/gpu_check.sh
 
 # A longer fuzz run than the test suite's (tools/fuzz.py; crashes are saved to fuzz-crashes/).
 FUZZ_SECONDS ?= 300

@@ -12,7 +12,7 @@ from .errors import Location, Problem, SpecError, UsageError, did_you_mean
 from .expect import expect_positions
 from .ir import Graph, freeze
 from .limits import check_document, check_graph
-from .loader import Document, load
+from .loader import Document, collector_paused, load
 from .schema import check as schema_check
 from .schema import schema_problems
 
@@ -24,6 +24,7 @@ def validate(spec: Any) -> Document:
     return doc
 
 
+@collector_paused()  # expansion's objects are acyclic: see loader.collector_paused
 def expand(
     spec: Any, *, variant: str | Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Graph:

@@ -7,7 +7,6 @@ and never a traceback.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -91,7 +90,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     if cased:
         return f" Did you mean {cased!r}?"
     word = str(word)
-    import difflib  # here: most runs never need a suggestion, and start-up counts (bench_startup.py)
+    import difflib  # here: most runs suggest nothing, and start-up counts (bench/bench_startup.py)
 
     matches = difflib.get_close_matches(word, _near(word, sorted(set(choices))), n=3, cutoff=0.6)
     if not matches:
@@ -125,5 +124,16 @@ def _near(word: str, names: list[str]) -> list[str]:
 
 
 def _window(ordered: list[str], word: str) -> list[str]:
+    import bisect
+
     at = bisect.bisect_left(ordered, word)
     return ordered[max(at - SUGGESTION_WINDOW, 0) : at + SUGGESTION_WINDOW]
+
+
+def __getattr__(name: str) -> object:
+    """``errors.difflib``: the module :func:`did_you_mean` uses, imported when first asked for."""
+    if name == "difflib":
+        import difflib
+
+        return difflib
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import budget, extensions
-from . import pattern as pattern_mod
 from .blocks import BlockType, block_type, canonical_block_keys
 from .errors import Location, Problem, SpecError, SpecPath, did_you_mean
 from .expressions import ExpressionError, TensorShape, substitute, typed_key
@@ -268,6 +267,8 @@ class Expander:
 
     # -- the three forms ---------------------------------------------------------------------
     def pattern_items(self) -> list[Any] | None:
+        from . import pattern as pattern_mod  # here: only pattern specs need it, and start-up counts
+
         try:
             tree = pattern_mod.parse(self.spec["pattern"])
             tokens = self.spec.get("tokens") or {}
@@ -971,7 +972,8 @@ class Expander:
 
     def check_user_blocks(self) -> None:
         if not self.user_blocks:  # the set below costs ~0.3 ms: a tenth of a sweep candidate's expansion
-            return self.check_block_cycles()
+            self.check_block_cycles()
+            return
         arg_names = {a for lt in self.reg.types.values() for a in lt.alias_map()}
         for name in self.user_blocks:
             path = ("blocks", name)

@@ -3,7 +3,7 @@
 jsonschema walks the schema anew for every value (``descend``, ``$ref`` resolution and an
 error generator per keyword), which cost ~60% of summarising a 10,000-layer spec and its
 import a third of ``archspec validate``'s start-up. Most specs are valid, and a valid spec
-needs no message, only the verdict. :func:`compile_schema` turns each subschema once into a
+needs no message, only the verdict. :class:`Compiler` turns each subschema once into a
 function ``value -> bool`` with the same semantics as jsonschema's Draft 2020-12 validator
 (as archspec configures it: no format assertions); :mod:`archspec.schema` asks it first
 and runs the full validator only for a spec it refuses, so messages stay exactly as they
@@ -56,11 +56,17 @@ def _is_integer(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    if isinstance(v, int | float):  # what YAML gives; numbers.Number (jsonschema's test) is for the rest
-        return not isinstance(v, bool)
-    import numbers
+    kind = type(v)
+    if kind is int or kind is float:  # what YAML gives
+        return True
+    if kind in _NOT_NUMBERS:
+        return False
+    import numbers  # jsonschema's test, for the rest (a Fraction, a NumPy scalar)
 
-    return isinstance(v, numbers.Number)
+    return isinstance(v, numbers.Number) and not isinstance(v, bool)
+
+
+_NOT_NUMBERS = frozenset((str, bool, type(None), list, dict))
 
 
 _TYPES: dict[str, Check] = {
@@ -99,9 +105,9 @@ class Compiler:
         self.extra = dict(extra or {})
         self._refs: dict[str, Check] = {}
 
-    def compile_root(self) -> Check:
+    def build_root(self) -> Check:
         # the root's own $id only names the document; one inside would change what refs mean
-        return self.compile({k: v for k, v in self.root.items() if k != "$id"})
+        return self.build({k: v for k, v in self.root.items() if k != "$id"})
 
     def ref(self, pointer: str) -> Check:
         """The check of ``#/...`` (compiled lazily: a cycle of refs is fine)."""
@@ -120,12 +126,12 @@ class Compiler:
         def check(value: Any) -> bool:
             if not compiled:
                 target = _resolve(self.root, schema) if isinstance(schema, str) else schema
-                compiled.append(self.compile(target))
+                compiled.append(self.build(target))
             return compiled[0](value)
 
         return check
 
-    def compile(self, schema: Any) -> Check:
+    def build(self, schema: Any) -> Check:
         if schema is True or schema == {}:
             return _valid
         if schema is False:
@@ -152,7 +158,15 @@ def _all(checks: list[Check]) -> Check:
     if len(checks) == 2:
         first, second = checks
         return lambda v: first(v) and second(v)
-    return lambda v: all(c(v) for c in checks)
+
+    # plain loops, here and below: a generator inside all()/any() costs twice as much per value
+    def every(v: Any) -> bool:
+        for c in checks:  # noqa: SIM110 (the loop is the point)
+            if not c(v):
+                return False
+        return True
+
+    return every
 
 
 def _resolve(root: Any, pointer: str) -> Any:
@@ -212,12 +226,21 @@ def _size(kind: type, op: Callable[[int, int], bool]) -> Callable[[Compiler, Any
 def _properties(c: Compiler, props: dict[str, Any], _s: Any) -> Check:
     # each compiled on first use: a spec pays for the sections and arguments it has
     table = {name: c.lazy(sub) for name, sub in props.items()}
-    # the (few) keys present, rather than every property the schema lists (a layer type has ~20)
-    return lambda v: not isinstance(v, dict) or all(table[k](x) for k, x in v.items() if k in table)
+    get = table.get
+
+    def check(v: Any) -> bool:
+        if isinstance(v, dict):  # the (few) keys present, not every property listed (a layer type has ~20)
+            for k, x in v.items():
+                fn = get(k)
+                if fn is not None and not fn(x):
+                    return False
+        return True
+
+    return check
 
 
 def _pattern_props(c: Compiler, props: dict[str, Any], _s: Any) -> Check:
-    checks = [(re.compile(p).search, c.compile(sub)) for p, sub in props.items()]
+    checks = [(re.compile(p).search, c.build(sub)) for p, sub in props.items()]
 
     def check(v: Any) -> bool:
         if not isinstance(v, dict):
@@ -230,38 +253,61 @@ def _pattern_props(c: Compiler, props: dict[str, Any], _s: Any) -> Check:
 def _additional(c: Compiler, extra: Any, schema: dict[str, Any]) -> Check:
     known = frozenset(schema.get("properties", {}))
     patterns = [re.compile(p).search for p in schema.get("patternProperties", {})]
-    sub = c.compile(extra)
+    sub = c.build(extra)
 
     def is_extra(k: Any) -> bool:
         return k not in known and not any(isinstance(k, str) and s(k) for s in patterns)
 
-    if extra is False:
-        return lambda v: not isinstance(v, dict) or all(not is_extra(k) for k in v)
+    if extra is False and not patterns:
+
+        def closed(v: Any) -> bool:
+            if isinstance(v, dict):
+                for k in v:
+                    if k not in known:
+                        return False
+            return True
+
+        return closed
     return lambda v: not isinstance(v, dict) or all(sub(x) for k, x in v.items() if is_extra(k))
 
 
 def _property_names(c: Compiler, sub: Any, _s: Any) -> Check:
-    fn = c.compile(sub)
+    fn = c.build(sub)
     return lambda v: not isinstance(v, dict) or all(fn(k) for k in v)
 
 
 def _required(_c: Compiler, names: list[str], _s: Any) -> Check:
-    return lambda v: not isinstance(v, dict) or all(n in v for n in names)
+    def check(v: Any) -> bool:
+        if isinstance(v, dict):
+            for n in names:
+                if n not in v:
+                    return False
+        return True
+
+    return check
 
 
 def _items(c: Compiler, items: Any, schema: dict[str, Any]) -> Check:
     start = len(schema.get("prefixItems", []))
-    fn = c.compile(items)
-    return lambda v: not isinstance(v, list) or all(fn(x) for x in v[start:])
+    fn = c.build(items)
+
+    def check(v: Any) -> bool:
+        if isinstance(v, list):
+            for x in v[start:] if start else v:
+                if not fn(x):
+                    return False
+        return True
+
+    return check
 
 
 def _prefix_items(c: Compiler, items: list[Any], _s: Any) -> Check:
-    fns = [c.compile(sub) for sub in items]
+    fns = [c.build(sub) for sub in items]
     return lambda v: not isinstance(v, list) or all(fn(x) for fn, x in zip(fns, v, strict=False))
 
 
 def _contains(c: Compiler, sub: Any, schema: dict[str, Any]) -> Check:
-    fn = c.compile(sub)
+    fn = c.build(sub)
     low, high = schema.get("minContains", 1), schema.get("maxContains")
 
     def check(v: Any) -> bool:
@@ -278,28 +324,35 @@ def _dependent_required(_c: Compiler, deps: dict[str, list[str]], _s: Any) -> Ch
 
 
 def _any_of(c: Compiler, subs: list[Any], _s: Any) -> Check:
-    fns = [c.compile(s) for s in subs]
-    return lambda v: any(fn(v) for fn in fns)
+    fns = [c.build(s) for s in subs]
+
+    def check(v: Any) -> bool:
+        for fn in fns:  # noqa: SIM110 (a loop: see _all)
+            if fn(v):
+                return True
+        return False
+
+    return check
 
 
 def _all_of(c: Compiler, subs: list[Any], _s: Any) -> Check:
-    return _all([c.compile(s) for s in subs])
+    return _all([c.build(s) for s in subs])
 
 
 def _one_of(c: Compiler, subs: list[Any], _s: Any) -> Check:
-    fns = [c.compile(s) for s in subs]
+    fns = [c.build(s) for s in subs]
     return lambda v: sum(1 for fn in fns if fn(v)) == 1
 
 
 def _not(c: Compiler, sub: Any, _s: Any) -> Check:
-    fn = c.compile(sub)
+    fn = c.build(sub)
     return lambda v: not fn(v)
 
 
 def _if(c: Compiler, cond: Any, schema: dict[str, Any]) -> Check:
-    test = c.compile(cond)
-    then = c.compile(schema.get("then", True))
-    other = c.compile(schema.get("else", True))
+    test = c.build(cond)
+    then = c.build(schema.get("then", True))
+    other = c.build(schema.get("else", True))
     return lambda v: then(v) if test(v) else other(v)
 
 

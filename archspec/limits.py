@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import budget
-from . import pattern as pattern_mod
 from .analysis import OPTIMIZER_SLOTS, analyse
 from .errors import Location, Problem, SpecError, SpecPath
 from .expressions import ExpressionError, substitute
@@ -250,6 +249,7 @@ def _count_stages(counter: _Counter, data: Mapping[str, Any]) -> int:
 
 
 def _count_pattern(counter: _Counter, data: Mapping[str, Any]) -> int:
+    from . import pattern as pattern_mod  # here: only pattern specs need it, and start-up counts
 
     tokens = data.get("tokens") if isinstance(data.get("tokens"), dict) else {}
     try:

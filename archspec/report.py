@@ -16,6 +16,7 @@ from typing import Any
 from . import extensions
 from .analysis import Analysis, LayerStats
 from .ir import Graph
+from .loader import collector_paused
 
 FORMATS = ("table", "markdown", "json", "csv")
 
@@ -90,6 +91,7 @@ def _collapse(analysis: Analysis, scope: str | None, group: list[LayerStats]) ->
     )
 
 
+@collector_paused()  # acyclic objects, one set per layer: see loader.collector_paused
 def to_dict(analysis: Analysis, depth: int | None = None, dtype: str = "float32") -> dict[str, Any]:
     """The JSON contract of ``archspec summary --format json``."""
     g = analysis.graph
@@ -161,6 +163,7 @@ def to_json(analysis: Analysis, depth: int | None = None, dtype: str = "float32"
     return json_text(to_dict(analysis, depth, dtype))
 
 
+@collector_paused()  # acyclic objects, one set per layer: see loader.collector_paused
 def json_text(data: dict[str, Any]) -> str:
     """JSON with a line per top-level key, per layer and per entry of a nested object.
 
@@ -181,6 +184,7 @@ def json_text(data: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(entries) + "\n}\n"
 
 
+@collector_paused()  # acyclic objects, one set per layer: see loader.collector_paused
 def to_csv(analysis: Analysis, depth: int | None = None) -> str:
     buf = io.StringIO()
     import csv  # here: only --format csv needs it, and start-up counts
@@ -192,6 +196,7 @@ def to_csv(analysis: Analysis, depth: int | None = None) -> str:
     return buf.getvalue()
 
 
+@collector_paused()  # acyclic objects, one set per layer: see loader.collector_paused
 def to_markdown(analysis: Analysis, depth: int | None = None, dtype: str = "float32") -> str:
     lines = [
         f"### {analysis.graph.name}",
@@ -268,6 +273,7 @@ def giga(n: int) -> str:
 _TABLE_COLUMNS = (("Layer (type)", "<"), ("Output Shape", "<"), ("Param #", ">"), ("MACs", ">"), ("RF", ">"))
 
 
+@collector_paused()  # acyclic objects, one set per layer: see loader.collector_paused
 def render_table(analysis: Analysis, depth: int | None = None, dtype: str = "float32", width: int | None = None) -> str:
     """A terminal table like Keras' ``model.summary()`` plus MACs and receptive field.
 

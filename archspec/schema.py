@@ -660,6 +660,9 @@ class _ShippedDefs(dict):  # type: ignore[type-arg]
         return value
 
 
+_DEF_KEY = re.compile(r'\n    "([^"\\]+)": ')  # a key of $defs (four spaces in: depth 2)
+
+
 def _shipped_lazily() -> dict[str, Any] | None:
     """The shipped schema with :class:`_ShippedDefs`, or None where the file is not laid out as
     ``archspec schema`` writes it (``$defs`` last, two-space indents; then it is parsed whole)."""
@@ -667,20 +670,13 @@ def _shipped_lazily() -> dict[str, Any] | None:
         text = SHIPPED.read_text(encoding="utf-8")
     except OSError:
         return None
-    head = '\n  "$defs": {\n'
-    start = text.find(head)
-    end = text.find("\n  }", start)
-    if start < 0 or text[end:].strip() != "}\n}":
+    start, tail = text.find('\n  "$defs": {\n'), "\n  }\n}"
+    body = text.rstrip()
+    if start < 0 or not body.endswith(tail):  # $defs is not the last key
         return None
-    offsets: dict[str, int] = {}
-    at = text.find('\n    "', start)
-    while 0 <= at < end:
-        key_end = text.find('": ', at + 6)
-        key = text[at + 6 : key_end]
-        if not key.isidentifier():
-            return None
-        offsets[key] = key_end + 3
-        at = text.find('\n    "', key_end)
+    end = len(body) - len(tail)
+    # one regex scan (str.find for the same text stops at every indented line: 4x slower)
+    offsets = {m.group(1): m.end() for m in _DEF_KEY.finditer(text, start, end)}
     try:
         root = json.loads(text[:start].rstrip(",") + "\n}")
     except ValueError:
@@ -738,7 +734,7 @@ def _fast_validator() -> Any:
     try:
         return fastcheck.Compiler(
             _fast_schema(_checking_schema(), lazy=True), {_DISPATCH: _compile_dispatch}
-        ).compile_root()
+        ).build_root()
     except fastcheck.Unsupported:
         return None
 

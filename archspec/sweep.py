@@ -32,8 +32,8 @@ FIGURES: dict[str, str] = {
     "param_bytes": "bytes of the parameters, float32",
     "layers": "layers after expansion",
 }
-#: A sweep keeps every candidate's figures: this bounds its memory (~100 bytes a candidate).
-MAX_COMBINATIONS = 1_000_000
+#: A sweep keeps the figures of every candidate --where keeps (~1 kB each): this bounds its memory.
+MAX_COMBINATIONS = 200_000
 _RANGE = re.compile(r"^\s*([-+]?\d+)\s*\.\.\s*([-+]?\d+)\s*$")
 _UNITS = {
     "KiB": 2**10,
@@ -206,12 +206,20 @@ class Candidate:
 
 
 @dataclass
+class Refusal:
+    """The combinations refused for one reason: how many, and the first of them."""
+
+    count: int
+    example: Candidate
+
+
+@dataclass
 class Sweep:
     """What a sweep found: the valid candidates in grid order, and the refused ones by reason."""
 
     grid: dict[str, list[Any]]
     candidates: list[Candidate] = field(default_factory=list)
-    invalid: dict[str, list[Candidate]] = field(default_factory=dict)
+    invalid: dict[str, Refusal] = field(default_factory=dict)
     filtered_out: int = 0
     done: int = 0
     interrupted: bool = False
@@ -222,7 +230,7 @@ class Sweep:
 
     @property
     def invalid_count(self) -> int:
-        return sum(len(v) for v in self.invalid.values())
+        return sum(r.count for r in self.invalid.values())
 
 
 def figures_of(graph: Any) -> dict[str, int]:
@@ -285,7 +293,11 @@ def _one(
         raise  # the command line's mistake (an unknown variant): the same for every candidate
     except ArchspecError as exc:
         reason = _reason(exc)
-        result.invalid.setdefault(reason, []).append(Candidate(values, error=str(exc.problems[0].message)))
+        refusal = result.invalid.get(reason)
+        if refusal is None:
+            result.invalid[reason] = Refusal(1, Candidate(values, error=str(exc.problems[0].message)))
+        else:
+            refusal.count += 1
         return
     if where is not None and not where({**sets, **values, **figures}):
         result.filtered_out += 1

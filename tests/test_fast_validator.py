@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -98,7 +100,7 @@ def test_same_verdict_with_junk_in_a_layer(spec, junk, where, key):
 
 
 def _check(schema_: Any, value: Any) -> bool:
-    return fastcheck.Compiler(schema_).compile_root()(value)
+    return fastcheck.Compiler(schema_).build_root()(value)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +134,7 @@ def test_keywords_match_jsonschema(schema_, value, valid):
 def test_an_unknown_assertion_keyword_falls_back_to_jsonschema():
     with pytest.raises(fastcheck.Unsupported):
         _check({"unevaluatedProperties": False}, {})
-    lazy = fastcheck.Compiler({"$defs": {"u": {"multipleOf": 2}}, "$ref": "#/$defs/u"}).compile_root()
+    lazy = fastcheck.Compiler({"$defs": {"u": {"multipleOf": 2}}, "$ref": "#/$defs/u"}).build_root()
     with pytest.raises(fastcheck.Unsupported):  # met on first use of the $ref, where schema.py catches it
         lazy(3)
 
@@ -141,7 +143,7 @@ def test_every_definition_of_the_shipped_schema_compiles():
     root = schema._fast_schema(schema.json_schema())
     compiler = fastcheck.Compiler(root, {schema._DISPATCH: schema._compile_dispatch})
     for name, definition in root["$defs"].items():
-        assert callable(compiler.compile(definition)), name
+        assert callable(compiler.build(definition)), name
 
 
 def test_the_lazily_parsed_shipped_file_equals_the_schema():
@@ -178,3 +180,23 @@ def test_a_refused_spec_still_gets_jsonschemas_messages():
     doc = load_text("archspec: 1\ninput: [8, 8, 1]\nlayers: [{conv: 4, kernal: 3}]\n", "t.yaml")
     problems = schema.schema_problems(doc)
     assert [p.message for p in problems] == ["conv has no argument 'kernal'. Did you mean 'kernel'?"]
+
+
+def _imported_after(*args: str) -> list[str]:
+    code = (
+        "import sys; from click.testing import CliRunner; from archspec.cli import main;"
+        f"r = CliRunner().invoke(main, {list(args)!r});"
+        "print(sorted(m for m in ('jsonschema', 'rich', 'tensorflow', 'keras') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_a_valid_spec_is_checked_and_summarised_without_jsonschema_or_rich():
+    assert _imported_after("validate", str(ROOT / "specs" / "resnet50.yaml")) == []
+    assert _imported_after("summary", str(ROOT / "specs" / "seed_cnn.yaml")) == []
+    # a refused spec loads jsonschema, for the messages
+    assert _imported_after("validate", str(ROOT / "tests" / "corpus" / "invalid" / "unknown_argument.yaml")) == [
+        "jsonschema"
+    ]

@@ -212,8 +212,8 @@ def _json(
 
 
 def _invalid_records(result: sw.Sweep) -> list[dict[str, Any]]:
-    groups = sorted(result.invalid.values(), key=len, reverse=True)
-    return [{"count": len(g), "reason": g[0].error, "example": dict(g[0].values)} for g in groups]
+    groups = sorted(result.invalid.values(), key=lambda r: -r.count)
+    return [{"count": r.count, "reason": r.example.error, "example": dict(r.example.values)} for r in groups]
 
 
 def _columns(result: sw.Sweep, accuracy: dict[int, Any]) -> list[str]:
@@ -284,9 +284,9 @@ def _summary(result: sw.Sweep, front: set[int], figures: tuple[str, str], err: b
     echo(", ".join(parts) + f"; Pareto front of ({figures[0]}, {figures[1]}): {len(front):,} marked *")
     if result.invalid:
         echo("invalid combinations, by reason:")
-        for group in sorted(result.invalid.values(), key=len, reverse=True):
-            example = ", ".join(f"{k}={_value(v)}" for k, v in group[0].values.items())
-            echo(f"  {len(group):>6,}  {group[0].error}  (e.g. {example})")
+        for refusal in sorted(result.invalid.values(), key=lambda r: -r.count):
+            example = ", ".join(f"{k}={_value(v)}" for k, v in refusal.example.values.items())
+            echo(f"  {refusal.count:>6,}  {refusal.example.error}  (e.g. {example})")
 
 
 def _plot(target: str, rows: list[sw.Candidate], front: set[int], figures: tuple[str, str]) -> None:
@@ -346,9 +346,19 @@ def _train(
             cmd += ["--set", f"{name}={json.dumps(value)}"]
         cmd += (["--data", data] if data else []) + (["--epochs", str(epochs)] if epochs else []) + list(extra)
         click.echo(f"training {i + 1}/{len(rows)}: {' '.join(cmd[3:])}", err=True)
-        proc = subprocess.run(cmd, env=os.environ.copy(), check=False, stdout=sys.stderr)
-        out[i] = _accuracy(run_dir) if proc.returncode == 0 else (None, f"train exited {proc.returncode}")
+        returncode = _stream(cmd)
+        out[i] = _accuracy(run_dir) if returncode == 0 else (None, f"train exited {returncode}")
     return out
+
+
+def _stream(cmd: list[str]) -> int:
+    """Run ``cmd``, its output passed on to our stderr line by line (stdout stays the table)."""
+    with subprocess.Popen(
+        cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as proc:
+        for line in proc.stdout or ():
+            click.echo(line.rstrip("\n"), err=True)
+        return proc.wait()
 
 
 def _run_name(index: int, values: Any) -> str:
