@@ -29,6 +29,13 @@ KNOWN_BAD = {
     ("efficientnet_b0", "onnx"): "tf2onnx makes the Normalization layer's statistics graph inputs",
     ("resnext50", "onnx"): "tf2onnx 1.17 has no conversion for grouped convolutions",
 }
+# Exact GELU (Keras' default, the ViT and ConvNeXt papers' choice) is computed by TensorFlow with the Erfc
+# op, which tf2onnx 1.17 cannot convert: the file it writes does not load in onnxruntime.
+ERFC = "tf2onnx 1.17 cannot convert Erfc, which TensorFlow's exact GELU uses"
+KNOWN_BAD |= {(name, "onnx"): ERFC for name in ("vit_tiny_cifar", "vit_tiny_digits")}
+# The same failure in the large GELU networks costs 1-3 minutes of conversion each to reach: checked
+# strictly on the two small ones above, not re-run on these.
+NOT_RUN = {(name, "onnx"): ERFC + " (checked on vit_tiny_cifar)" for name in ("vit_b16", "vit_hybrid", "convnext_tiny")}
 
 
 def _export_zoo_tool():
@@ -54,7 +61,9 @@ def _cases():
     for name in SPECS:
         for fmt in exp.FORMATS:
             marks = [pytest.mark.xdist_group(name)]
-            if (name, fmt) in KNOWN_BAD:
+            if (name, fmt) in NOT_RUN:
+                marks.append(pytest.mark.xfail(run=False, reason=NOT_RUN[name, fmt]))
+            elif (name, fmt) in KNOWN_BAD:
                 marks.append(pytest.mark.xfail(raises=exp.ExportError, strict=True, reason=KNOWN_BAD[name, fmt]))
             yield pytest.param(name, fmt, marks=marks, id=f"{name}-{fmt}")
 
@@ -71,5 +80,5 @@ def test_every_zoo_spec_exports_with_parity(name: str, fmt: str, tmp_path: Path)
 
 def test_known_converter_failures_name_real_cases() -> None:
     """A stale entry (a spec renamed or removed) would silently stop being checked."""
-    assert {name for name, _ in KNOWN_BAD} <= set(SPECS)
-    assert {fmt for _, fmt in KNOWN_BAD} <= set(exp.FORMATS)
+    assert {name for name, _ in KNOWN_BAD | NOT_RUN} <= set(SPECS)
+    assert {fmt for _, fmt in KNOWN_BAD | NOT_RUN} <= set(exp.FORMATS)
