@@ -29,6 +29,7 @@ from .view import notebook as _notebook  # how graphs and analyses show in print
 # The built-in vocabulary registers itself when imported: archspec.registry and archspec.blocks
 # hold the registries and import none of their entries (that was an import cycle).
 from . import layers as _layers  # noqa: F401
+from . import plugins as _plugins  # noqa: F401  (hands the registry its plugin loader)
 from .blocks import library as _block_library  # noqa: F401
 
 # isort: split

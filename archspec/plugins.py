@@ -142,3 +142,12 @@ def _malformed(obj: Any) -> str:
     if kinds:
         return f"argument kind {kinds[0]!r} is unknown (known: {', '.join(sorted(_CHECKERS))})"
     return ""
+
+
+def _install() -> None:
+    from .registry import Registry
+
+    Registry.plugin_loader = load
+
+
+_install()

@@ -404,12 +404,14 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self.canonical)
 
+    #: Set by :mod:`archspec.plugins` when it is imported (``import archspec`` does): the registry
+    #: sits below the blocks that the plugin checks need, so it is handed the loader, not importing it.
+    plugin_loader: ClassVar[Callable[[Registry], bool] | None] = None
+
     def load_plugins(self) -> bool:
         """Register the layer types of installed plugin packages (once per process); True if
         this call added any. Called when a spec names a type that is not (yet) registered."""
-        from .plugins import load
-
-        return load(self)
+        return Registry.plugin_loader(self) if Registry.plugin_loader is not None else False
 
 
 REGISTRY = Registry()
