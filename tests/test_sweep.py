@@ -262,7 +262,18 @@ def test_random_grids_never_crash():
     for _ in range(5):
         n = rng.sample(range(0, 4), 2)
         result = _cli(GENERAL, "--grid", f"N={n[0]},{n[1]}", "--grid", f"M={rng.randint(0, 7)}", "--format", "json")
-        assert result.exit_code == 0, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        # exit 1 only when every combination was refused (M=7 pools an 8-pixel map to nothing)
+        data = json.loads(result.stdout)
+        assert result.exit_code == (0 if data["valid"] else 1), result.output
+
+
+def test_a_sweep_with_no_valid_combination_fails(tmp_path):
+    spec = tmp_path / "broken.yaml"
+    spec.write_text("- just\n- a list\n")
+    result = _cli(str(spec), "--grid", "classes=2,3")
+    assert result.exit_code == 1, result.output
+    assert "no combination is a valid spec" in result.output
 
 
 @pytest.mark.slow

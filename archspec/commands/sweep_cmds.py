@@ -91,6 +91,10 @@ def sweep(
     if result.interrupted:
         click.echo(f"interrupted: {result.done:,} of {result.total:,} combinations done", err=True)
         sys.exit(130)
+    if result.invalid_count and not result.candidates and not result.filtered_out:
+        # every combination was refused (often the spec itself is broken): a failure, like `validate`'s
+        click.echo("archspec: no combination is a valid spec (reasons above)", err=True)
+        sys.exit(1)
 
 
 def _document(spec: str) -> Any:
