@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import diagram
 from ..errors import Location, Problem, UsageError
-from ..fileio import atomic_path, atomic_write_text
+from ..fileio import atomic_write_bytes, atomic_write_text
 from ..ir import Graph
 
 ENGINES = ("builtin", "graphviz")
@@ -67,8 +67,7 @@ def _builtin(
     if fmt == "svg":
         atomic_write_text(path, drawing.to_svg(drawn))
     else:
-        with atomic_path(path) as tmp:
-            raster.write(drawn, Path(tmp), fmt)
+        atomic_write_bytes(path, raster.render(drawn, fmt))
     return f"wrote {path} ({fmt.upper()}, {layers})"
 
 

@@ -7,7 +7,6 @@ Text is never read as mathtext (``parse_math=False``): a ``$`` in a layer name s
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from .drawing import Drawing, Line, Rect, Text, parts
@@ -17,8 +16,10 @@ MAX_PIXELS = 16000
 PNG_SCALE = 2.0
 
 
-def write(drawing: Drawing, path: Path, fmt: str) -> None:
-    """Paint ``drawing`` into ``path`` (``fmt`` is ``png`` or ``pdf``)."""
+def render(drawing: Drawing, fmt: str) -> bytes:
+    """``drawing`` painted as a ``png`` or ``pdf`` file's bytes (the caller writes them atomically)."""
+    import io
+
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(drawing.width / 72, drawing.height / 72))
@@ -30,7 +31,9 @@ def write(drawing: Drawing, path: Path, fmt: str) -> None:
         _paint(ax, part)
     scale = min(PNG_SCALE, MAX_PIXELS / max(drawing.width, drawing.height)) if fmt == "png" else 1.0
     extra = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}  # zlib 6 doubled the time of a tall net
-    fig.savefig(str(path), format=fmt, dpi=72 * scale, **extra)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=72 * scale, **extra)
+    return buffer.getvalue()
 
 
 def _paint(ax: Any, part: Rect | Text | Line) -> None:
