@@ -128,7 +128,10 @@ def drawing_times(names: list[str], repeat: int) -> None:
         picture = scene(graph)
         svg = _best(repeat, lambda picture=picture: drawing.to_svg(drawing.draw(picture)))
         with tempfile.TemporaryDirectory() as tmp:
-            png = _best(1, lambda picture=picture: (Path(tmp) / "x.png").write_bytes(raster.render(drawing.draw(picture), "png")))
+            png = _best(
+                1,
+                lambda picture=picture: (Path(tmp) / "x.png").write_bytes(raster.render(drawing.draw(picture), "png")),
+            )
             gv = None
             if dot:
                 text = diagram.to_dot(graph)
