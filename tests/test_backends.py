@@ -118,6 +118,23 @@ def vocabulary_jobs() -> list[dict]:
     return [*cases, {"name": "own_layers", "text": OWN_LAYERS, "input": [9, 9, 8]}]
 
 
+def test_backend_is_chosen_before_keras_starts_and_needs_its_package(monkeypatch):
+    import importlib.util
+
+    from archspec import backends
+    from archspec.errors import UsageError
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UsageError, match=r"pip install 'archspec\[jax\]'"):
+        backends.select_backend("jax")
+    monkeypatch.undo()
+    monkeypatch.setattr(backends, "_started_backend", lambda: "tensorflow")
+    with pytest.raises(UsageError, match="already started in this process with the tensorflow backend"):
+        backends.select_backend("jax")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert backends.select_backend("tensorflow") == "tensorflow"
+
+
 def test_zoo_jobs_cover_the_zoo():
     jobs, left_out = zoo_jobs()
     names = {j["name"] for j in jobs}

@@ -22,6 +22,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, SUBPROCESS_ENV
 
+from archspec.errors import UsageError
+from archspec.training.distributed import Topology, is_peer_lost, topology
+
 SPEC = ROOT / "specs" / "seed_cnn.yaml"
 #: Seconds any worker may take; far above a normal run here, so only a hang reaches it.
 LIMIT = 420
@@ -32,7 +35,47 @@ LIMIT = 420
 TOLERANCE = 1e-4
 _DIGEST = re.compile(r"worker (\d+): final weights sha256 ([0-9a-f]{64})")
 
-pytestmark = pytest.mark.slow
+
+def test_topology_from_options_and_from_keras_environment_variables():
+    assert topology(None, None, env={}) == Topology()
+    assert topology("a:1,b:2", 1, env={}) == Topology(("a:1", "b:2"), 1)
+    env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:7777,10.0.0.2:7777", "KERAS_DISTRIBUTION_PROCESS_ID": "1"}
+    top = topology(None, None, env=env)
+    assert top.multi and not top.writer and top.describe()["coordinator"] == "10.0.0.1:7777"
+
+
+@pytest.mark.parametrize(
+    ("workers", "index", "message"),
+    [
+        ("a:1,b:2", None, "--workers needs --worker-index"),
+        ("a:1,b:2", 2, "--worker-index must be in 0..1"),
+        ("a:1,a:1", 0, "every worker needs its own address"),
+        ("a,b:2", 0, "expected HOST:PORT"),
+        ("a:1,b:70000", 0, "expected HOST:PORT"),
+        (None, 1, "--worker-index needs --workers"),
+    ],
+)
+def test_bad_topology_is_a_usage_error(workers, index, message):
+    with pytest.raises(UsageError, match=message):
+        topology(workers, index, env={})
+
+
+def test_lost_peers_are_told_from_other_errors():
+    assert is_peer_lost(
+        ValueError("UNKNOWN: Gloo AllGather failed: Read error [127.0.0.1]:4777: Connection reset by peer")
+    )
+    assert not is_peer_lost(ValueError("shapes (3,) and (4,) do not match"))
+    assert not is_peer_lost(UsageError("Connection reset in a user's file name"))
+
+
+def test_data_parallel_with_the_tensorflow_backend_is_refused(tmp_path):
+    from archspec.training import trainer
+
+    options = trainer.Options(strategy="data-parallel", backend="tensorflow")
+    with pytest.raises(UsageError, match="runs on Keras' JAX backend"):
+        trainer.train(str(SPEC), options, run_dir=tmp_path / "run")
+    with pytest.raises(UsageError, match="go with --strategy data-parallel"):
+        trainer.train(str(SPEC), trainer.Options(workers=("a:1", "b:2"), worker_index=0), run_dir=tmp_path / "r")
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +148,7 @@ def _weights(model_file: Path) -> list[np.ndarray]:
     return keras.saving.load_model(model_file).get_weights()
 
 
+@pytest.mark.slow
 def test_two_workers_match_each_other_and_one_process(digits, tmp_path):
     spec = tmp_path / "seed_cnn_sgd.yaml"
     text = SPEC.read_text()
@@ -125,6 +169,7 @@ def test_two_workers_match_each_other_and_one_process(digits, tmp_path):
     np.testing.assert_allclose(history[0]["val_loss"], history[1]["val_loss"], rtol=TOLERANCE)
 
 
+@pytest.mark.slow
 def test_killed_worker_stops_the_others_and_resume_completes(digits, tmp_path):
     run = tmp_path / "run"
     args = [str(SPEC), "--data", str(digits), "--strategy", "data-parallel", "--epochs", "3", "--batch-size", "48"]
