@@ -73,6 +73,9 @@ bench: $(STAMP)
 	$(PY) bench/bench_hostile.py
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_export.py
+	$(PY) bench/bench_multihost.py
+	$(PY) bench/bench_hdf5.py
+	$(PY) bench/bench_extract.py
 
 # A longer fuzz run than the test suite's (tools/fuzz.py; crashes are saved to fuzz-crashes/).
 FUZZ_SECONDS ?= 300
