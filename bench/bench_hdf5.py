@@ -5,10 +5,10 @@ Three runs of the same small CNN (an inline spec on 64x64x3 images), each in its
 * big, streamed: ``archspec train`` (the trainer, the product path) for one epoch on an HDF5
   file of uint8 images larger than the address-space limit set on its process with
   ``resource.setrlimit(RLIMIT_AS)``, which TensorFlow's own reservations must also fit in
-  (threads get 1 MiB stacks so that they do);
+  (threads get 1 MiB stacks and glibc two malloc arenas, so that they do);
   as float32, as the model reads it, the data is 4x larger again. It can only finish if the
   file is streamed;
-* small, streamed: ``archspec train`` for 2 epochs on the first 1/8 of the rows, streaming
+* small, streamed (rounds alternating with the next): ``archspec train`` for 2 epochs on the first 1/8 of the rows, streaming
   forced (``ARCHSPEC_STREAM_BYTES=0``), images/s of the second epoch;
 * small, in memory: a hand-written ``model.fit`` on the same rows as NumPy arrays in memory
   (x / 255, the same model, batch and optimizer), images/s of the second epoch.
@@ -16,7 +16,7 @@ Three runs of the same small CNN (an inline spec on 64x64x3 images), each in its
 The ratio streamed / in-memory on the same rows is the price of streaming; the big run shows
 that memory stays bounded (its peak resident memory is printed next to the file's size).
 
-    python bench/bench_hdf5.py [--gib 6.0] [--limit-gib 3.0]
+    python bench/bench_hdf5.py [--gib 6.0] [--limit-gib 3.0] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,6 +126,7 @@ def child(code: str, args: list[str], env: dict[str, str], limit: int = 0) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gib", type=float, default=6.0, help="size of the big file as stored (uint8)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the small-file comparison")
     parser.add_argument("--limit-gib", type=float, default=3.0, help="RLIMIT_AS of the big run's process")
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
@@ -139,27 +141,35 @@ def main() -> None:
             f"wrote {big.stat().st_size / 2**30:.2f} GiB ({rows:,} images of {SHAPE}) in {time.perf_counter() - t:.0f} s"
         )
         limit = int(args.limit_gib * 2**30)
-        a = child(_TRAIN, [str(spec), str(big), "1", str(limit), str(Path(tmp) / "run-big")], env, limit)
-        streamed = child(
-            _TRAIN,
-            [str(spec), str(small), "2", "0", str(Path(tmp) / "run-small")],
-            {**env, "ARCHSPEC_STREAM_BYTES": "0"},
-        )
-        memory = child(_IN_MEMORY, [str(spec), str(small), "2"], env)
+        # glibc gives each thread its own 64 MiB malloc arena of address space: two arenas are enough
+        big_env = {**env, "MALLOC_ARENA_MAX": "2"}
+        a = child(_TRAIN, [str(spec), str(big), "1", str(limit), str(Path(tmp) / "run-big")], big_env, limit)
+        rates: dict[str, list[float]] = {"streamed": [], "memory": []}
+        peaks: dict[str, float] = {}
+        for r in range(args.rounds):  # alternating, so that a change in load hits both
+            for side in ("streamed", "memory") if r % 2 == 0 else ("memory", "streamed"):
+                if side == "streamed":
+                    run_dir, stream_env = str(Path(tmp) / f"run-small-{r}"), {**env, "ARCHSPEC_STREAM_BYTES": "0"}
+                    out = child(_TRAIN, [str(spec), str(small), "2", "0", run_dir], stream_env)
+                else:
+                    out = child(_IN_MEMORY, [str(spec), str(small), "2"], env)
+                rates[side].append(out["train"] / out["seconds"][-1])
+                peaks[side] = max(peaks.get(side, 0.0), out["peak_mib"])
+                print(f"round {r + 1} {side:8s}: {rates[side][-1]:,.0f} images/s (epoch 2)", flush=True)
     big_rate = a["train"] / a["seconds"][0]
-    s_rate, m_rate = streamed["train"] / streamed["seconds"][-1], memory["train"] / memory["seconds"][-1]
+    s_rate, m_rate = statistics.median(rates["streamed"]), statistics.median(rates["memory"])
     print(
         f"big file, streamed, under RLIMIT_AS {args.limit_gib:g} GiB: one epoch of {a['train']:,} images in "
         f"{a['seconds'][0]:.0f} s = {big_rate:,.0f} images/s; peak resident memory {a['peak_mib']:,.0f} MiB "
         f"(file {big.name}: {args.gib:g} GiB stored, {4 * args.gib:g} GiB as float32)"
     )
     print(
-        f"small file ({rows // 8:,} images), streamed : {s_rate:,.0f} images/s (epoch 2), "
-        f"peak {streamed['peak_mib']:,.0f} MiB"
+        f"small file ({rows // 8:,} images), streamed : {s_rate:,.0f} images/s (median of {args.rounds}), "
+        f"peak {peaks['streamed']:,.0f} MiB"
     )
     print(
-        f"small file ({rows // 8:,} images), in memory: {m_rate:,.0f} images/s (epoch 2), "
-        f"peak {memory['peak_mib']:,.0f} MiB"
+        f"small file ({rows // 8:,} images), in memory: {m_rate:,.0f} images/s (median of {args.rounds}), "
+        f"peak {peaks['memory']:,.0f} MiB"
     )
     print(f"ratio streamed / in-memory arrays: {s_rate / m_rate:.2f}x")
 
