@@ -58,8 +58,13 @@ class RunResult:
 
 
 def setup_devices(cpu_devices: int | None) -> None:
-    """Split the CPU into ``cpu_devices`` logical devices (to try distribution without GPUs); before TF starts."""
+    """Split the CPU into ``cpu_devices`` logical devices (to try distribution without GPUs): TensorFlow's
+    logical devices, or under JAX the XLA host platform's device count; before the backend starts."""
     if not cpu_devices or cpu_devices < 2:
+        return
+    if os.environ.get("KERAS_BACKEND") == "jax":  # read when JAX first uses a device (importing it is not yet)
+        flag = f"--xla_force_host_platform_device_count={cpu_devices}"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
         return
     import tensorflow as tf
 
@@ -397,7 +402,7 @@ def _run(
         return RunResult(rd.path, state["epoch"], rd.read_json("history.json", {}), rd.read_json("test.json"))
     with strategy.scope():
         model = build_model(graph)
-    inputs = _inputs(cfg, graph, model, batch, top, whole=options.strategy == "data-parallel")
+    inputs = _inputs(cfg, graph, model, batch, strategy.num_replicas_in_sync, options.strategy == "data-parallel")
     inputs = replace(inputs, notes=(*inputs.notes, *seed_note))
     if not resume:  # a resumed run's checkpoint holds the adapted statistics
         for note in _adapt_normalization(model, inputs):
@@ -412,8 +417,8 @@ def _run(
         echo(f"worker {top.index}: final weights sha256 {weights_digest(model)}")
     if not top.writer:
         return RunResult(rd.path, done, history, None)
-    if top.multi:  # the test split is evaluated by worker 0 alone, on its own devices
-        keras.distribution.set_distribution(None)
+    if options.strategy == "data-parallel":  # the test split: evaluated by worker 0 alone, on one device,
+        keras.distribution.set_distribution(None)  # every example (its last batch need not divide over devices)
     test = _test(rd, inputs, echo) if inputs.splits.test is not None else None
     rd.write_json("state.json", {**(rd.read_json("state.json") or {}), "finished": True})
     rd.log(f"finished after epoch {done}" + (f"; test {_summary(test)}" if test else ""))
@@ -428,7 +433,7 @@ def _seeded(cfg: TrainConfig, top: Any) -> tuple[TrainConfig, tuple[str, ...]]:
     return replace(cfg, seed=0), ("train.seed is not set: every worker must shuffle alike, so seed 0 is used",)
 
 
-def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int, top: Any = None, whole: bool = False) -> _Inputs:
+def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int, replicas: int = 1, whole: bool = False) -> _Inputs:
     """Load and split the data, and build the training and validation pipelines for ``model``.
 
     ``whole`` (data-parallel): every batch is whole, each worker keeps its slice of it, and all
@@ -458,7 +463,7 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int, top: Any = N
     }
     if whole:
         common["drop_remainder"] = True
-        _check_whole_batches(splits.counts, batch, top.processes if top is not None else 1)
+        _check_whole_batches(splits.counts, batch, replicas)
     augment, noise = aug.augmenter(cfg.augment, cfg.seed), aug.noise(cfg.augment, cfg.seed)
     train = data_mod.pipeline(
         splits.train,
@@ -479,9 +484,9 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int, top: Any = N
     return _Inputs(splits, train, validation, common, max(1, steps), notes, normalize)
 
 
-def _check_whole_batches(counts: Mapping[str, int], batch: int, processes: int) -> None:
-    if batch % processes:
-        raise UsageError(f"the global batch {batch} must divide evenly over the {processes} workers")
+def _check_whole_batches(counts: Mapping[str, int], batch: int, replicas: int) -> None:
+    if batch % replicas:
+        raise UsageError(f"the global batch {batch} must divide evenly over the {replicas} replicas (devices)")
     small = {k: v for k, v in counts.items() if k != "test" and v < batch}
     if small:
         raise UsageError(
