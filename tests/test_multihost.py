@@ -3,7 +3,7 @@ device each) train the seed CNN on scikit-learn's digits through Keras' distribu
 
 Checked: (a) every worker ends with the same weights (each prints their SHA-256; worker 0's
 last.keras holds them), (b) the result equals a one-process run with the same global batch
-within TOLERANCE, (c) killing a worker mid-epoch makes the others fail at once with a message
+within TOLERANCE, and bit for bit a one-process run over two CPU devices (--cpu-devices 2), (c) killing a worker mid-epoch makes the others fail at once with a message
 (no hang), and starting every worker again with --resume completes the run. Every process
 runs under a timeout (the harness's safety net), and is killed if the test fails."""
 
@@ -160,6 +160,9 @@ def test_two_workers_match_each_other_and_one_process(digits, tmp_path):
     assert sorted(digests) == [0, 1] and len(set(digests.values())) == 1, digests  # (a)
     one = _finish(_start(1, [*common, "--run-dir", str(tmp_path / "one")]))
     _digests(one)
+    # One process with two CPU devices: the same two replicas, the same sum of two gradients: bit for bit.
+    local = _finish(_start(1, [*common, "--cpu-devices", "2", "--run-dir", str(tmp_path / "local")]))
+    assert _digests(local) == {0: digests[0]}
     run = json.loads((tmp_path / "two" / "run.json").read_text())
     assert run["topology"]["processes"] == 2 and run["replicas"] == 2 and run["global_batch"] == 32
     assert "data-parallel: whole global batches only" in two[0][1]
