@@ -1,7 +1,7 @@
 """HDF5 data larger than ARCHSPEC_STREAM_BYTES is streamed: read in blocks every epoch, with flat memory.
 
 The order and content are checked on a small file (the threshold lowered to 0), and memory on
-a 160 MB file (625 MB as float32): through one epoch of the training pipeline, in a subprocess,
+a 96 MB file (375 MB as float32): through one epoch of the training pipeline, in a subprocess,
 the resident memory stays flat once the shuffle buffer and the read window are full."""
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ print(json.dumps({"streamed": splits.streamed, "steps": steps, "rss_mb": samples
 
 def test_memory_stays_flat_through_an_epoch_of_a_large_file(tmp_path):
     path = tmp_path / "large.h5"
-    rows = 160_000_000 // (32 * 32 * 3)  # 160 MB of uint8 images: 625 MB as the float32 the model reads
+    rows = 96_000_000 // (32 * 32 * 3)  # 96 MB of uint8 images: 375 MB as the float32 the model reads
     _write(path, rows, (32, 32, 3))
     env = {**SUBPROCESS_ENV, "PYTHONPATH": str(ROOT), "ARCHSPEC_STREAM_BYTES": str(32 << 20)}
     result = subprocess.run(
@@ -98,5 +98,5 @@ def test_memory_stays_flat_through_an_epoch_of_a_large_file(tmp_path):
     assert run["streamed"] and len(rss) == run["steps"]
     tenth = len(rss) // 10  # warmed up: the shuffle buffer and the read window are full
     growth = max(rss[tenth:]) - rss[tenth]
-    # Between the two points 90% of the data passes: 144 MB as stored, 560 MB as float32.
+    # Between the two points 90% of the data passes: 86 MB as stored, 338 MB as float32.
     assert growth < 24, f"memory grew by {growth:.0f} MB during the epoch (samples every step: {rss[::20]})"
