@@ -103,6 +103,9 @@ bench: $(STAMP)
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_view.py
 	$(PY) bench/bench_lsp.py
+	$(PY) bench/bench_multihost.py
+	$(PY) bench/bench_hdf5.py
+	$(PY) bench/bench_extract.py
 # On a machine with an NVIDIA GPU (not part of `make bench`): bench/gpu_check.sh
 
 # A longer fuzz run than the test suite's (tools/fuzz.py; crashes are saved to fuzz-crashes/).

@@ -209,6 +209,20 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         query, value, key = self._split(input_shape if nested else [input_shape])
         return super().compute_output_shape(tuple(query), tuple(value), tuple(key))
 
+    def _compute_attention(self, query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        """Keras' attention; with ``value_dim != key_dim`` always its explicit einsum path.
+
+        Keras otherwise calls ``ops.dot_product_attention``, whose JAX version requires values
+        as wide as keys and fails on ``value_dim != key_dim`` (Keras 3.15); the einsum path is
+        the same arithmetic on every backend. Its attention scores are dropped by ``call``
+        unless they were asked for."""
+        if self._value_dim != self._key_dim and not self._flash_attention:
+            if len(args) >= 3:
+                args = (*args[:2], True, *args[3:])
+            else:
+                kwargs["return_attention_scores"] = True
+        return super()._compute_attention(query, key, value, *args, **kwargs)
+
     def compute_output_spec(  # type: ignore[override]
         self, inputs: Any, training: bool | None = None, return_attention_scores: bool = False
     ) -> Any:

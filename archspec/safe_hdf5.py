@@ -260,6 +260,24 @@ def load_weights_file(model: Any, path: str | os.PathLike[str]) -> None:
 def read_array(fh: Any, key: str, path: str | os.PathLike[str]) -> Any:
     """The whole dataset ``key`` of an open, checked file as a NumPy array of at least one
     dimension; a dangling soft link, a group, a scalar or an unreadable dataset is refused by name."""
+    obj = dataset(fh, key, path)
+    try:
+        return obj[()]
+    except (OSError, ValueError, TypeError) as exc:
+        raise _refuse(path, f"cannot read {key!r}: {_first_line(exc)}") from None
+
+
+def read_rows(data: Any, start: int, stop: int, path: str | os.PathLike[str]) -> Any:
+    """Rows ``start:stop`` of an open dataset (streaming reads); a damaged chunk is refused by name."""
+    try:
+        return data[start:stop]
+    except (OSError, ValueError, TypeError) as exc:
+        raise _refuse(path, f"cannot read rows {start}..{stop} of {data.name!r}: {_first_line(exc)}") from None
+
+
+def dataset(fh: Any, key: str, path: str | os.PathLike[str]) -> Any:
+    """The dataset ``key`` of an open, checked file, not read (to stream it); a dangling soft link,
+    a group or a scalar is refused by name."""
     import h5py
 
     link = fh.get(key, getlink=True)
@@ -271,10 +289,7 @@ def read_array(fh: Any, key: str, path: str | os.PathLike[str]) -> Any:
         raise _refuse(path, f"{key!r} is {kind}; expected a dataset (an array with one row per example)")
     if not obj.shape:
         raise _refuse(path, f"{key!r} is a scalar; expected an array with one row per example")
-    try:
-        return obj[()]
-    except (OSError, ValueError, TypeError) as exc:
-        raise _refuse(path, f"cannot read {key!r}: {_first_line(exc)}") from None
+    return obj
 
 
 def decode_names(values: Any, path: str | os.PathLike[str], key: str = "label_names") -> list[str]:

@@ -125,4 +125,5 @@ def test_multiworker_is_refused_with_the_upstream_reason_before_tensorflow_start
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     assert "keras-team/keras#20585" in result.stderr and "--strategy mirrored" in result.stderr
+    assert "--strategy data-parallel --workers" in result.stderr  # the path that works, named
     assert not (tmp_path / "run").exists()

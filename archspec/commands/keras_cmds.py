@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..backends import backend_option
 from ..cli import load_graph, spec_argument, variant_option
 from ..errors import UsageError
 from ..fileio import atomic_path, atomic_write_text
@@ -16,10 +17,20 @@ from ..fileio import atomic_path, atomic_write_text
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="model.keras, or weights .h5 with --weights."
 )
 @click.option("--weights", "weights_only", is_flag=True, help="Save only the (initial) weights, as .weights.h5.")
+@backend_option
 def build(
-    spec: str, variant: str | None, sets: tuple[str, ...], outputs: str | None, output: str, weights_only: bool
+    spec: str,
+    variant: str | None,
+    sets: tuple[str, ...],
+    outputs: str | None,
+    output: str,
+    weights_only: bool,
+    backend: str | None,
 ) -> None:
     """Build the Keras model and save it untrained (.keras), or its weights (.h5)."""
+    from ..backends import select_backend
+
+    select_backend(backend)  # before anything imports Keras
     from ..keras_backend import build_graph, building
 
     with building():  # extensions' part: a transfer base without a reference spec is measured by Keras

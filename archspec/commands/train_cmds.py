@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..backends import backend_option
 from ..cli import variant_names
 from ..errors import UsageError
 
@@ -31,11 +32,26 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--strategy",
-    type=click.Choice(["default", "mirrored", "multiworker"]),
+    type=click.Choice(["default", "mirrored", "data-parallel", "multiworker"]),
     default="default",
-    help="tf.distribute strategy: mirrored = all local GPUs; multiworker = the cluster in TF_CONFIG "
-    "(refused with Keras 3, whose fit() fails under it: docs/training.md).",
+    help="mirrored = all local GPUs (tf.distribute); data-parallel = every device of every --workers process "
+    "(Keras' distribution API, JAX backend); multiworker = TF_CONFIG's cluster (refused with Keras 3, "
+    "whose fit() fails under it: use data-parallel; docs/training.md).",
 )
+@click.option(
+    "--workers",
+    default=None,
+    metavar="HOST:PORT,...",
+    help="data-parallel: every worker's address, the coordinator (worker 0) first; the same list on every "
+    "worker (default: KERAS_DISTRIBUTION_JOB_ADDRESSES).",
+)
+@click.option(
+    "--worker-index",
+    type=click.IntRange(min=0),
+    default=None,
+    help="data-parallel: this worker's place in --workers (default: KERAS_DISTRIBUTION_PROCESS_ID).",
+)
+@backend_option
 @click.option("--mixed-precision", is_flag=True, help="Compute in float16 (mixed_float16 policy), outputs in float32.")
 @click.option("--jit-compile", is_flag=True, help="Compile the training step with XLA.")
 @click.option(
@@ -60,6 +76,9 @@ def train(
     run_dir: str | None,
     resume_dir: str | None,
     strategy: str,
+    workers: str | None,
+    worker_index: int | None,
+    backend: str | None,
     mixed_precision: bool,
     jit_compile: bool,
     cpu_devices: int | None,
@@ -72,11 +91,19 @@ def train(
     from ..training import trainer
 
     if resume_dir:
-        if spec or data or run_dir:
+        if spec or data or run_dir or backend:
             raise UsageError(
-                "--resume RUN_DIR continues a run with its own spec and data; do not give SPEC, --data or --run-dir"
+                "--resume RUN_DIR continues a run with its own spec, data and backend; "
+                "do not give SPEC, --data, --run-dir or --backend"
             )
-        result = trainer.resume(resume_dir, epochs=epochs, echo=click.echo, verbose=2 if quiet else None)
+        result = trainer.resume(
+            resume_dir,
+            epochs=epochs,
+            echo=click.echo,
+            verbose=2 if quiet else None,
+            workers=workers.split(",") if workers else None,
+            worker_index=worker_index,
+        )
     else:
         if not spec:
             raise UsageError("give a SPEC to train, or --resume RUN_DIR")
@@ -91,6 +118,9 @@ def train(
             variant=variant,
             sets=parse_sets(sets),
             verbose=2 if quiet else "auto",
+            backend=backend,
+            workers=tuple(workers.split(",")) if workers else None,
+            worker_index=worker_index,
         )
         result = trainer.train(spec, options, run_dir=run_dir, echo=click.echo)
     click.echo(f"done: {result.epochs} epochs; run directory {result.run_dir}")

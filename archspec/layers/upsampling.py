@@ -124,6 +124,23 @@ class Resize(LayerType):
             doc="Crop to the target's aspect ratio first, instead of distorting it."),
     )  # fmt: skip
 
+    def build(self, node: Node, **extra: Any) -> Any:
+        import keras
+
+        backend = keras.backend.backend()
+        if node.args["interpolation"] == "area" and backend != "tensorflow":  # Keras' JAX resize has no "area"
+            from ..errors import Problem, SpecError
+
+            raise SpecError(
+                Problem(
+                    f"{node.name}: interpolation 'area' exists only under Keras' TensorFlow backend, and Keras "
+                    f"runs on {backend}; use bilinear, bicubic, lanczos3, lanczos5 or nearest",
+                    node.location,
+                    node.path,
+                )
+            )
+        return super().build(node, **extra)
+
     def infer(self, node: Node, inputs: Sequence[Shape]) -> Info:
         c = spatial(inputs[0], "resize")[2]
         out = (node.args["height"], node.args["width"], c)

@@ -4,12 +4,19 @@ Every source becomes unbatched ``(image, integer label)`` pairs split into train
 validation / test (by fraction, reproducibly from a seed, or by separate paths); then
 :func:`pipeline` caches, shuffles, batches (the global batch), augments (training only),
 normalizes, one-hot encodes and prefetches.
+
+Data larger than :func:`stream_bytes` (1 GiB as float32 by default; ``ARCHSPEC_STREAM_BYTES``)
+is streamed with flat memory: an HDF5 file is read in blocks of rows (:class:`Hdf5Stream`;
+only the labels are held in memory), shuffled by block order and within a window of blocks,
+and neither it nor a large image folder is cached in memory. The pipelines are ``tf.data``
+and feed Keras under both backends (TensorFlow and JAX).
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -28,6 +35,66 @@ from .labels import check_labels, check_masks
 _HDF5 = (".h5", ".hdf5")
 _SPLIT_SEED = 1337  # splits must be reproducible (evaluate recovers the test split) even without train.seed
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
+_STREAM_BYTES = 1 << 30
+_BLOCK_BYTES = 4 << 20  # one read of a streamed HDF5 dataset
+_WINDOW_BLOCKS = 4  # blocks shuffled together: what a streamed epoch holds in memory at once
+_SHUFFLE_BYTES = 64 << 20  # the most a streamed pipeline's shuffle buffer may hold
+
+
+def stream_bytes() -> int:
+    """Data whose float32 images take more bytes than this is streamed, not held or cached in memory."""
+    text = os.environ.get("ARCHSPEC_STREAM_BYTES", "")
+    if text and not text.isdigit():
+        raise UsageError(f"ARCHSPEC_STREAM_BYTES must be a number of bytes; got {text!r}")
+    return int(text) if text else _STREAM_BYTES
+
+
+@dataclass(frozen=True)
+class Hdf5Stream:
+    """An HDF5 dataset read in blocks of rows, each epoch anew: memory stays flat for any file size."""
+
+    path: str
+    key: str
+    rows: int
+    file_shape: tuple[int, ...]  # one row as stored
+    shape: tuple[int, ...]  # one row as the model reads it (flat rows reshaped)
+    dtype: str
+
+    @property
+    def block(self) -> int:
+        return max(1, _BLOCK_BYTES // max(1, math.prod(self.file_shape) * np.dtype(self.dtype).itemsize))
+
+    def dataset(self, labels: np.ndarray, keep: np.ndarray | None, seed: int | None, shuffle: bool) -> tf.data.Dataset:
+        """(image, label) of the rows ``keep`` selects (all without it); with ``shuffle``, in a new order
+        every epoch: blocks in a random order, rows shuffled within a window of blocks."""
+        epochs = [0]
+
+        def blocks() -> Any:
+            rng = np.random.default_rng(None if seed is None else [seed, epochs[0]])
+            epochs[0] += 1
+            yield from self._blocks(labels, keep, rng if shuffle else None)
+
+        spec = (tf.TensorSpec((None, *self.shape), tf.as_dtype(np.dtype(self.dtype))), tf.TensorSpec((None,), tf.int64))
+        ds = tf.data.Dataset.from_generator(blocks, output_signature=spec).unbatch()
+        count = len(labels) if keep is None else int(np.sum(keep))
+        return ds.apply(tf.data.experimental.assert_cardinality(count))
+
+    def _blocks(self, labels: np.ndarray, keep: np.ndarray | None, rng: np.random.Generator | None) -> Any:
+        from ..safe_hdf5 import dataset, open_hdf5, read_rows
+
+        starts = np.arange(0, self.rows, self.block)
+        if rng is not None:
+            starts = rng.permutation(starts)
+        with open_hdf5(self.path) as fh:
+            data = dataset(fh, self.key, self.path)
+            for w in range(0, len(starts), _WINDOW_BLOCKS):
+                spans = [(int(a), min(int(a) + self.block, self.rows)) for a in starts[w : w + _WINDOW_BLOCKS]]
+                x = np.concatenate([read_rows(data, a, b, self.path) for a, b in spans])
+                rows = np.concatenate([np.arange(a, b) for a, b in spans])
+                pick = np.arange(len(rows)) if keep is None else np.flatnonzero(keep[rows])
+                if rng is not None:
+                    pick = rng.permutation(pick)
+                yield x[pick].reshape((len(pick), *self.shape)), labels[rows[pick]].astype(np.int64)  # one copy
 
 
 @dataclass(frozen=True)
@@ -42,6 +109,7 @@ class Source:
     features: bool = False  # the feature layout of `archspec extract` (no pixel normalization)
     names_given: bool = True  # the file or folder names its classes (False: numbered from the labels)
     notes: tuple[str, ...] = ()  # what was done to the data that the user did not write (a resize)
+    stream: Hdf5Stream | None = None  # images read from the file in blocks (labels in memory)
 
 
 @dataclass(frozen=True)
@@ -57,6 +125,7 @@ class Splits:
     features: bool = False
     names_given: bool = True
     notes: tuple[str, ...] = ()
+    streamed: bool = False  # too large to hold in memory: not cached, a bounded shuffle buffer
 
 
 def detect_format(path: str, declared: str | None = None) -> str:
@@ -95,6 +164,10 @@ def load_source(
             f"{path}: the model outputs one class per position ({'x'.join(map(str, label_shape))}), and a {fmt} "
             "has one label per image; give images and masks in an .npz or .h5 file (docs/training.md)"
         )
+    if fmt == "hdf5" and label_shape is None:  # masks (per-pixel labels) are read whole, as before streaming
+        streamed = _hdf5_stream(path, cfg, tuple(input_shape), tuple(class_names), classes)
+        if streamed is not None:
+            return streamed
     loader = {"folder": _folder, "hdf5": _hdf5, "npz": _npz, "csv": _csv}[fmt]
     images, labels, names, features = loader(path, cfg, tuple(input_shape), tuple(class_names))
     if labels is None:
@@ -175,6 +248,44 @@ def _hdf5(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple
         images, labels = read_array(fh, x_key, path), read_array(fh, y_key, path)
         names = decode_names(read_array(fh, "label_names", path), path) if "label_names" in fh else []
     return images, labels, names or list(class_names), features
+
+
+def _hdf5_stream(
+    path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...], classes: int | None
+) -> Source | None:
+    """An HDF5 source whose images are too large for memory, streamed (None: small enough to read)."""
+    from ..safe_hdf5 import dataset, decode_names, open_hdf5, read_array
+
+    with open_hdf5(path) as fh:
+        x_key = cfg.images_key or ("features" if "features" in fh else "images")
+        if x_key not in fh or (cfg.labels_key or "labels") not in fh:
+            return None  # the in-memory loader says what is missing
+        data = dataset(fh, x_key, path)
+        if len(data) * math.prod(data.shape[1:]) * 4 <= stream_bytes():
+            return None
+        if data.dtype.kind not in "biuf":
+            raise UsageError(f"{path}: the images must be an array of numbers; got {data.dtype} values")
+        labels = read_array(fh, cfg.labels_key or "labels", path)
+        names = decode_names(read_array(fh, "label_names", path), path) if "label_names" in fh else list(class_names)
+        stream = Hdf5Stream(path, x_key, len(data), tuple(data.shape[1:]), tuple(data.shape[1:]), data.dtype.str)
+    labels = check_labels(np.asarray(labels), path, classes, len(names))
+    if len(labels) != stream.rows:
+        raise UsageError(f"{path}: {stream.rows} images but {len(labels)} labels")
+    fitted, notes = _fit_shape(np.empty((0, *stream.file_shape), stream.dtype), shape, path)
+    count = classes if classes is not None else int(labels.max()) + 1
+    given = bool(names)
+    names = list(names) if names else [str(i) for i in range(count)]
+    size = stream.rows * math.prod(stream.file_shape) * np.dtype(stream.dtype).itemsize
+    note = f"{path}: streamed from disk in blocks ({size / 2**30:.2f} GiB as stored; above ARCHSPEC_STREAM_BYTES)"
+    return Source(
+        stream.rows,
+        tuple(names),
+        labels=labels,
+        features=x_key == "features",
+        names_given=given,
+        notes=(*notes, note),
+        stream=replace(stream, shape=tuple(fitted.shape[1:])),
+    )
 
 
 def _npz(path: str, cfg: DataConfig, shape: tuple[int, ...], class_names: tuple[str, ...]) -> _Loaded:
@@ -327,7 +438,8 @@ def load_splits(
             notes += other.notes
             parts[split], counts[split] = as_dataset(other, None, 0), other.count
         elif split == "train" or split in fractions:
-            parts[split], counts[split] = as_dataset(source, assign, index), int(np.sum(assign == index))
+            ds = as_dataset(source, assign, index, shuffle=split == "train", seed=seed)
+            parts[split], counts[split] = ds, int(np.sum(assign == index))
         else:
             parts[split] = None
     train_labels = source.labels[assign == 0] if source.labels is not None else None
@@ -341,7 +453,26 @@ def load_splits(
         source.features,
         source.names_given,
         tuple(notes),
+        _too_large(source, input_shape),
     )
+
+
+def _too_large(source: Source, input_shape: Sequence[int]) -> bool:
+    """Whether a source's float32 images exceed what may be held in memory (then they are streamed)."""
+    return source.images is None and source.count * math.prod(input_shape) * 4 > stream_bytes()
+
+
+def streaming_notes(
+    splits: Splits, cache: bool, shuffle_buffer: int, input_shape: Sequence[int]
+) -> tuple[bool, int, tuple[str, ...]]:
+    """For streamed data: no in-memory cache, and a shuffle buffer of at most _SHUFFLE_BYTES (said in notes)."""
+    if not splits.streamed:
+        return cache, shuffle_buffer, ()
+    bound = max(1, _SHUFFLE_BYTES // (math.prod(input_shape) * 4))
+    notes = ("the data is larger than ARCHSPEC_STREAM_BYTES: streamed each epoch, not cached in memory",)
+    if shuffle_buffer > bound:
+        notes += (f"shuffle_buffer {shuffle_buffer} lowered to {bound} ({_SHUFFLE_BYTES >> 20} MiB of images)",)
+    return False, min(shuffle_buffer, bound), notes
 
 
 def split_assignment(count: int, fractions: dict[str, float], seed: int) -> np.ndarray:
@@ -361,8 +492,16 @@ def _check_classes(train: tuple[str, ...], other: tuple[str, ...], path: str) ->
         raise UsageError(f"{path} has {len(other)} classes but the training data has {len(train)}")
 
 
-def as_dataset(source: Source, assign: np.ndarray | None = None, code: int = 0) -> tf.data.Dataset:
-    """The (image, label) pairs of ``source`` whose split code is ``code`` (all of them without ``assign``)."""
+def as_dataset(
+    source: Source, assign: np.ndarray | None = None, code: int = 0, shuffle: bool = False, seed: int | None = None
+) -> tf.data.Dataset:
+    """The (image, label) pairs of ``source`` whose split code is ``code`` (all of them without ``assign``).
+
+    A streamed HDF5 source is read in a new block order every epoch (from ``seed``) with ``shuffle``
+    (the training split): its pipeline's shuffle buffer is bounded, so the blocks must mix too."""
+    if source.stream is not None:
+        keep = None if assign is None else assign == code
+        return source.stream.dataset(source.labels, keep, seed, shuffle)  # type: ignore[arg-type]
     if source.images is not None:
         keep = slice(None) if assign is None else assign == code
         return tf.data.Dataset.from_tensor_slices((source.images[keep], source.labels[keep]))  # type: ignore[index]
@@ -437,37 +576,56 @@ def pipeline(
     training: bool = False,
     augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
     noise: Callable[[tf.Tensor], tf.Tensor] | None = None,
-    cache: bool = True,
+    cache: bool = False,  # only for several epochs: one pass gains nothing and holds the data
     shuffle_buffer: int = 10_000,
     seed: int | None = None,
     crop_from: Sequence[int] | None = None,
+    drop_remainder: bool = False,
     sparse: bool = False,
 ) -> tf.data.Dataset:
     """Batch and prepare a split for ``model.fit``: (x, one-hot y) or (x, {output: y}) for several outputs.
 
     With ``crop_from`` (augment.random_crop) images are read at that size and cut to the input: at a
     random place for training (tf.image.random_crop, every epoch anew), at the centre otherwise.
-    ``sparse`` keeps the labels as class ids (per-pixel masks: a one-hot mask is ``classes`` times larger)."""
+    ``drop_remainder`` leaves out a last partial batch (multi-worker runs: every worker takes a
+    slice of each whole batch).
 
-    def encode(y: tf.Tensor) -> tf.Tensor:
+    Without a cache (streamed data) and without random crops the examples are shuffled as read
+    (uint8 for images: a quarter of the memory) and batched first, and the casting, resizing,
+    normalizing and one-hot encoding run once per batch instead of once per example: the same
+    values, in the same order, at a fraction of tf.data's per-example cost. ``sparse`` keeps the labels
+    as class ids (per-pixel masks: a one-hot mask is ``classes`` times larger)."""
+
+    def label(y: tf.Tensor) -> tf.Tensor:
         return y if sparse else tf.one_hot(y, classes)
 
     size = tuple(input_shape[:2]) if len(input_shape) == 3 else None
     read = tuple(crop_from) if crop_from and size is not None else size
+    random_crop = read != size and training
+    raw = augment is not None or random_crop  # the random steps work on raw pixels, after the cache
+    batched = not cache and read == size
 
     def to_float(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x = tf.cast(x, tf.float32)
-        if read is not None and x.shape[:2] != read:
+        if read is not None and tuple(x.shape[1:3] if batched else x.shape[:2]) != read:
             x = tf.image.resize(x, read)
         if read != size and not training:
             x = tf.image.resize_with_crop_or_pad(x, *size)  # type: ignore[misc]  # the centre
         return x, y
 
+    def encode(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return normalize(x), label(y)
+
+    if batched:
+        if training and shuffle_buffer:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+        if not raw:
+            ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE)
+        return _finish(ds, label, normalize, outputs, raw, augment, noise)
     ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    random_crop = read != size and training
-    raw = augment is not None or random_crop  # the random steps work on raw pixels, after the cache
     if not raw:  # deterministic: normalize and encode once, before the cache, not every epoch
-        ds = ds.map(lambda x, y: (normalize(x), encode(y)), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
     if training and shuffle_buffer:
@@ -479,11 +637,24 @@ def pipeline(
             else tf.random.Generator.from_non_deterministic_state()
         )
         ds = ds.map(lambda x, y: (_random_crop(x, size, crop), y), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size, drop_remainder=False)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return _finish(ds, label, normalize, outputs, raw, augment, noise)
+
+
+def _finish(
+    ds: tf.data.Dataset,
+    label: Callable[[tf.Tensor], tf.Tensor],
+    normalize: Callable[[tf.Tensor], tf.Tensor],
+    outputs: Sequence[str],
+    raw: bool,
+    augment: Callable[[tf.Tensor], tf.Tensor] | None,
+    noise: Callable[[tf.Tensor], tf.Tensor] | None,
+) -> tf.data.Dataset:
+    """The steps on batches: augmentation of raw pixels, noise, one label per output; then prefetch."""
 
     def prepare(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Any]:
         if raw:  # augmentation works on raw pixels, as ImageDataGenerator's does
-            x, y = normalize(augment(x) if augment is not None else x), encode(y)
+            x, y = normalize(augment(x) if augment is not None else x), label(y)
         if noise is not None:
             x = noise(x)
         return x, ({name: y for name in outputs} if len(outputs) > 1 else y)

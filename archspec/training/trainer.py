@@ -2,9 +2,11 @@
 
 The run directory (:mod:`.rundir`) records every epoch atomically with the optimizer state,
 so :func:`resume` continues a killed run from its last completed epoch: no epoch is lost or
-repeated, and the history continues. Distribution goes through ``tf.distribute``: the model
-is built and compiled inside the strategy's scope, and the batch size in the spec is the
-global batch (Keras splits each batch across the replicas).
+repeated, and the history continues. Distribution on one machine goes through
+``tf.distribute`` (mirrored); across machines through Keras' distribution API on JAX
+(``data-parallel``, :mod:`.distributed`). The model is built and compiled inside the
+strategy's scope, and the batch size in the spec is the global batch (Keras splits each batch
+across the replicas).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..ir import Graph, freeze
 from .config import TrainConfig, stored_data_config, train_config
 from .stages import Stage, plan
 
-STRATEGIES = ("default", "mirrored", "multiworker")
+STRATEGIES = ("default", "mirrored", "multiworker", "data-parallel")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class Options:
     variant: str | None = None
     sets: Mapping[str, Any] | None = None
     verbose: str | int = "auto"
+    backend: str | None = None  # Keras' backend: tensorflow or jax (data-parallel: jax)
+    workers: tuple[str, ...] | None = None  # data-parallel: every worker's HOST:PORT, the coordinator first
+    worker_index: int | None = None  # data-parallel: this process's place in `workers`
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,13 @@ class RunResult:
 
 
 def setup_devices(cpu_devices: int | None) -> None:
-    """Split the CPU into ``cpu_devices`` logical devices (to try distribution without GPUs); before TF starts."""
+    """Split the CPU into ``cpu_devices`` logical devices (to try distribution without GPUs): TensorFlow's
+    logical devices, or under JAX the XLA host platform's device count; before the backend starts."""
     if not cpu_devices or cpu_devices < 2:
+        return
+    if os.environ.get("KERAS_BACKEND") == "jax":  # read when JAX first uses a device (importing it is not yet)
+        flag = f"--xla_force_host_platform_device_count={cpu_devices}"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
         return
     import tensorflow as tf
 
@@ -65,10 +75,18 @@ def setup_devices(cpu_devices: int | None) -> None:
         raise UsageError(f"--cpu-devices must be set before TensorFlow starts: {exc}") from exc
 
 
-def make_strategy(name: str) -> Any:
-    """default (one device), mirrored (all local GPUs, else all logical CPUs), multiworker (TF_CONFIG)."""
+def make_strategy(name: str, top: Any = None) -> Any:
+    """default (one device), mirrored (all local GPUs, else all logical CPUs), multiworker (TF_CONFIG),
+    data-parallel (Keras' DataParallel on JAX over every device of every worker in ``top``)."""
+    if name == "data-parallel":
+        from . import distributed
+
+        return distributed.start(top or distributed.Topology())
+    import keras
     import tensorflow as tf
 
+    if name == "mirrored" and keras.backend.backend() != "tensorflow":
+        raise UsageError("--strategy mirrored is TensorFlow's; under JAX use --strategy data-parallel")
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -103,7 +121,8 @@ def check_multiworker_supported() -> None:
         raise UsageError(
             f"--strategy multiworker: Keras {keras_version} cannot train with MultiWorkerMirroredStrategy "
             "(model.fit fails on every worker: keras-team/keras#20585, tensorflow/tensorflow#72388); "
-            "use --strategy mirrored for the GPUs of one machine"
+            "use --strategy data-parallel --workers HOST:PORT,... --worker-index I for several machines (Keras' "
+            "distribution API on JAX; docs/training.md), or --strategy mirrored for the GPUs of one machine"
         )
 
 
@@ -162,6 +181,9 @@ def train(
         raise UsageError(f"no such file: {spec}")
     if options.strategy == "multiworker":
         check_multiworker_supported()
+    top, options = _distribution(options)
+    if top.multi and run_dir is None:
+        raise UsageError("a multi-worker run needs --run-dir: every worker must name the same run directory")
     doc = load_file(spec)  # first: it reports a file that is not UTF-8 text as a spec error
     text = Path(spec).read_text(encoding="utf-8")
     graph = expand(doc, variant=options.variant, overrides=dict(options.sets or {}))
@@ -183,6 +205,8 @@ def train(
         raise UsageError("no training data: give --data PATH or train.data.path in the spec")
     if not Path(data.path).exists():
         raise UsageError(f"no such data file or folder: {data.path}")
+    if not top.writer:  # worker 0 writes the run directory; this worker only trains
+        return _follow(run_dir, doc, graph, cfg, options, echo, top, resume=False)  # type: ignore[arg-type]
     from .rundir import RunDir
 
     rd = RunDir.create(run_dir or default_run_dir(graph.name))  # locked: a second training here is refused
@@ -199,7 +223,8 @@ def train(
     )
     rd.log(f"new run of {spec} -> {run}")
     try:
-        return _run(rd, doc, graph, cfg, options, echo, resume=False)
+        with _fail_fast(top, run, echo):
+            return _run(rd, doc, graph, cfg, options, echo, resume=False, top=top)
     except BaseException:
         if not (rd / "state.json").exists():  # no epoch completed: nothing to resume, leave no debris
             shutil.rmtree(run, ignore_errors=True)
@@ -209,19 +234,93 @@ def train(
 
 
 def resume(
-    run_dir: str | Path, epochs: int | None = None, echo: Callable[[str], None] = print, verbose: Any = None
+    run_dir: str | Path,
+    epochs: int | None = None,
+    echo: Callable[[str], None] = print,
+    verbose: Any = None,
+    workers: Sequence[str] | None = None,
+    worker_index: int | None = None,
 ) -> RunResult:
-    """Continue the run in ``run_dir`` from its last completed epoch."""
+    """Continue the run in ``run_dir`` from its last completed epoch (a data-parallel run: with the
+    workers given now, which may differ from the first start's)."""
+    stored = _stored_options(run_dir)  # before Keras starts: the run's backend must be chosen first
+    top, _ = _distribution(Options(**{**stored, "workers": workers, "worker_index": worker_index}))
+    if not top.writer:
+        from .follower import FollowerRunDir
+
+        with _fail_fast(top, run_dir, echo):
+            return _resume(FollowerRunDir.existing(run_dir, top.index), epochs, echo, verbose, top)
     from .rundir import RunDir
 
     rd = RunDir.open_existing(run_dir)  # locked: a second --resume of this run is refused
     try:
-        return _resume(rd, epochs, echo, verbose)
+        with _fail_fast(top, run_dir, echo):
+            return _resume(rd, epochs, echo, verbose, top)
     finally:
         rd.release()
 
 
-def _resume(rd: Any, epochs: int | None, echo: Callable[[str], None], verbose: Any) -> RunResult:
+def _stored_options(run_dir: str | Path) -> dict[str, Any]:
+    """The options run.json records, read without Keras; the backend they name is selected."""
+    try:
+        meta = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+        options = dict(meta["options"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # RunDir.open_existing says what is wrong with the directory
+    from ..backends import select_backend
+
+    select_backend(options.get("backend"))
+    return options
+
+
+def _distribution(options: Options) -> tuple[Any, Options]:
+    """The workers of a data-parallel run (from the options or Keras' environment variables), and the
+    options with the backend that strategy runs on; the backend is selected before Keras starts."""
+    from ..backends import select_backend
+    from .distributed import Topology, topology
+
+    if options.strategy != "data-parallel":
+        if options.workers or options.worker_index is not None:
+            raise UsageError("--workers and --worker-index go with --strategy data-parallel")
+        select_backend(options.backend)
+        return Topology(), options
+    if options.backend not in (None, "jax"):
+        raise UsageError(f"--strategy data-parallel runs on Keras' JAX backend, not --backend {options.backend}")
+    top = topology(options.workers, options.worker_index)
+    select_backend("jax")
+    return top, replace(options, backend="jax", workers=top.workers or None, worker_index=top.index)
+
+
+def _fail_fast(top: Any, run_dir: Any, echo: Callable[[str], None]) -> Any:
+    from .distributed import fail_fast
+
+    return fail_fast(top, run_dir, lambda m: echo(m) if not m.startswith("archspec:") else _stderr(m))
+
+
+def _stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr)
+
+
+def _follow(
+    run_dir: str | Path,
+    doc: Any,
+    graph: Graph,
+    cfg: TrainConfig,
+    options: Options,
+    echo: Callable[[str], None],
+    top: Any,
+    resume: bool,
+) -> RunResult:
+    """A worker other than 0 in a fresh run: trains the same epochs, writes nothing."""
+    from .follower import FollowerRunDir
+
+    with _fail_fast(top, run_dir, echo):
+        return _run(FollowerRunDir(run_dir), doc, graph, cfg, options, echo, resume=resume, top=top)
+
+
+def _resume(rd: Any, epochs: int | None, echo: Callable[[str], None], verbose: Any, top: Any = None) -> RunResult:
     from ..api import expand
     from ..loader import load_file
 
@@ -233,19 +332,27 @@ def _resume(rd: Any, epochs: int | None, echo: Callable[[str], None], verbose: A
         rd.write_json("run.json", meta)
     if verbose is not None:
         opts["verbose"] = verbose
+    if top is not None and top.multi:  # this start's workers, which may differ from the first start's
+        opts["workers"], opts["worker_index"] = top.workers, top.index
     options = Options(**opts)
     doc = load_file(rd / "spec.yaml")
     graph = expand(doc, variant=options.variant, overrides=dict(options.sets or {}))
     cfg = _with_output_aliases(train_config(doc, graph.sections.get("train"), Path(meta["spec"]).parent), graph)
     cfg = replace(cfg, data=stored_data_config(meta["data"]))
+    if top is None or top.writer:  # the other workers of a data-parallel run only read the directory
+        _tidy(rd)
+    rd.log(f"resuming (state: {rd.read_json('state.json')})")
+    return _run(rd, doc, graph, cfg, options, echo, resume=True, top=top)
+
+
+def _tidy(rd: Any) -> None:
+    """Before resuming: remove half-written files and stale checkpoints, restore best.keras."""
     for leftover in rd.clean_temporaries():
         rd.log(f"removed the half-written {leftover.name}")
     state = rd.read_json("state.json") or {}
     rd.repair_best(state)
     for stale in rd.remove_stale_checkpoints(state):
         rd.log(f"removed {stale.name}, which the last committed epoch replaced")
-    rd.log(f"resuming (state: {rd.read_json('state.json')})")
-    return _run(rd, doc, graph, cfg, options, echo, resume=True)
 
 
 @dataclass(frozen=True)
@@ -262,15 +369,30 @@ class _Inputs:
 
 
 def _run(
-    rd: Any, doc: Any, graph: Graph, cfg: TrainConfig, options: Options, echo: Callable[[str], None], resume: bool
+    rd: Any,
+    doc: Any,
+    graph: Graph,
+    cfg: TrainConfig,
+    options: Options,
+    echo: Callable[[str], None],
+    resume: bool,
+    top: Any = None,
 ) -> RunResult:
+    from .distributed import Topology, barrier, weights_digest
+
+    top = top or Topology()
     setup_devices(options.cpu_devices)
     import keras
 
+    strategy = make_strategy(options.strategy, top)  # first: a data-parallel worker joins the others here
+    if top.multi and top.writer:
+        from .distributed import saving_alone
+
+        rd.save_model = saving_alone(rd.save_model)
+    cfg, seed_note = _seeded(cfg, top)
     if cfg.seed is not None:
         keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy("mixed_float16" if options.mixed_precision else "float32")
-    strategy = make_strategy(options.strategy)
     batch = options.batch_size or cfg.batch_size
     graph = with_l2(graph, cfg.l2)
     stages = plan(graph, cfg, options.epochs)
@@ -280,23 +402,44 @@ def _run(
         return RunResult(rd.path, state["epoch"], rd.read_json("history.json", {}), rd.read_json("test.json"))
     with strategy.scope():
         model = build_model(graph)
-    inputs = _inputs(cfg, graph, model, batch)
+    inputs = _inputs(cfg, graph, model, batch, strategy.num_replicas_in_sync, options.strategy == "data-parallel")
+    inputs = replace(inputs, notes=(*inputs.notes, *seed_note))
     if not resume:  # a resumed run's checkpoint holds the adapted statistics
         for note in _adapt_normalization(model, inputs):
             inputs = replace(inputs, notes=(*inputs.notes, note))
     monitor = cfg.monitor or _default_monitor(inputs.validation is not None)
-    _describe(rd, echo, inputs, graph, model, stages, strategy.num_replicas_in_sync, batch, monitor)
+    _describe(rd, echo, inputs, graph, model, stages, strategy.num_replicas_in_sync, batch, monitor, top)
     history: dict[str, list[Any]] = dict(state.get("history") or {})  # the history committed with the checkpoint
-    done = _fit_stages(rd, echo, model, strategy, stages, inputs, cfg, options, state, history, monitor)
+    done = _fit_stages(rd, echo, model, strategy, stages, inputs, cfg, options, state, history, monitor, top)
     rd.save_model(model, rd.last)
+    barrier(top, "archspec-trained")  # worker 0's last files are complete
+    if options.strategy == "data-parallel":  # the same on every worker: a user (and the tests) can check
+        echo(f"worker {top.index}: final weights sha256 {weights_digest(model)}")
+    if not top.writer:
+        return RunResult(rd.path, done, history, None)
+    if options.strategy == "data-parallel":  # the test split: evaluated by worker 0 alone, on one device,
+        keras.distribution.set_distribution(None)  # every example (its last batch need not divide over devices)
     test = _test(rd, inputs, echo) if inputs.splits.test is not None else None
     rd.write_json("state.json", {**(rd.read_json("state.json") or {}), "finished": True})
     rd.log(f"finished after epoch {done}" + (f"; test {_summary(test)}" if test else ""))
     return RunResult(rd.path, done, history, test)
 
 
-def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
-    """Load and split the data, and build the training and validation pipelines for ``model``."""
+def _seeded(cfg: TrainConfig, top: Any) -> tuple[TrainConfig, tuple[str, ...]]:
+    """Workers must shuffle alike (each keeps its slice of the same global batch): without
+    train.seed a multi-worker run uses seed 0, and says so."""
+    if cfg.seed is not None or not top.multi:
+        return cfg, ()
+    return replace(cfg, seed=0), ("train.seed is not set: every worker must shuffle alike, so seed 0 is used",)
+
+
+def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int, replicas: int = 1, whole: bool = False) -> _Inputs:
+    """Load and split the data, and build the training and validation pipelines for ``model``.
+
+    ``whole`` (data-parallel): every batch is whole, each worker keeps its slice of it, and all
+    must take the same number of steps; a split's last partial batch is left out (a note says
+    so), with any number of workers, so that a run resumed on another number of workers, or
+    compared with one process, takes the same steps."""
     from . import augment as aug
     from . import data as data_mod
 
@@ -305,6 +448,9 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
     # labels checked in every split (masks of the output's positions for a per-position output)
     splits = data_mod.load_splits(cfg.data, graph.input_shape, cfg.seed, classes, positions)
     _check_labels(splits, classes)
+    cache, shuffle_buffer, stream_notes = data_mod.streaming_notes(
+        splits, cfg.data.cache, cfg.data.shuffle_buffer, graph.input_shape
+    )
     normalize = dict(cfg.data.normalize) if cfg.data.normalize else None
     if normalize is not None and "mean" not in normalize:  # featurewise statistics: fitted once, then stored
         normalize = data_mod.featurewise_statistics(splits.train, graph.input_shape, normalize)
@@ -314,27 +460,45 @@ def _inputs(cfg: TrainConfig, graph: Graph, model: Any, batch: int) -> _Inputs:
         "normalize": data_mod.normalizer(normalize, splits.features),
         "outputs": tuple(model.output_names),
         "batch_size": batch,
-        "cache": cfg.data.cache,
+        "cache": cache,
         "crop_from": _crop_from(cfg, graph.input_shape),
         "sparse": positions is not None,
     }
+    if whole:
+        common["drop_remainder"] = True
+        _check_whole_batches(splits.counts, batch, replicas)
     augment, noise = aug.augmenter(cfg.augment, cfg.seed), aug.noise(cfg.augment, cfg.seed)
     train = data_mod.pipeline(
         splits.train,
         training=True,
         augment=augment,
         noise=noise,
-        shuffle_buffer=cfg.data.shuffle_buffer,
+        shuffle_buffer=shuffle_buffer,
         seed=cfg.seed,
         **common,
     )
     validation = data_mod.pipeline(splits.validation, **common) if splits.validation is not None else None
-    notes = (*splits.notes, *aug.meaning_notes(cfg.augment))
+    notes = (*splits.notes, *stream_notes, *aug.meaning_notes(cfg.augment))
     if positions is not None:
         from .dense import note
 
         notes = (*notes, note(positions, classes))
-    return _Inputs(splits, train, validation, common, max(1, -(-splits.counts["train"] // batch)), notes, normalize)
+    if whole:
+        left = {k: v % batch for k, v in splits.counts.items() if v % batch}
+        if left:
+            notes = (*notes, f"data-parallel: whole global batches only; left out of each epoch: {left} examples")
+    steps = splits.counts["train"] // batch if whole else -(-splits.counts["train"] // batch)
+    return _Inputs(splits, train, validation, common, max(1, steps), notes, normalize)
+
+
+def _check_whole_batches(counts: Mapping[str, int], batch: int, replicas: int) -> None:
+    if batch % replicas:
+        raise UsageError(f"the global batch {batch} must divide evenly over the {replicas} replicas (devices)")
+    small = {k: v for k, v in counts.items() if k != "test" and v < batch}
+    if small:
+        raise UsageError(
+            f"data-parallel training needs at least one whole global batch ({batch}) per split; got {small}"
+        )
 
 
 def _dense_outputs(cfg: TrainConfig, model: Any) -> tuple[int, ...] | None:
@@ -406,10 +570,14 @@ def _describe(
     replicas: int,
     batch: int,
     monitor: str,
+    top: Any = None,
 ) -> None:
     """Record the run's data, classes and distribution in run.json, and say them."""
     splits = inputs.splits
-    meta = rd.read_json("run.json")
+    meta = rd.read_json("run.json") or {}
+    if top is not None and options_strategy(meta) == "data-parallel":
+        meta["topology"] = top.describe()
+        rd.log(f"data-parallel over {top.processes} worker(s): {', '.join(top.workers) or 'this process'}")
     meta.update(
         {
             "class_names": list(splits.class_names),
@@ -421,10 +589,13 @@ def _describe(
             "per_replica_batch": batch / replicas,
             "monitor": monitor,
             "stages": [{"name": s.name, "epochs": s.epochs, "optimizer": s.optimizer.name} for s in stages],
-            "data": {**meta["data"], "normalize": inputs.normalize},  # evaluate and predict scale as training did
+            "data": {
+                **meta.get("data", {}),
+                "normalize": inputs.normalize,
+            },  # evaluate and predict scale as training did
         }
     )
-    if is_chief():
+    if is_chief():  # a data-parallel follower's run directory writes nothing
         rd.write_json("run.json", meta)
     echo(f"run directory: {rd.path}")
     echo(
@@ -436,6 +607,10 @@ def _describe(
     for note in inputs.notes:  # what archspec does to the data, or means by an option, that the user did not write
         echo(f"note: {note}")
         rd.log(f"note: {note}")
+
+
+def options_strategy(meta: Mapping[str, Any]) -> str:
+    return str((meta.get("options") or {}).get("strategy", "default"))
 
 
 def _fit_stages(
@@ -450,6 +625,7 @@ def _fit_stages(
     state: Mapping[str, Any],
     history: dict[str, list[Any]],
     monitor: str,
+    top: Any = None,
 ) -> int:
     """Fit stage after stage (recompiling between them); resume mid-plan from ``state``. Returns the last epoch."""
     import keras
@@ -483,8 +659,14 @@ def _fit_stages(
             f"stage {index} ({stage.name}): epochs {max(start, done) + 1}..{end}, optimizer {stage.optimizer.name}, "
             f"trainable params {trainable:,}"
         )
-        recorder = EpochRecorder(rd, monitor, index, history, best)
-        callbacks: list[Any] = [recorder, tensorboard(rd)]
+        if top is not None and not top.writer:
+            from .follower import FollowerRecorder
+
+            recorder: Any = FollowerRecorder(rd, monitor, index, history, best)
+            callbacks: list[Any] = [recorder]
+        else:
+            recorder = EpochRecorder(rd, monitor, index, history, best)
+            callbacks = [recorder, tensorboard(rd)]
         plateau = _plateau(stage, monitor)
         if plateau is not None:
             callbacks.append(plateau)
@@ -621,7 +803,7 @@ def _test(rd: Any, inputs: _Inputs, echo: Callable[[str], None]) -> dict[str, An
 
     model_path = rd.best if rd.best.exists() else rd.last
     model = load_model(model_path)
-    test_ds = data_mod.pipeline(inputs.splits.test, **{**inputs.common, "outputs": ()})
+    test_ds = data_mod.pipeline(inputs.splits.test, **{**inputs.common, "outputs": (), "drop_remainder": False})
     result = evaluate_dataset(model, test_ds, inputs.splits.class_names)
     result["model"] = model_path.name
     rd.write_json("test.json", result)
