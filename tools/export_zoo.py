@@ -5,13 +5,18 @@ minutes on 2 cores. Networks made for ImageNet are exported at a smaller input w
 architecture allows it (the first of 64, 96, 128, 160, 224 pixels that validates), which changes
 nothing the converters see but the sizes; fresh weights; a check batch of 1.
 
-    python tools/export_zoo.py [--formats onnx litert saved_model] [--specs resnet50 ...]
+    python tools/export_zoo.py [--formats onnx litert saved_model] [--specs resnet50 ...] [--json]
+
+`--json` prints one JSON object per export instead of the table (tests/test_export_zoo.py runs
+this once per spec, in a process of its own: converters keep memory that a long process would
+pile up until the machine runs out).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import tempfile
 import time
@@ -47,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--formats", nargs="+", default=["onnx", "litert", "saved_model"])
     parser.add_argument("--specs", nargs="+", default=None)
+    parser.add_argument("--json", action="store_true", help="one JSON object per export, not the table")
     args = parser.parse_args()
     from archspec import framework
 
@@ -58,7 +64,8 @@ def main() -> None:
     from archspec.keras_backend import build_graph
 
     names = args.specs or [p.stem for p in sorted((ROOT / "specs").glob("*.yaml"))]
-    print(f"{'spec':<32} {'input':<10} {'format':<12} {'result':<7} {'max abs diff':>12} {'seconds':>8}")
+    if not args.json:
+        print(f"{'spec':<32} {'input':<10} {'format':<12} {'result':<7} {'max abs diff':>12} {'seconds':>8}")
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
             graph, size = small_graph(ROOT / "specs" / f"{name}.yaml")
@@ -66,16 +73,24 @@ def main() -> None:
             for fmt in args.formats:
                 out = Path(folder) / f"{name}{exp.FORMATS[fmt].suffix or '_saved_model'}"
                 start = time.perf_counter()
+                record: dict[str, Any] = {"spec": name, "input": size, "format": fmt}
                 try:
                     check = exp.export(exp.Target(model, name), exp.FORMATS[fmt], out, batch=1)
-                    result, diff = "ok", f"{check.max_abs:.2g}"
+                    record.update(ok=check.ok, max_abs=check.max_abs, message="")
                 except ArchspecError as exc:
-                    result, diff = "FAILED", str(exc.problems[0].message)[:60]
-                print(
-                    f"{name:<32} {size:<10} {fmt:<12} {result:<7} {diff:>12} {time.perf_counter() - start:8.1f}",
-                    flush=True,
-                )
+                    record.update(ok=False, max_abs=None, message=str(exc.problems[0].message))
+                record["seconds"] = round(time.perf_counter() - start, 1)
+                print(json.dumps(record) if args.json else _row(record), flush=True)
             keras.backend.clear_session()
+
+
+def _row(record: dict[str, Any]) -> str:
+    result = "ok" if record["ok"] else "FAILED"
+    diff = f"{record['max_abs']:.2g}" if record["ok"] else record["message"][:60]
+    return (
+        f"{record['spec']:<32} {record['input']:<10} {record['format']:<12} {result:<7} {diff:>12} "
+        f"{record['seconds']:8.1f}"
+    )
 
 
 if __name__ == "__main__":
