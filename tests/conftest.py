@@ -109,3 +109,26 @@ def run_cli_without_framework(*args: object) -> subprocess.CompletedProcess:
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _give_memory_back():
+    """After a module, let go of the Keras models it built and hand freed memory back to the system.
+
+    An xdist worker runs many modules that build large models (ViT-B, ConvNeXt, U-Net at 572
+    pixels); glibc keeps what TensorFlow frees in its arenas, and a worker grew to 10 GB in a run
+    where the kernel then killed it. Nothing happens in a worker that never imported Keras."""
+    yield
+    if "keras" not in sys.modules:
+        return
+    import gc
+
+    sys.modules["keras"].backend.clear_session()
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
