@@ -111,14 +111,12 @@ def run_cli_without_framework(*args: object) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _give_memory_back():
-    """After a module, let go of the Keras models it built and hand freed memory back to the system.
+def release_memory() -> None:
+    """Let go of the Keras models built so far and hand freed memory back to the system.
 
-    An xdist worker runs many modules that build large models (ViT-B, ConvNeXt, U-Net at 572
-    pixels); glibc keeps what TensorFlow frees in its arenas, and a worker grew to 10 GB in a run
-    where the kernel then killed it. Nothing happens in a worker that never imported Keras."""
-    yield
+    An xdist worker runs many tests that build large models (VGG-19, ViT-B, the hybrid ViT,
+    ConvNeXt); glibc keeps what TensorFlow frees in its arenas, and a worker grew to 10 GB in a
+    fresh-clone run where the kernel then killed it. Nothing to do where Keras was never imported."""
     if "keras" not in sys.modules:
         return
     import gc
@@ -132,3 +130,9 @@ def _give_memory_back():
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         except (OSError, AttributeError):  # not glibc
             pass
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _give_memory_back():
+    yield
+    release_memory()

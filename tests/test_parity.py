@@ -12,13 +12,21 @@ import importlib
 
 import numpy as np
 import pytest
-from conftest import ROOT, n_weights, spec_files, weight_counts
+from conftest import ROOT, n_weights, release_memory, spec_files, weight_counts
 
 import archspec
 from archspec.analysis import analyse
 
 pytestmark = pytest.mark.slow
 ROUNDTRIP_MAX_PARAMS = 30_000_000  # saving VGG's 138M weights costs ~0.5 GB of disk and time
+
+
+@pytest.fixture(autouse=True)
+def _one_model_at_a_time():
+    """Each test builds its spec twice, at full size and small; VGG-19 and the hybrid ViT are 100M+
+    parameters, and two workers holding several such at once ran a 24 GB machine out of memory."""
+    yield
+    release_memory()
 
 
 def _layer_table(model) -> dict[str, tuple[tuple, tuple[int, int]]]:
