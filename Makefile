@@ -80,7 +80,8 @@ lock:
 # Headless Chromium from Debian for tests/test_browser.py (Playwright drives it; no browser download).
 # Installed when absent and make runs as root (CI); otherwise those tests skip, saying why.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || echo "note: could not install chromium; tests/test_browser.py will skip"; \
 		else echo "note: no chromium; tests/test_browser.py will skip (sudo apt-get install -y chromium)"; fi; }
 
 test-fast: $(STAMP)
