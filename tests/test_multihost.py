@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, SUBPROCESS_ENV
+from conftest import ROOT, SUBPROCESS_ENV, load_script
 
 from archspec.errors import UsageError
 from archspec.training.distributed import Topology, is_peer_lost, topology
@@ -90,14 +89,8 @@ def _env() -> dict[str, str]:
     return {**SUBPROCESS_ENV, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "jax"}
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+# the benchmark's launcher picks free ports the same way: one helper for both
+_free_ports = load_script("bench/bench_multihost.py").free_ports
 
 
 def _start(n: int, args: list[str], ports: list[int] | None = None) -> list[subprocess.Popen]:
